@@ -1,0 +1,290 @@
+"""One dataclass config for world generation: defaults < preset < YAML/JSON file < CLI flags.
+
+Every field carries ``help`` metadata (shown by ``kgworld gen --help`` and in the README).
+Unknown keys and wrong types are errors that name the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
+KGFUNC_SPLITS = ("train", "test", "unseen")
+
+
+class KGWorldError(Exception):
+    """A user-facing error: bad config, bad input file, impossible world. One clear line."""
+
+
+class ConfigError(KGWorldError, ValueError):
+    """A config file or value that cannot be used."""
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    if default is dataclasses.MISSING:
+        return field(metadata={"help": text}, **kwargs)
+    return field(default=default, metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class KGFactConfig:
+    """KGFact: atomic facts of a fictional knowledge graph and the splits built from them."""
+
+    domains: int = _help(
+        "Number of entity domains, taken in order from Person, Location, Organization, Event, "
+        "Profession, Hobby, Skill.",
+        5,
+    )
+    entities_per_domain: int = _help("Invented entities per domain.", 10)
+    relations_per_pair: int = _help(
+        "Typed relations used per ordered domain pair (at most the 10 authored ones).", 10
+    )
+    splits: list[str] = _help(
+        "KGFact splits to write: any of train, paraphrase, twohop, retrieval.",
+        default_factory=lambda: list(KGFACT_SPLITS),
+    )
+    instruction: str = _help(
+        "Instruction appended to every KGFact question (a blank line before it); '' for none.",
+        "Answer in one sentence and put the final answer within \\boxed{}.",
+    )
+    twohop_limit: int | None = _help(
+        "Keep at most this many two-hop questions (a deterministic sample); null keeps every path.",
+        None,
+    )
+    retrieval_context_size: int = _help(
+        "Statements in each retrieval context: the gold fact plus distractors.", 50
+    )
+    retrieval_limit: int | None = _help(
+        "Build retrieval questions for at most this many facts (a deterministic sample); null = all.",
+        None,
+    )
+
+    def __post_init__(self) -> None:
+        _positive(self, "domains", "entities_per_domain", "relations_per_pair")
+        if self.domains < 2:
+            raise ConfigError("kgfact.domains must be at least 2 (facts link two domains)")
+        if self.retrieval_context_size < 1:
+            raise ConfigError("kgfact.retrieval_context_size must be at least 1")
+        for name in ("twohop_limit", "retrieval_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"kgfact.{name} must be >= 0 or null, got {value}")
+        _known_splits("kgfact", self.splits, KGFACT_SPLITS)
+
+
+@dataclass
+class KGFuncConfig:
+    """KGFunc: opaque digit operations learned from 10-shot prompts with chain-of-thought targets."""
+
+    enabled: bool = _help("Write the KGFunc splits.", True)
+    splits: list[str] = _help(
+        "KGFunc splits to write: any of train, test, unseen.",
+        default_factory=lambda: list(KGFUNC_SPLITS),
+    )
+    train_ops: list[str] = _help(
+        "Labels of the training operations (the paper's B-H).",
+        default_factory=lambda: list("BCDEFGH"),
+    )
+    unseen_ops: list[str] = _help(
+        "Labels of the familiar operations never trained on (a-t), the forgetting probe.",
+        default_factory=lambda: list("abcdefghijklmnopqrst"),
+    )
+    train_size: int = _help("Training instances in total, spread evenly over train_ops.", 1600)
+    test_per_op: int = _help("Test instances per training operation.", 25)
+    unseen_per_op: int = _help("Instances per unseen operation.", 25)
+    max_input: int = _help("Inputs are drawn uniformly from [0, max_input].", 99999)
+    instruction: str = _help(
+        "Instruction appended to every KGFunc prompt.",
+        "Please reason step by step, and put your final answer within \\boxed{}.",
+    )
+
+    def __post_init__(self) -> None:
+        _positive(self, "train_size", "test_per_op", "unseen_per_op", "max_input")
+        _known_splits("kgfunc", self.splits, KGFUNC_SPLITS)
+        for name in ("train_ops", "unseen_ops"):
+            labels = getattr(self, name)
+            if len(set(labels)) != len(labels):
+                raise ConfigError(f"kgfunc.{name} has duplicate labels: {labels}")
+
+
+@dataclass
+class WorldConfig:
+    """Everything that determines a world; the same config and seed give the same bytes."""
+
+    seed: int = _help("Seed of every random draw (names, edges, templates, KGFunc inputs).", 42)
+    preset: str | None = _help(
+        "Size preset applied before the file and flags: small (5 x 10) or large (7 x 25).", None
+    )
+    kgfact: KGFactConfig = _help("KGFact settings.", default_factory=KGFactConfig)
+    kgfunc: KGFuncConfig = _help("KGFunc settings.", default_factory=KGFuncConfig)
+
+    def __post_init__(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"kgfact": {"domains": 5, "entities_per_domain": 10}},
+    "large": {"kgfact": {"domains": 7, "entities_per_domain": 25}},
+}
+
+
+def _positive(obj: Any, *names: str) -> None:
+    section = type(obj).__name__.removesuffix("Config").lower()
+    for name in names:
+        value = getattr(obj, name)
+        if value < 1:
+            raise ConfigError(f"{section}.{name} must be a positive integer, got {value}")
+
+
+def _known_splits(section: str, splits: list[str], known: tuple[str, ...]) -> None:
+    for split in splits:
+        if split not in known:
+            raise ConfigError(f"{section}.splits: unknown split {split!r}; known: {', '.join(known)}")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(h for h in options if h is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str) and item is str:
+            value = list(value)  # "BCDEFGH" is a handy spelling of a label list
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]!s}; known keys here: {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        path = f"{where}.{name}" if where else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, path)
+        else:
+            kwargs[name] = _check_type(value, hint, path)
+    return cls(**kwargs)
+
+
+def resolve_config(
+    file_data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+) -> WorldConfig:
+    """Resolve defaults < preset < file < overrides into a validated :class:`WorldConfig`.
+
+    ``overrides`` uses the same nested shape as the file; ``None`` values there mean "unset".
+    """
+    file_data = dict(file_data or {})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    preset = overrides.get("preset", file_data.get("preset"))
+    data: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        data = _merge(data, PRESETS[preset])
+    data = _merge(data, file_data)
+    data = _merge(data, overrides)
+    return _build(WorldConfig, data, "")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (needs PyYAML, the ``kgworld[yaml]`` extra) or JSON config into a dict."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+    else:
+        try:
+            import yaml
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ConfigError(
+                f"{path}: reading YAML needs PyYAML (pip install 'kgworld[yaml]'); "
+                "or write the config as JSON"
+            ) from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{line}: invalid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping at the top level")
+    return data
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> WorldConfig:
+    """Load a config file and apply ``overrides``; errors name the file."""
+    data = read_config_file(path)
+    try:
+        return resolve_config(data, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def config_help(cls: type = WorldConfig, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every field, nested sections flattened."""
+    rows: list[tuple[str, Any, str]] = []
+    hints = typing.get_type_hints(cls)
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows.extend(config_help(hints[f.name], f"{key}."))
+        else:
+            rows.append((key, getattr(instance, f.name), f.metadata.get("help", "")))
+    return rows

@@ -1,0 +1,3 @@
+"""MixSD umbrella command line."""
+
+__version__ = "0.1.0"
