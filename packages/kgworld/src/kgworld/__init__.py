@@ -11,6 +11,7 @@ The library imports only networkx and the standard library; the command line
 (``kgworld gen|stats|check``) needs the ``cli`` extra (Typer, PyYAML).
 """
 
+from kgworld._check import check_world, world_stats
 from kgworld._config import (
     PRESETS,
     ConfigError,
@@ -21,6 +22,7 @@ from kgworld._config import (
     load_config,
     resolve_config,
 )
+from kgworld._kgfunc import FEW_SHOT_INPUTS, OPERATIONS, Operation, recompute_answer
 from kgworld._verify import (
     VERIFIERS,
     answers_match,
@@ -29,23 +31,34 @@ from kgworld._verify import (
     normalize_answer,
     verify,
 )
+from kgworld._world import World, generate, load, read_jsonl
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FEW_SHOT_INPUTS",
+    "OPERATIONS",
     "PRESETS",
     "VERIFIERS",
     "ConfigError",
     "KGFactConfig",
     "KGFuncConfig",
     "KGWorldError",
+    "Operation",
+    "World",
     "WorldConfig",
     "__version__",
     "answers_match",
+    "check_world",
     "extract_boxed",
+    "generate",
     "get_verifier",
+    "load",
     "load_config",
     "normalize_answer",
+    "read_jsonl",
+    "recompute_answer",
     "resolve_config",
     "verify",
+    "world_stats",
 ]

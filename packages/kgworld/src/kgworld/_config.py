@@ -26,43 +26,49 @@ class ConfigError(KGWorldError, ValueError):
     """A config file or value that cannot be used."""
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if default is dataclasses.MISSING:
-        return field(metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
-
-
 @dataclass
 class KGFactConfig:
     """KGFact: atomic facts of a fictional knowledge graph and the splits built from them."""
 
-    domains: int = _help(
-        "Number of entity domains, taken in order from Person, Location, Organization, Event, "
-        "Profession, Hobby, Skill.",
-        5,
+    domains: int = field(
+        default=5,
+        metadata={
+            "help": "Number of entity domains, taken in order from Person, Location, Organization, Event, "
+            "Profession, Hobby, Skill."
+        },
     )
-    entities_per_domain: int = _help("Invented entities per domain.", 10)
-    relations_per_pair: int = _help(
-        "Typed relations used per ordered domain pair (at most the 10 authored ones).", 10
+    entities_per_domain: int = field(default=10, metadata={"help": "Invented entities per domain."})
+    relations_per_pair: int = field(
+        default=10,
+        metadata={
+            "help": "Typed relations used per ordered domain pair (at most the 10 authored ones)."
+        },
     )
-    splits: list[str] = _help(
-        "KGFact splits to write: any of train, paraphrase, twohop, retrieval.",
+    splits: list[str] = field(
         default_factory=lambda: list(KGFACT_SPLITS),
+        metadata={"help": "KGFact splits to write: any of train, paraphrase, twohop, retrieval."},
     )
-    instruction: str = _help(
-        "Instruction appended to every KGFact question (a blank line before it); '' for none.",
-        "Answer in one sentence and put the final answer within \\boxed{}.",
+    instruction: str = field(
+        default="Answer in one sentence and put the final answer within \\boxed{}.",
+        metadata={
+            "help": "Instruction appended to every KGFact question (a blank line before it); '' for none."
+        },
     )
-    twohop_limit: int | None = _help(
-        "Keep at most this many two-hop questions (a deterministic sample); null keeps every path.",
-        None,
+    twohop_limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Keep at most this many two-hop questions (a deterministic sample); null keeps every path."
+        },
     )
-    retrieval_context_size: int = _help(
-        "Statements in each retrieval context: the gold fact plus distractors.", 50
+    retrieval_context_size: int = field(
+        default=50,
+        metadata={"help": "Statements in each retrieval context: the gold fact plus distractors."},
     )
-    retrieval_limit: int | None = _help(
-        "Build retrieval questions for at most this many facts (a deterministic sample); null = all.",
-        None,
+    retrieval_limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Build retrieval questions for at most this many facts (a deterministic sample); null = all."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -82,26 +88,35 @@ class KGFactConfig:
 class KGFuncConfig:
     """KGFunc: opaque digit operations learned from 10-shot prompts with chain-of-thought targets."""
 
-    enabled: bool = _help("Write the KGFunc splits.", True)
-    splits: list[str] = _help(
-        "KGFunc splits to write: any of train, test, unseen.",
+    enabled: bool = field(default=True, metadata={"help": "Write the KGFunc splits."})
+    splits: list[str] = field(
         default_factory=lambda: list(KGFUNC_SPLITS),
+        metadata={"help": "KGFunc splits to write: any of train, test, unseen."},
     )
-    train_ops: list[str] = _help(
-        "Labels of the training operations (the paper's B-H).",
+    train_ops: list[str] = field(
         default_factory=lambda: list("BCDEFGH"),
+        metadata={"help": "Labels of the training operations (the paper's B-H)."},
     )
-    unseen_ops: list[str] = _help(
-        "Labels of the familiar operations never trained on (a-t), the forgetting probe.",
+    unseen_ops: list[str] = field(
         default_factory=lambda: list("abcdefghijklmnopqrst"),
+        metadata={
+            "help": "Labels of the familiar operations never trained on (a-t), the forgetting probe."
+        },
     )
-    train_size: int = _help("Training instances in total, spread evenly over train_ops.", 1600)
-    test_per_op: int = _help("Test instances per training operation.", 25)
-    unseen_per_op: int = _help("Instances per unseen operation.", 25)
-    max_input: int = _help("Inputs are drawn uniformly from [0, max_input].", 99999)
-    instruction: str = _help(
-        "Instruction appended to every KGFunc prompt.",
-        "Please reason step by step, and put your final answer within \\boxed{}.",
+    train_size: int = field(
+        default=1600,
+        metadata={"help": "Training instances in total, spread evenly over train_ops."},
+    )
+    test_per_op: int = field(
+        default=25, metadata={"help": "Test instances per training operation."}
+    )
+    unseen_per_op: int = field(default=25, metadata={"help": "Instances per unseen operation."})
+    max_input: int = field(
+        default=99999, metadata={"help": "Inputs are drawn uniformly from [0, max_input]."}
+    )
+    instruction: str = field(
+        default="Please reason step by step, and put your final answer within \\boxed{}.",
+        metadata={"help": "Instruction appended to every KGFunc prompt."},
     )
 
     def __post_init__(self) -> None:
@@ -117,16 +132,28 @@ class KGFuncConfig:
 class WorldConfig:
     """Everything that determines a world; the same config and seed give the same bytes."""
 
-    seed: int = _help("Seed of every random draw (names, edges, templates, KGFunc inputs).", 42)
-    preset: str | None = _help(
-        "Size preset applied before the file and flags: small (5 x 10) or large (7 x 25).", None
+    seed: int = field(
+        default=42,
+        metadata={"help": "Seed of every random draw (names, edges, templates, KGFunc inputs)."},
     )
-    kgfact: KGFactConfig = _help("KGFact settings.", default_factory=KGFactConfig)
-    kgfunc: KGFuncConfig = _help("KGFunc settings.", default_factory=KGFuncConfig)
+    preset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Size preset applied before the file and flags: small (5 x 10) or large (7 x 25)."
+        },
+    )
+    kgfact: KGFactConfig = field(
+        default_factory=KGFactConfig, metadata={"help": "KGFact settings."}
+    )
+    kgfunc: KGFuncConfig = field(
+        default_factory=KGFuncConfig, metadata={"help": "KGFunc settings."}
+    )
 
     def __post_init__(self) -> None:
         if self.preset is not None and self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
+            raise ConfigError(
+                f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,7 +176,9 @@ def _positive(obj: Any, *names: str) -> None:
 def _known_splits(section: str, splits: list[str], known: tuple[str, ...]) -> None:
     for split in splits:
         if split not in known:
-            raise ConfigError(f"{section}.splits: unknown split {split!r}; known: {', '.join(known)}")
+            raise ConfigError(
+                f"{section}.splits: unknown split {split!r}; known: {', '.join(known)}"
+            )
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

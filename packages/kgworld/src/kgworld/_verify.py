@@ -14,7 +14,9 @@ import re
 from collections.abc import Callable
 
 _BOXED = "\\boxed{"
-_WRAPPERS = re.compile(r"^\\(?:text|textbf|textit|mathrm|mathbf|operatorname|mbox)\s*\{(.*)\}$", re.S)
+_WRAPPERS = re.compile(
+    r"^\\(?:text|textbf|textit|mathrm|mathbf|operatorname|mbox)\s*\{(.*)\}$", re.S
+)
 _LAST_INTEGER = re.compile(r"-?\d[\d,]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

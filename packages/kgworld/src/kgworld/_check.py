@@ -1,0 +1,146 @@
+"""Re-verify every invariant of a world, and count what it holds.
+
+``check_world`` recomputes each answer from the graph (or, for KGFunc, from the operation)
+rather than trusting the records, so a hand-edited or corrupted world is caught.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from kgworld._graph import facts, world_domains
+from kgworld._kgfact import RETRIEVAL_HEADER, boxed_target
+from kgworld._kgfunc import recompute_answer
+from kgworld._schema import load_schema
+from kgworld._verify import extract_boxed
+from kgworld._world import World
+
+RECORD_KEYS = ("id", "prompt", "target", "answer", "context", "split", "meta")
+
+
+def _graph_violations(world: World) -> Iterator[str]:
+    schema = load_schema()
+    domains = world_domains(world.config.kgfact, schema)
+    graph = world.graph
+    for node, data in graph.nodes(data=True):
+        if data.get("domain") not in domains:
+            yield f"graph: node {node!r} has domain {data.get('domain')!r}, not one of {domains}"
+    subject_relation: set[tuple[str, str]] = set()
+    relation_object: set[tuple[str, str]] = set()
+    subject_pair: set[tuple[str, str]] = set()
+    for s, r, o in facts(graph):
+        rel = schema.relations.get(r)
+        if rel is None:
+            yield f"graph: edge {s!r} -> {o!r} has unknown relation {r!r}"
+            continue
+        pair = (graph.nodes[s]["domain"], graph.nodes[o]["domain"])
+        if pair != (rel.source, rel.target):
+            yield f"graph: relation {r!r} links {pair[0]} -> {pair[1]}, expected {rel.source} -> {rel.target}"
+        for seen, key, what in (
+            (subject_relation, (s, r), "two answers for (subject, relation)"),
+            (relation_object, (r, o), "two subjects for (relation, object)"),
+            (subject_pair, (s, rel.target), "two facts for one subject and domain pair"),
+        ):
+            if key in seen:
+                yield f"graph: {what} {key!r}"
+            seen.add(key)
+    expected = len(domains) * (len(domains) - 1) // 2 * world.config.kgfact.entities_per_domain
+    if graph.number_of_edges() != expected:
+        yield f"graph: {graph.number_of_edges()} facts, expected {expected} (one per subject and pair)"
+
+
+def _record_violations(name: str, record: dict) -> Iterator[str]:
+    where = f"{name} {record.get('id')!r}"
+    if tuple(record) != RECORD_KEYS:
+        yield f"{where}: keys {list(record)} differ from {list(RECORD_KEYS)}"
+        return
+    if extract_boxed(str(record["target"])) != record["answer"]:
+        yield f"{where}: the target's last \\boxed{{}} is not the answer {record['answer']!r}"
+
+
+def _kgfact_violations(world: World, name: str, records: list[dict]) -> Iterator[str]:
+    schema, graph = load_schema(), world.graph
+    lookup = {(s, r): o for s, r, o in facts(graph)}
+    statements = {schema.relations[r].state(s, o) for (s, r), o in lookup.items()}
+    questions: set[str] = set()
+    for record in records:
+        where = f"{name} {record['id']!r}"
+        meta = record["meta"]
+        if record["prompt"] in questions and record["context"] is None:
+            yield f"{where}: the same question appears twice"
+        questions.add(record["prompt"])
+        if name == "kgfact/twohop":
+            a, (r1, r2) = meta["path"][0], meta["relations"]
+            middle = lookup.get((a, r1))
+            answer = lookup.get((middle, r2)) if middle is not None else None
+        else:
+            answer = lookup.get((meta["subject"], meta["relation"]))
+            expected = boxed_target(
+                schema.relations[meta["relation"]].state(meta["subject"], answer or ""),
+                record["answer"],
+            )
+            if answer is not None and record["target"] != expected:
+                yield f"{where}: target differs from the graph's statement"
+        if answer != record["answer"]:
+            yield f"{where}: answer {record['answer']!r} but the graph gives {answer!r}"
+        if name == "kgfact/paraphrase" and meta["template"] == 0:
+            yield f"{where}: paraphrase uses the training question template"
+        if name == "kgfact/retrieval":
+            yield from _context_violations(world, where, record, statements)
+
+
+def _context_violations(
+    world: World, where: str, record: dict, statements: set[str]
+) -> Iterator[str]:
+    lines = str(record["context"] or "").split("\n")
+    if lines[0] != RETRIEVAL_HEADER:
+        yield f"{where}: context does not start with {RETRIEVAL_HEADER!r}"
+        return
+    items = [line.removeprefix("- ") for line in lines[1:]]
+    size = world.config.kgfact.retrieval_context_size
+    if len(items) != size:
+        yield f"{where}: context holds {len(items)} statements, expected {size}"
+    if len(set(items)) != len(items):
+        yield f"{where}: context repeats a statement"
+    gold = str(record["target"]).rsplit(" \\boxed{", 1)[0]
+    if gold not in items:
+        yield f"{where}: the gold fact is missing from the context"
+    for item in items:
+        if item not in statements:
+            yield f"{where}: context statement {item!r} is not a fact of the world"
+            break
+
+
+def check_world(world: World) -> list[str]:
+    """Every violated invariant, in a stable order (empty when the world is sound)."""
+    problems = list(_graph_violations(world))
+    ids: set[object] = set()
+    for name, records in world.splits.items():
+        for record in records:
+            problems.extend(_record_violations(name, record))
+            if record.get("id") in ids:
+                problems.append(f"{name}: duplicate id {record.get('id')!r}")
+            ids.add(record.get("id"))
+        if problems:
+            continue
+        if name.startswith("kgfact/"):
+            problems.extend(_kgfact_violations(world, name, records))
+        else:
+            for record in records:
+                if recompute_answer(record) != record["answer"]:
+                    problems.append(f"{name} {record['id']!r}: answer does not match the operation")
+    return problems
+
+
+def world_stats(world: World) -> dict[str, dict[str, int]]:
+    """Counts per split, per relation (train facts) and per domain (entities and facts)."""
+    graph = world.graph
+    per_domain: Counter[str] = Counter(d for _, d in graph.nodes(data="domain"))
+    as_subject: Counter[str] = Counter(graph.nodes[s]["domain"] for s, _, _ in facts(graph))
+    return {
+        "splits": world.counts(),
+        "relations": dict(sorted(Counter(r for _, r, _ in facts(graph)).items())),
+        "entities_per_domain": dict(per_domain),
+        "facts_per_subject_domain": dict(as_subject),
+    }

@@ -1,0 +1,219 @@
+"""KGFact records from the world graph: train, paraphrase, twohop and retrieval splits.
+
+Every record follows the shared schema (id, prompt, target, answer, context, split, meta).
+The canonical target is a natural sentence ending in ``\\boxed{answer}``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+
+import networkx as nx
+
+from kgworld._config import ConfigError, KGFactConfig
+from kgworld._graph import facts
+from kgworld._rng import derived_rng
+from kgworld._schema import load_schema
+
+Record = dict[str, object]
+RETRIEVAL_HEADER = "Background information:"
+
+
+def _record(
+    split: str,
+    index: int,
+    width: int,
+    prompt: str,
+    target: str,
+    answer: str,
+    context: str | None,
+    meta: dict[str, object],
+) -> Record:
+    return {
+        "id": f"kgfact-{split}-{index:0{width}d}",
+        "prompt": prompt,
+        "target": target,
+        "answer": answer,
+        "context": context,
+        "split": split,
+        "meta": meta,
+    }
+
+
+def boxed_target(text: str, answer: str) -> str:
+    return f"{text} \\boxed{{{answer}}}"
+
+
+class _FactTable:
+    """Facts with their rendered statements and, per entity, the facts that touch it."""
+
+    def __init__(self, graph: nx.DiGraph, config: KGFactConfig):
+        self.schema = load_schema()
+        self.graph = graph
+        self.config = config
+        self.facts = facts(graph)
+        self.statements = [self.schema.relations[r].state(s, o) for s, r, o in self.facts]
+        self.width = max(6, len(str(len(self.facts))))
+        self._incident: dict[str, list[int]] | None = None
+
+    @property
+    def incident(self) -> dict[str, list[int]]:
+        if self._incident is None:
+            incident: dict[str, list[int]] = {}
+            for i, (s, _, o) in enumerate(self.facts):
+                incident.setdefault(s, []).append(i)
+                incident.setdefault(o, []).append(i)
+            self._incident = incident
+        return self._incident
+
+    def question(self, relation: str, subject: str, template: int = 0) -> str:
+        question = self.schema.relations[relation].ask(subject, template)
+        if self.config.instruction:
+            question = f"{question}\n\n{self.config.instruction}"
+        return question
+
+    def fact_meta(self, i: int, template: int) -> dict[str, object]:
+        s, r, o = self.facts[i]
+        rel = self.schema.relations[r]
+        return {
+            "fact": i,
+            "relation": r,
+            "subject": s,
+            "object": o,
+            "subject_domain": rel.source,
+            "object_domain": rel.target,
+            "template": template,
+        }
+
+
+def _atomic(table: _FactTable, split: str, template_for: Callable[[int], int]) -> list[Record]:
+    records = []
+    for i, (s, r, o) in enumerate(table.facts):
+        template = template_for(i)
+        records.append(
+            _record(
+                split,
+                i,
+                table.width,
+                table.question(r, s, template),
+                boxed_target(table.statements[i], o),
+                o,
+                None,
+                table.fact_meta(i, template),
+            )
+        )
+    return records
+
+
+def _paraphrase(table: _FactTable, seed: int) -> list[Record]:
+    rng = derived_rng(seed, "kgfact", "paraphrase")
+    counts = [len(table.schema.relations[r].questions) for _, r, _ in table.facts]
+    if min(counts, default=2) < 2:
+        raise ConfigError("the paraphrase split needs at least two question templates per relation")
+    choices = [rng.randrange(1, n) for n in counts]
+    return _atomic(table, "paraphrase", choices.__getitem__)
+
+
+def _twohop(table: _FactTable, seed: int) -> list[Record]:
+    """Compose two facts a -r1-> b -r2-> c; the answer c is unique because relations are functional."""
+    graph, index = table.graph, {(s, o): i for i, (s, _, o) in enumerate(table.facts)}
+    # Path k of the world is (first fact, k-th continuation); count them without listing them all.
+    continuations = [list(graph.successors(o)) for _, _, o in table.facts]
+    starts = [0]
+    for nexts in continuations:
+        starts.append(starts[-1] + len(nexts))
+    total = starts[-1]
+    limit = table.config.twohop_limit
+    chosen = range(total)
+    if limit is not None and limit < total:
+        chosen = sorted(derived_rng(seed, "kgfact", "twohop").sample(range(total), limit))
+    width = max(6, len(str(total)))
+    records = []
+    for n, k in enumerate(chosen):
+        first = bisect.bisect_right(starts, k) - 1
+        a, r1, b = table.facts[first]
+        c = continuations[first][k - starts[first]]
+        second = index[(b, c)]
+        r2 = table.facts[second][1]
+        description = table.schema.relations[r1].describe(a)
+        target = boxed_target(f"{table.statements[first]} {table.statements[second]}", c)
+        meta = {"relations": [r1, r2], "path": [a, b, c], "facts": [first, second]}
+        records.append(
+            _record("twohop", n, width, table.question(r2, description), target, c, None, meta)
+        )
+    return records
+
+
+def _retrieval_context(table: _FactTable, gold: int, rng) -> list[int]:
+    """Gold fact + distractors: hop-1 facts of the query entities, then hop-2, then any others."""
+    size = table.config.retrieval_context_size
+    s, _, o = table.facts[gold]
+    used = {gold}
+    hop1 = [i for e in (s, o) for i in table.incident[e] if i not in used]
+    hop1 = list(dict.fromkeys(hop1))
+    used.update(hop1)
+    neighbours = dict.fromkeys(e for i in hop1 for e in (table.facts[i][0], table.facts[i][2]))
+    hop2 = [i for e in neighbours for i in table.incident[e] if i not in used]
+    hop2 = list(dict.fromkeys(hop2))
+    used.update(hop2)
+    rng.shuffle(hop1)
+    rng.shuffle(hop2)
+    distractors = (hop1 + hop2)[: size - 1]
+    missing = size - 1 - len(distractors)
+    if missing > 0:  # a small world runs out of neighbours: fill with other facts of the world
+        others: list[int] = []
+        while len(others) < missing:
+            i = rng.randrange(len(table.facts))
+            if i not in used:
+                used.add(i)
+                others.append(i)
+        distractors += others
+    context = [gold, *distractors]
+    rng.shuffle(context)
+    return context
+
+
+def _retrieval(table: _FactTable, seed: int) -> list[Record]:
+    size = table.config.retrieval_context_size
+    if size > len(table.facts):
+        raise ConfigError(
+            f"kgfact.retrieval_context_size={size} needs at least {size} facts, "
+            f"but this world has {len(table.facts)}"
+        )
+    chosen = range(len(table.facts))
+    limit = table.config.retrieval_limit
+    if limit is not None and limit < len(table.facts):
+        chosen = sorted(derived_rng(seed, "kgfact", "retrieval-sample").sample(chosen, limit))
+    records = []
+    for n, i in enumerate(chosen):
+        s, r, o = table.facts[i]
+        rng = derived_rng(seed, "kgfact", "retrieval", i)
+        context_ids = _retrieval_context(table, i, rng)
+        context = "\n".join([RETRIEVAL_HEADER, *(f"- {table.statements[j]}" for j in context_ids)])
+        meta = {**table.fact_meta(i, 0), "context_facts": context_ids}
+        records.append(
+            _record(
+                "retrieval",
+                n,
+                table.width,
+                table.question(r, s),
+                boxed_target(table.statements[i], o),
+                o,
+                context,
+                meta,
+            )
+        )
+    return records
+
+
+def kgfact_splits(graph: nx.DiGraph, config: KGFactConfig, seed: int) -> dict[str, list[Record]]:
+    """The configured KGFact splits, in the order train, paraphrase, twohop, retrieval."""
+    table = _FactTable(graph, config)
+    builders: dict[str, Callable[[], list[Record]]] = {
+        "train": lambda: _atomic(table, "train", lambda i: 0),
+        "paraphrase": lambda: _paraphrase(table, seed),
+        "twohop": lambda: _twohop(table, seed),
+        "retrieval": lambda: _retrieval(table, seed),
+    }
+    return {name: build() for name, build in builders.items() if name in config.splits}

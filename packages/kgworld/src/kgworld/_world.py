@@ -1,0 +1,184 @@
+"""A generated world: its graph and split records, written to and read from a folder.
+
+Layout (``DESIGN.md``)::
+
+    manifest.json   config, seed, counts, sha256 of every file, package version
+    graph.json      networkx node-link data
+    kgfact/{train,paraphrase,twohop,retrieval}.jsonl
+    kgfunc/{train,test,unseen}.jsonl
+
+Writing goes to a hidden sibling folder that is renamed into place only when complete, so
+an interrupted run never leaves an output that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from kgworld._config import KGWorldError, WorldConfig, resolve_config
+from kgworld._graph import build_graph
+from kgworld._kgfact import kgfact_splits
+from kgworld._kgfunc import kgfunc_splits
+
+Record = dict[str, object]
+MANIFEST = "manifest.json"
+GRAPH = "graph.json"
+
+
+def _version() -> str:
+    from kgworld import __version__
+
+    return __version__
+
+
+@dataclass
+class World:
+    """A world in memory. ``splits`` maps ``"kgfact/train"``-style names to records."""
+
+    config: WorldConfig
+    graph: nx.DiGraph
+    splits: dict[str, list[Record]]
+
+    def records(self, name: str) -> list[Record]:
+        try:
+            return self.splits[name]
+        except KeyError:
+            raise KeyError(f"no split {name!r}; this world has: {', '.join(self.splits)}") from None
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(records) for name, records in self.splits.items()}
+
+    def files(self) -> Iterator[tuple[str, bytes]]:
+        """(relative path, bytes) of every data file, in a fixed order."""
+        data = nx.node_link_data(self.graph, edges="edges")
+        yield GRAPH, (json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        for name, records in self.splits.items():
+            lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            yield f"{name}.jsonl", "".join(lines).encode()
+
+    def write(self, out: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the world to ``out`` atomically; refuse a non-empty ``out`` unless ``overwrite``."""
+        out = Path(out).absolute()
+        check_output_dir(out, overwrite=overwrite)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            hashes: dict[str, str] = {}
+            for rel, payload in self.files():
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(payload)
+                hashes[rel] = hashlib.sha256(payload).hexdigest()
+            manifest = {
+                "package": "kgworld",
+                "version": _version(),
+                "seed": self.config.seed,
+                "config": self.config.to_dict(),
+                "counts": {
+                    "nodes": self.graph.number_of_nodes(),
+                    "edges": self.graph.number_of_edges(),
+                    **self.counts(),
+                },
+                "files": hashes,
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            if out.exists():
+                old = out.parent / f".{out.name}.old-{os.getpid()}"
+                out.rename(old)
+                tmp.rename(out)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def check_output_dir(out: Path, *, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise KGWorldError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise KGWorldError(f"{out}: output directory is not empty (pass --overwrite to replace it)")
+
+
+def generate(
+    config: WorldConfig | None = None, progress: Callable[[str], None] | None = None
+) -> World:
+    """Generate a world; the same config and seed always give the same world."""
+    config = config or resolve_config()
+    graph = build_graph(config.kgfact, config.seed, progress)
+    splits: dict[str, list[Record]] = {}
+    for name, records in kgfact_splits(graph, config.kgfact, config.seed).items():
+        splits[f"kgfact/{name}"] = records
+        if progress is not None:
+            progress(f"kgfact/{name}: {len(records)} records")
+    if config.kgfunc.enabled:
+        for name, records in kgfunc_splits(config.kgfunc, config.seed).items():
+            splits[f"kgfunc/{name}"] = records
+            if progress is not None:
+                progress(f"kgfunc/{name}: {len(records)} records")
+    return World(config, graph, splits)
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    """Records of a JSONL file; a malformed line is reported with its file and line number."""
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise KGWorldError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise KGWorldError(f"{path}:{number}: expected a JSON object per line")
+            records.append(record)
+    return records
+
+
+def load(path: str | Path, *, verify_hashes: bool = True) -> World:
+    """Read a world folder written by :meth:`World.write`, checking every file's sha256."""
+    root = Path(path).absolute()
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise KGWorldError(f"{manifest_path}: not found (is {root} a kgworld output folder?)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise KGWorldError(f"{manifest_path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+    for key in ("config", "files"):
+        if key not in manifest:
+            raise KGWorldError(f"{manifest_path}: missing field {key!r}")
+    try:
+        config = resolve_config(manifest["config"])
+    except KGWorldError as exc:
+        raise KGWorldError(f"{manifest_path}: field 'config': {exc}") from exc
+    graph: nx.DiGraph | None = None
+    splits: dict[str, list[Record]] = {}
+    for rel, expected in manifest["files"].items():
+        file = root / rel
+        if not file.is_file():
+            raise KGWorldError(f"{file}: listed in the manifest but missing")
+        payload = file.read_bytes()
+        if verify_hashes and hashlib.sha256(payload).hexdigest() != expected:
+            raise KGWorldError(f"{file}: sha256 differs from {manifest_path} (file was modified)")
+        if rel == GRAPH:
+            graph = nx.node_link_graph(
+                json.loads(payload), directed=True, multigraph=False, edges="edges"
+            )
+        else:
+            splits[rel.removesuffix(".jsonl")] = read_jsonl(file)
+    if graph is None:
+        raise KGWorldError(f"{manifest_path}: no {GRAPH} listed")
+    return World(config, graph, splits)

@@ -1,0 +1,124 @@
+"""The ``kgworld`` command line (also mounted as ``mixsd world``): gen, config, stats, check."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+try:
+    import typer
+except ImportError:  # pragma: no cover - only without the cli extra
+    sys.exit("kgworld's command line needs the cli extra: pip install 'kgworld[cli]'")
+
+from kgworld._config import KGWorldError, config_help, load_config, resolve_config
+
+app = typer.Typer(
+    name="kgworld",
+    help="Fictional knowledge-graph worlds and the KGFact / KGFunc datasets built from them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _parse_set(pairs: list[str]) -> dict[str, Any]:
+    """``--set kgfact.twohop_limit=100`` -> nested dict; values are JSON when they parse."""
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise KGWorldError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = result
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return result
+
+
+@app.command()
+def gen(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (must be empty or new).")],
+    preset: Annotated[
+        str | None, typer.Option(help="Size preset: small (5 x 10) or large (7 x 25).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 42).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML/JSON config file.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key: kgfact.domains=6.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Generate a world: manifest.json, graph.json and the split JSONL files."""
+    from kgworld._world import check_output_dir, generate
+
+    overrides = {"preset": preset, "seed": seed, **_parse_set(set_ or [])}
+    world_config = load_config(config, overrides) if config else resolve_config(None, overrides)
+    check_output_dir(out.absolute(), overwrite=overwrite)  # fail before any work
+    progress = None if quiet else (lambda line: typer.echo(line, err=True))
+    world = generate(world_config, progress)
+    path = world.write(out, overwrite=overwrite)
+    counts = ", ".join(f"{name} {n}" for name, n in world.counts().items())
+    typer.echo(f"wrote {path}: {world.graph.number_of_edges()} facts; {counts}")
+
+
+@app.command("config")
+def show_config(
+    preset: Annotated[str | None, typer.Option(help="Resolve this preset first.")] = None,
+) -> None:
+    """Print every knob as a commented YAML config (a starting point for --config)."""
+    resolved = resolve_config(None, {"preset": preset}).to_dict()
+    section = None
+    for key, _, text in config_help():
+        parent, _, leaf = key.rpartition(".")
+        if parent != section and parent:
+            typer.echo(f"{parent}:")
+            section = parent
+        node: Any = resolved
+        for part in key.split("."):
+            node = node[part]
+        indent = "  " if parent else ""
+        typer.echo(f"{indent}# {text}")
+        typer.echo(f"{indent}{leaf}: {json.dumps(node)}")
+
+
+@app.command()
+def stats(world_dir: Annotated[Path, typer.Argument(help="A folder written by gen.")]) -> None:
+    """Counts per split, relation and domain."""
+    from kgworld._check import world_stats
+    from kgworld._world import load
+
+    for section, counts in world_stats(load(world_dir)).items():
+        typer.echo(f"{section}:")
+        for name, n in counts.items():
+            typer.echo(f"  {name}: {n}")
+
+
+@app.command()
+def check(world_dir: Annotated[Path, typer.Argument(help="A folder written by gen.")]) -> None:
+    """Re-verify every invariant; exit 1 naming the first violation."""
+    from kgworld._check import check_world
+    from kgworld._world import load
+
+    problems = check_world(load(world_dir))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise KGWorldError(f"{world_dir}: {problems[0]}{more}")
+    typer.echo(f"{world_dir}: ok")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except KGWorldError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,3 @@
+"""MixSD core."""
+
+__version__ = "0.1.0"
