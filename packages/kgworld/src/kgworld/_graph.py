@@ -53,15 +53,21 @@ def build_graph(
         subjects = list(names[source])
         rng.shuffle(subjects)
         # One pool of unused objects per relation; swap-remove keeps each draw O(1).
-        pools = {rel.name: list(names[target]) for rel in relations}
+        relation_names = [rel.name for rel in relations]
+        pools = {name: list(names[target]) for name in relation_names}
+        edges = []
         for subject in subjects:
-            relation = rng.choice([name for name, pool in pools.items() if pool])
+            relation = rng.choice(relation_names)
             pool = pools[relation]
+            if not pool:  # only when one relation has taken every object (e.g. one relation)
+                relation = rng.choice([name for name, p in pools.items() if p])
+                pool = pools[relation]
             j = rng.randrange(len(pool))
             obj = pool[j]
             pool[j] = pool[-1]
             pool.pop()
-            graph.add_edge(subject, obj, relation=relation)
+            edges.append((subject, obj, {"relation": relation}))
+        graph.add_edges_from(edges)
         if progress is not None:
             progress(f"graph: pair {n}/{len(pairs)} {source} -> {target}")
     return graph

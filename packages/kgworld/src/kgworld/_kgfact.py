@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
+from itertools import islice
 
 import networkx as nx
 
@@ -119,10 +120,9 @@ def _twohop(table: _FactTable, seed: int) -> list[Record]:
     """Compose two facts a -r1-> b -r2-> c; the answer c is unique because relations are functional."""
     graph, index = table.graph, {(s, o): i for i, (s, _, o) in enumerate(table.facts)}
     # Path k of the world is (first fact, k-th continuation); count them without listing them all.
-    continuations = [list(graph.successors(o)) for _, _, o in table.facts]
     starts = [0]
-    for nexts in continuations:
-        starts.append(starts[-1] + len(nexts))
+    for _, _, o in table.facts:
+        starts.append(starts[-1] + graph.out_degree(o))
     total = starts[-1]
     limit = table.config.twohop_limit
     chosen = range(total)
@@ -133,7 +133,7 @@ def _twohop(table: _FactTable, seed: int) -> list[Record]:
     for n, k in enumerate(chosen):
         first = bisect.bisect_right(starts, k) - 1
         a, r1, b = table.facts[first]
-        c = continuations[first][k - starts[first]]
+        c = next(islice(graph.successors(b), k - starts[first], None))
         second = index[(b, c)]
         r2 = table.facts[second][1]
         description = table.schema.relations[r1].describe(a)

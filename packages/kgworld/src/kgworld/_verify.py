@@ -37,7 +37,7 @@ def extract_boxed(text: str) -> str | None:
 
 def normalize_answer(answer: str) -> str:
     """Lower-case, peel LaTeX text wrappers, outer braces and ``$``, collapse spaces, drop a final period."""
-    text = answer.replace("$", "").strip()
+    text = answer.replace("$", "").strip().rstrip(".").strip()
     while True:
         peeled = _WRAPPERS.sub(r"\1", text).strip()
         if peeled.startswith("{") and peeled.endswith("}"):

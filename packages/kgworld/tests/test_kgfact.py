@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import kgworld
+from kgworld._kgfact import RETRIEVAL_HEADER
+
+
+def test_every_question_has_exactly_one_answer(small_world):
+    graph = small_world.graph
+    seen = {}
+    for s, o, data in graph.edges(data=True):
+        key = (s, data["relation"])
+        assert key not in seen
+        seen[key] = o
+    questions = [r["prompt"] for r in small_world.records("kgfact/train")]
+    assert len(set(questions)) == len(questions)
+    for record in small_world.records("kgfact/train"):
+        assert record["target"].endswith(f"\\boxed{{{record['answer']}}}")
+        assert seen[(record["meta"]["subject"], record["meta"]["relation"])] == record["answer"]
+        assert record["meta"]["subject"] in record["prompt"]
+
+
+def test_each_subject_has_one_fact_per_domain_pair(small_world):
+    graph = small_world.graph
+    for node in graph.nodes:
+        targets = [graph.nodes[o]["domain"] for o in graph.successors(node)]
+        assert len(targets) == len(set(targets))
+
+
+def test_paraphrase_uses_unseen_templates_of_the_same_facts(small_world):
+    train = small_world.records("kgfact/train")
+    para = small_world.records("kgfact/paraphrase")
+    for t, p in zip(train, para, strict=True):
+        assert t["answer"] == p["answer"] and t["target"] == p["target"]
+        assert p["meta"]["template"] >= 1 and t["prompt"] != p["prompt"]
+
+
+def test_twohop_composes_two_facts(small_world):
+    records = small_world.records("kgfact/twohop")
+    assert len(records) == 100  # every two-step path of the small world
+    graph = small_world.graph
+    for record in records:
+        a, b, c = record["meta"]["path"]
+        assert graph.edges[a, b]["relation"] == record["meta"]["relations"][0]
+        assert graph.edges[b, c]["relation"] == record["meta"]["relations"][1]
+        assert record["answer"] == c and a in record["prompt"] and b not in record["prompt"]
+        assert record["prompt"][0].isupper()
+
+
+def test_twohop_limit_samples_deterministically():
+    config = kgworld.resolve_config(overrides={"preset": "large", "kgfact": {"twohop_limit": 40}})
+    first = kgworld.generate(config).records("kgfact/twohop")
+    assert len(first) == 40
+    assert first == kgworld.generate(config).records("kgfact/twohop")
+
+
+def test_retrieval_contexts(small_world):
+    graph = small_world.graph
+    for record in small_world.records("kgfact/retrieval"):
+        lines = record["context"].split("\n")
+        assert lines[0] == RETRIEVAL_HEADER
+        statements = [line.removeprefix("- ") for line in lines[1:]]
+        assert len(statements) == 50 == len(set(statements))
+        gold = record["target"].rsplit(" \\boxed", 1)[0]
+        assert gold in statements
+        # Hop-1 facts (touching a query entity) are all included before any filler.
+        s, o = record["meta"]["subject"], record["meta"]["object"]
+        hop1 = {(u, v) for e in (s, o) for u, v in (*graph.in_edges(e), *graph.out_edges(e))}
+        context_pairs = {
+            tuple(small_world.records("kgfact/train")[i]["meta"][k] for k in ("subject", "object"))
+            for i in record["meta"]["context_facts"]
+        }
+        assert hop1 <= context_pairs
+    positions = {
+        r["meta"]["context_facts"].index(r["meta"]["fact"])
+        for r in small_world.records("kgfact/retrieval")
+    }
+    assert len(positions) > 10  # the gold statement moves around
+
+
+def test_check_catches_each_kind_of_corruption(small_world):
+    assert kgworld.check_world(small_world) == []
+
+    def broken(split, index, mutate):
+        world = copy.deepcopy(small_world)
+        mutate(world.records(split)[index])
+        problems = kgworld.check_world(world)
+        assert problems, f"{split} corruption not caught"
+        return problems[0]
+
+    assert "answer" in broken("kgfact/train", 3, lambda r: r.update(answer="Nobody"))
+    assert "twohop" in broken(
+        "kgfact/twohop",
+        0,
+        lambda r: r.update(answer="Nobody", target=r["target"].replace(r["answer"], "Nobody")),
+    )
+    assert "gold fact" in broken(
+        "kgfact/retrieval",
+        0,
+        lambda r: r.update(
+            context=r["context"].replace(r["target"].rsplit(" \\boxed", 1)[0], "A made-up fact.")
+        ),
+    )
+    assert "kgfunc/test" in broken(
+        "kgfunc/test", 0, lambda r: r.update(answer="-1", target="\\boxed{-1}")
+    )
+    world = copy.deepcopy(small_world)
+    s, o = next(iter(world.graph.edges()))
+    world.graph.edges[s, o]["relation"] = "employs"
+    assert kgworld.check_world(world)
+
+
+@pytest.mark.parametrize("split", ["kgfact/train", "kgfact/twohop", "kgfact/retrieval"])
+def test_targets_pass_the_verifier(small_world, split):
+    for record in small_world.records(split):
+        assert kgworld.verify(record["target"], record["answer"])

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from kgworld import answers_match, extract_boxed, get_verifier, normalize_answer, verify
+
+
+def test_extract_boxed_takes_the_last_and_matches_braces():
+    assert extract_boxed(r"\boxed{A} then \boxed{B {c}}") == "B {c}"
+    assert extract_boxed(r"\boxed{A} and \boxed{unterminated") == "A"
+    assert extract_boxed("no box here") is None
+
+
+def test_normalize_answer_peels_wrappers():
+    assert normalize_answer(r"$\text{Ormavel  Dynamics}$.") == "ormavel dynamics"
+    assert normalize_answer(r"{\textbf{42}}") == "42"
+
+
+def test_answers_match_strings_and_numbers():
+    assert answers_match("ormavel dynamics", "Ormavel Dynamics")
+    assert answers_match("1,000", "1000.0")
+    assert not answers_match("", "")
+    assert not answers_match("Ormavel", "Ormavel Dynamics")
+
+
+def test_boxed_mode_is_exact():
+    assert verify(r"It is X. \boxed{Ormavel Dynamics}", "Ormavel Dynamics")
+    assert not verify("It is Ormavel Dynamics.", "Ormavel Dynamics")
+    assert not verify(r"\boxed{Ormavel}", "Ormavel Dynamics")
+
+
+def test_final_sentence_fallback_only_without_a_box():
+    mode = "boxed-or-final-sentence"
+    assert verify("Sure. Zorvath Kellen is employed by Ormavel Dynamics.", "Ormavel Dynamics", mode)
+    assert not verify("Ormavel Dynamics is big. Zorvath works elsewhere.", "Ormavel Dynamics", mode)
+    assert not verify(r"Ormavel Dynamics. \boxed{Other}", "Ormavel Dynamics", mode)
+    assert not verify("Works at Ormavel Dynamicsville.", "Ormavel Dynamics", mode)
+
+
+def test_integer_mode():
+    assert verify(r"so \boxed{37}", "37", "integer")
+    assert verify("B(328) = 37", "37", "integer")
+    assert not verify(r"\boxed{36}", "37", "integer")
+    assert not verify("no number", "37", "integer")
+
+
+def test_unknown_verifier_suggests():
+    with pytest.raises(KeyError, match="did you mean 'boxed'"):
+        get_verifier("boxd")

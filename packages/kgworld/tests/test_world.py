@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kgworld
+from kgworld import KGWorldError
+
+GEN = (
+    "import sys, kgworld;"
+    "kgworld.generate(kgworld.resolve_config(overrides={'preset': sys.argv[2], 'seed': 5}))"
+    ".write(sys.argv[1])"
+)
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _payloads(world) -> dict[str, bytes]:
+    return {rel: b"".join(chunks) for rel, chunks in world.files()}
+
+
+@pytest.mark.slow
+def test_byte_identical_across_processes_and_hash_seeds(tmp_path):
+    digests = []
+    for hash_seed in ("0", "12345"):
+        out = tmp_path / f"w{hash_seed}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", GEN, str(out), "large"], check=True, env=env)
+        digests.append(_tree_digest(out))
+    assert digests[0] == digests[1]
+    assert len(digests[0]) == 1 + 1 + 4 + 3  # manifest, graph, kgfact/*, kgfunc/*
+
+
+def test_same_seed_same_world_other_seed_other_world(small_world):
+    config = small_world.config
+    again = kgworld.generate(config)
+    assert _payloads(again) == _payloads(small_world)
+    other = kgworld.generate(kgworld.resolve_config(overrides={"preset": "small", "seed": 8}))
+    assert (
+        dict(other.files())["kgfact/train.jsonl"] != dict(small_world.files())["kgfact/train.jsonl"]
+    )
+
+
+@pytest.mark.parametrize(("preset", "facts"), [("small", 100), ("large", 525)])
+def test_sizes_match_the_paper(preset, facts):
+    world = kgworld.generate(kgworld.resolve_config(overrides={"preset": preset}))
+    counts = world.counts()
+    assert world.graph.number_of_edges() == facts
+    assert (
+        counts["kgfact/train"] == counts["kgfact/paraphrase"] == counts["kgfact/retrieval"] == facts
+    )
+    assert counts["kgfunc/train"] == 1600
+    assert counts["kgfunc/test"] == 175
+    assert counts["kgfunc/unseen"] == 500
+    assert kgworld.check_world(world) == []
+
+
+def test_write_then_load_round_trips(small_world, small_world_dir):
+    loaded = kgworld.load(small_world_dir)
+    assert loaded.config == small_world.config
+    assert loaded.splits == small_world.splits
+    assert sorted(loaded.graph.edges(data=True)) == sorted(small_world.graph.edges(data=True))
+    manifest = json.loads((small_world_dir / "manifest.json").read_text())
+    assert manifest["version"] == kgworld.__version__
+    assert manifest["counts"]["edges"] == 100
+    for rel, digest in manifest["files"].items():
+        assert hashlib.sha256((small_world_dir / rel).read_bytes()).hexdigest() == digest
+
+
+def test_refuses_non_empty_output_and_overwrites_atomically(tmp_path, small_world):
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    with pytest.raises(KGWorldError, match="not empty"):
+        small_world.write(out)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    small_world.write(out, overwrite=True)
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # no temp folders left behind
+
+
+def test_interrupted_write_leaves_nothing_that_looks_complete(tmp_path, small_world, monkeypatch):
+    out = tmp_path / "w"
+
+    def boom():
+        files = type(small_world).files(small_world)
+        yield next(files)
+        yield next(files)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(small_world, "files", boom)
+    with pytest.raises(KeyboardInterrupt):
+        small_world.write(out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_detects_tampering_and_bad_lines(tmp_path, small_world):
+    out = small_world.write(tmp_path / "w")
+    train = out / "kgfact" / "train.jsonl"
+    train.write_text(train.read_text().replace("\n", "\nnot json\n", 1))
+    with pytest.raises(KGWorldError, match=r"train\.jsonl: sha256 differs"):
+        kgworld.load(out)
+    with pytest.raises(KGWorldError, match=r"train\.jsonl:2: invalid JSON"):
+        kgworld.load(out, verify_hashes=False)
+    with pytest.raises(KGWorldError, match=r"manifest\.json: not found"):
+        kgworld.load(tmp_path)
+
+
+def test_datasets_round_trip(small_world_dir, small_world):
+    datasets = pytest.importorskip("datasets")
+    for split in ("kgfact/train", "kgfact/retrieval", "kgfunc/test"):
+        ds = datasets.load_dataset(
+            "json", data_files=str(small_world_dir / f"{split}.jsonl"), split="train"
+        )
+        records = small_world.records(split)
+        assert ds.num_rows == len(records)
+        assert ds.column_names == ["id", "prompt", "target", "answer", "context", "split", "meta"]
+        assert ds[0]["prompt"] == records[0]["prompt"] and ds[-1]["answer"] == records[-1]["answer"]

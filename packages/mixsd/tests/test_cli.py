@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+from typer.testing import CliRunner
+
+from kgworld.cli import app as kgworld_app
+from mixsd.cli import SUBCOMMANDS, app
+
+runner = CliRunner()
+
+
+def test_world_is_the_kgworld_app():
+    mounted = {group.name: group.typer_instance for group in app.registered_groups}
+    assert mounted["world"] is kgworld_app
+
+
+def test_help_lists_exactly_the_mounted_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name, _, _ in SUBCOMMANDS:
+        assert name in result.output
+    listed = {c.name for c in typer.main.get_command(app).commands.values()}
+    assert listed == {name for name, _, _ in SUBCOMMANDS} | {"version"}
+
+
+def test_every_listed_command_has_working_help():
+    command = typer.main.get_command(app)
+    for name in command.commands:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+
+
+def test_world_gen_through_the_umbrella(tmp_path):
+    out = tmp_path / "w"
+    result = runner.invoke(app, ["world", "gen", "-q", "--preset", "small", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "kgfact" / "train.jsonl").exists()
+
+
+def test_user_errors_print_one_line():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mixsd.cli import main; main()",
+            "world",
+            "stats",
+            "/nonexistent",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "manifest.json: not found" in result.stderr
+    assert "Traceback" not in result.stderr
