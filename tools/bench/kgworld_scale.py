@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--skip-1m", action="store_true", help="Only small and large.")
     args = parser.parse_args()
     print(f"tmp dir: {tempfile.gettempdir()}")
-    header = f"| world | facts | records | generate s | generate+write s | peak GiB | target | ok |"
+    header = "| world | facts | records | generate s | generate+write s | peak GiB | target | ok |"
     print(header)
     print("|---|---:|---:|---:|---:|---:|---|---|")
     failed = False

@@ -59,8 +59,14 @@ def test_bad_files_name_file_and_line(tmp_path):
         load_config(bad)
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("kgfact:\n  entities: 3\n")
-    with pytest.raises(ConfigError, match=r"unknown\.yaml: unknown key kgfact\.entities"):
+    with pytest.raises(ConfigError, match=r"unknown\.yaml:2: unknown key kgfact\.entities"):
         load_config(unknown)
+    typed = tmp_path / "typed.yaml"
+    typed.write_text("seed: 1\nkgfunc:\n  enabled: true\n  train_size: many\n")
+    with pytest.raises(
+        ConfigError, match=r"typed\.yaml:4: kgfunc\.train_size: expected an integer"
+    ):
+        load_config(typed)
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "missing.yaml")
     top = tmp_path / "list.json"

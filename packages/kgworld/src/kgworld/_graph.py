@@ -15,7 +15,7 @@ import networkx as nx
 
 from kgworld._config import ConfigError, KGFactConfig
 from kgworld._names import entity_names
-from kgworld._rng import derived_rng
+from kgworld._rng import derived_rng, pick
 from kgworld._schema import Schema, load_schema
 
 
@@ -57,12 +57,12 @@ def build_graph(
         pools = {name: list(names[target]) for name in relation_names}
         edges = []
         for subject in subjects:
-            relation = rng.choice(relation_names)
+            relation = pick(rng, relation_names)
             pool = pools[relation]
             if not pool:  # only when one relation has taken every object (e.g. one relation)
                 relation = rng.choice([name for name, p in pools.items() if p])
                 pool = pools[relation]
-            j = rng.randrange(len(pool))
+            j = int(rng.random() * len(pool))
             obj = pool[j]
             pool[j] = pool[-1]
             pool.pop()

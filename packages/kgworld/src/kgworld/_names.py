@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 
 from kgworld._config import KGWorldError
-from kgworld._rng import derived_rng
+from kgworld._rng import derived_rng, pick
 
 _ONSETS = [
     "b",
@@ -108,9 +108,9 @@ def common_words() -> frozenset[str]:
 
 def _core(rng: random.Random, words: frozenset[str]) -> str:
     while True:
-        syllables = rng.choice((2, 2, 3))
+        syllables = pick(rng, (2, 2, 3))
         word = "".join(
-            rng.choice(_ONSETS) + rng.choice(_VOWELS) + (rng.choice(_CODAS) if i else "")
+            pick(rng, _ONSETS) + pick(rng, _VOWELS) + (pick(rng, _CODAS) if i else "")
             for i in range(syllables)
         )
         if 4 <= len(word) <= 10 and word not in words and not _AWKWARD.search(word):
@@ -133,7 +133,7 @@ def entity_names(domains: list[str], per_domain: int, seed: int) -> dict[str, li
             budget -= 1
             if budget < 0:
                 raise KGWorldError(f"cannot invent {per_domain} unique {domain} names")
-            name = rng.choice(styles).format(core=_core(rng, words), core2=_core(rng, words))
+            name = pick(rng, styles).format(core=_core(rng, words), core2=_core(rng, words))
             if name.lower() not in taken:
                 taken.add(name.lower())
                 found.append(name)
