@@ -1,0 +1,3 @@
+"""fishertools: diagonal Fisher diagnostics."""
+
+__version__ = "0.1.0"
