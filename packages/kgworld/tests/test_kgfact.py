@@ -108,9 +108,12 @@ def test_check_catches_each_kind_of_corruption(small_world):
         "kgfunc/test", 0, lambda r: r.update(answer="-1", target="\\boxed{-1}")
     )
     world = copy.deepcopy(small_world)
-    s, o = next(iter(world.graph.edges()))
-    world.graph.edges[s, o]["relation"] = "employs"
-    assert kgworld.check_world(world)
+    s, _, o = world.kg.facts[0]
+    world.kg.facts[0] = (s, "employs", o)
+    assert "links Person -> Location" in kgworld.check_world(world)[0]
+    world = copy.deepcopy(small_world)
+    world.kg.facts.append(world.kg.facts[0])
+    assert "two answers for (subject, relation)" in kgworld.check_world(world)[0]
 
 
 @pytest.mark.parametrize("split", ["kgfact/train", "kgfact/twohop", "kgfact/retrieval"])

@@ -71,7 +71,9 @@ def test_write_then_load_round_trips(small_world, small_world_dir):
     loaded = kgworld.load(small_world_dir)
     assert loaded.config == small_world.config
     assert loaded.splits == small_world.splits
+    assert loaded.kg == small_world.kg
     assert sorted(loaded.graph.edges(data=True)) == sorted(small_world.graph.edges(data=True))
+    assert dict(loaded.graph.nodes(data="domain")) == small_world.kg.domain_of
     manifest = json.loads((small_world_dir / "manifest.json").read_text())
     assert manifest["version"] == kgworld.__version__
     assert manifest["counts"]["edges"] == 100

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from kgworld._graph import facts, world_domains
+from kgworld._graph import world_domains
 from kgworld._kgfact import RETRIEVAL_HEADER, boxed_target
 from kgworld._kgfunc import recompute_answer
 from kgworld._schema import load_schema
@@ -22,19 +22,21 @@ RECORD_KEYS = ("id", "prompt", "target", "answer", "context", "split", "meta")
 def _graph_violations(world: World) -> Iterator[str]:
     schema = load_schema()
     domains = world_domains(world.config.kgfact, schema)
-    graph = world.graph
-    for node, data in graph.nodes(data=True):
-        if data.get("domain") not in domains:
-            yield f"graph: node {node!r} has domain {data.get('domain')!r}, not one of {domains}"
+    kg = world.kg
+    for domain in kg.entities:
+        if domain not in domains:
+            yield f"graph: domain {domain!r} is not one of {domains}"
+    if len(kg.domain_of) != sum(len(names) for names in kg.entities.values()):
+        yield "graph: an entity name is used twice"
     subject_relation: set[tuple[str, str]] = set()
     relation_object: set[tuple[str, str]] = set()
     subject_pair: set[tuple[str, str]] = set()
-    for s, r, o in facts(graph):
+    for s, r, o in kg.facts:
         rel = schema.relations.get(r)
         if rel is None:
             yield f"graph: edge {s!r} -> {o!r} has unknown relation {r!r}"
             continue
-        pair = (graph.nodes[s]["domain"], graph.nodes[o]["domain"])
+        pair = (kg.domain_of.get(s), kg.domain_of.get(o))
         if pair != (rel.source, rel.target):
             yield f"graph: relation {r!r} links {pair[0]} -> {pair[1]}, expected {rel.source} -> {rel.target}"
         for seen, key, what in (
@@ -46,8 +48,8 @@ def _graph_violations(world: World) -> Iterator[str]:
                 yield f"graph: {what} {key!r}"
             seen.add(key)
     expected = len(domains) * (len(domains) - 1) // 2 * world.config.kgfact.entities_per_domain
-    if graph.number_of_edges() != expected:
-        yield f"graph: {graph.number_of_edges()} facts, expected {expected} (one per subject and pair)"
+    if len(kg.facts) != expected:
+        yield f"graph: {len(kg.facts)} facts, expected {expected} (one per subject and pair)"
 
 
 def _record_violations(name: str, record: dict) -> Iterator[str]:
@@ -60,8 +62,8 @@ def _record_violations(name: str, record: dict) -> Iterator[str]:
 
 
 def _kgfact_violations(world: World, name: str, records: list[dict]) -> Iterator[str]:
-    schema, graph = load_schema(), world.graph
-    lookup = {(s, r): o for s, r, o in facts(graph)}
+    schema = load_schema()
+    lookup = {(s, r): o for s, r, o in world.kg.facts}
     statements = {schema.relations[r].state(s, o) for (s, r), o in lookup.items()}
     questions: set[str] = set()
     for record in records:
@@ -135,12 +137,12 @@ def check_world(world: World) -> list[str]:
 
 def world_stats(world: World) -> dict[str, dict[str, int]]:
     """Counts per split, per relation (train facts) and per domain (entities and facts)."""
-    graph = world.graph
-    per_domain: Counter[str] = Counter(d for _, d in graph.nodes(data="domain"))
-    as_subject: Counter[str] = Counter(graph.nodes[s]["domain"] for s, _, _ in facts(graph))
+    kg = world.kg
+    per_domain = {domain: len(names) for domain, names in kg.entities.items()}
+    as_subject: Counter[str] = Counter(kg.domain_of[s] for s, _, _ in kg.facts)
     return {
         "splits": world.counts(),
-        "relations": dict(sorted(Counter(r for _, r, _ in facts(graph)).items())),
-        "entities_per_domain": dict(per_domain),
+        "relations": dict(sorted(Counter(r for _, r, _ in kg.facts).items())),
+        "entities_per_domain": per_domain,
         "facts_per_subject_domain": dict(as_subject),
     }

@@ -10,10 +10,13 @@ every question has exactly one answer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import networkx as nx
 
-from kgworld._config import ConfigError, KGFactConfig
+from kgworld._config import ConfigError, KGFactConfig, KGWorldError
 from kgworld._names import entity_names
 from kgworld._rng import derived_rng, pick
 from kgworld._schema import Schema, load_schema
@@ -30,16 +33,58 @@ def world_domains(config: KGFactConfig, schema: Schema | None = None) -> list[st
     return [d.name for d in schema.domains[: config.domains]]
 
 
+@dataclass
+class FactGraph:
+    """The world's knowledge graph as plain lists: the fast form every split is built from.
+
+    ``to_networkx()`` gives the same graph as a ``networkx.DiGraph`` (nodes carry ``domain``,
+    edges ``relation``); ``node_link()`` is the ``graph.json`` payload, networkx's node-link
+    format, written straight from the lists so a million-fact world need not be built twice.
+    """
+
+    entities: dict[str, list[str]]
+    facts: list[tuple[str, str, str]]
+
+    @cached_property
+    def domain_of(self) -> dict[str, str]:
+        return {name: domain for domain, names in self.entities.items() for name in names}
+
+    def to_networkx(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        for domain, names in self.entities.items():
+            graph.add_nodes_from(names, domain=domain)
+        graph.add_edges_from((s, o, {"relation": r}) for s, r, o in self.facts)
+        return graph
+
+    def node_link(self) -> dict[str, Any]:
+        return {
+            "directed": True,
+            "multigraph": False,
+            "graph": {},
+            "nodes": [{"id": n, "domain": d} for d, names in self.entities.items() for n in names],
+            "edges": [{"source": s, "target": o, "relation": r} for s, r, o in self.facts],
+        }
+
+    @classmethod
+    def from_node_link(cls, data: dict[str, Any], where: str) -> FactGraph:
+        try:
+            entities: dict[str, list[str]] = {}
+            for node in data["nodes"]:
+                entities.setdefault(node["domain"], []).append(node["id"])
+            facts = [(e["source"], e["relation"], e["target"]) for e in data["edges"]]
+        except (KeyError, TypeError) as exc:
+            raise KGWorldError(f"{where}: not a kgworld node-link graph (missing {exc})") from exc
+        return cls(entities, facts)
+
+
 def build_graph(
     config: KGFactConfig, seed: int, progress: Callable[[str], None] | None = None
-) -> nx.DiGraph:
-    """The world graph: nodes carry ``domain``, edges carry ``relation``."""
+) -> FactGraph:
+    """Draw the world: invented entities per domain, then one fact per subject and domain pair."""
     schema = load_schema()
     domains = world_domains(config, schema)
     names = entity_names(domains, config.entities_per_domain, seed)
-    graph = nx.DiGraph()
-    for domain in domains:
-        graph.add_nodes_from(names[domain], domain=domain)
+    facts: list[tuple[str, str, str]] = []
     pairs = [(s, t) for i, s in enumerate(domains) for t in domains[i + 1 :]]
     for n, (source, target) in enumerate(pairs, 1):
         relations = schema.pair_relations(source, target)
@@ -55,7 +100,6 @@ def build_graph(
         # One pool of unused objects per relation; swap-remove keeps each draw O(1).
         relation_names = [rel.name for rel in relations]
         pools = {name: list(names[target]) for name in relation_names}
-        edges = []
         for subject in subjects:
             relation = pick(rng, relation_names)
             pool = pools[relation]
@@ -66,13 +110,7 @@ def build_graph(
             obj = pool[j]
             pool[j] = pool[-1]
             pool.pop()
-            edges.append((subject, obj, {"relation": relation}))
-        graph.add_edges_from(edges)
+            facts.append((subject, relation, obj))
         if progress is not None:
             progress(f"graph: pair {n}/{len(pairs)} {source} -> {target}")
-    return graph
-
-
-def facts(graph: nx.DiGraph) -> list[tuple[str, str, str]]:
-    """(subject, relation, object) for every edge, in the graph's (deterministic) order."""
-    return [(s, data["relation"], o) for s, o, data in graph.edges(data=True)]
+    return FactGraph(names, facts)

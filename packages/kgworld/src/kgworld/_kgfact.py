@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from itertools import islice
-
-import networkx as nx
+from functools import cached_property
 
 from kgworld._config import ConfigError, KGFactConfig
-from kgworld._graph import facts
+from kgworld._graph import FactGraph
 from kgworld._rng import derived_rng
 from kgworld._schema import load_schema
 
@@ -49,24 +47,29 @@ def boxed_target(text: str, answer: str) -> str:
 class _FactTable:
     """Facts with their rendered statements and, per entity, the facts that touch it."""
 
-    def __init__(self, graph: nx.DiGraph, config: KGFactConfig):
+    def __init__(self, kg: FactGraph, config: KGFactConfig):
         self.schema = load_schema()
-        self.graph = graph
         self.config = config
-        self.facts = facts(graph)
+        self.facts = kg.facts
         self.statements = [self.schema.relations[r].state(s, o) for s, r, o in self.facts]
         self.width = max(6, len(str(len(self.facts))))
-        self._incident: dict[str, list[int]] | None = None
 
-    @property
+    @cached_property
     def incident(self) -> dict[str, list[int]]:
-        if self._incident is None:
-            incident: dict[str, list[int]] = {}
-            for i, (s, _, o) in enumerate(self.facts):
-                incident.setdefault(s, []).append(i)
-                incident.setdefault(o, []).append(i)
-            self._incident = incident
-        return self._incident
+        """Entity -> indices of the facts it takes part in (as subject or object)."""
+        incident: dict[str, list[int]] = {}
+        for i, (s, _, o) in enumerate(self.facts):
+            incident.setdefault(s, []).append(i)
+            incident.setdefault(o, []).append(i)
+        return incident
+
+    @cached_property
+    def outgoing(self) -> dict[str, list[int]]:
+        """Entity -> indices of the facts it is the subject of."""
+        outgoing: dict[str, list[int]] = {}
+        for i, (s, _, _) in enumerate(self.facts):
+            outgoing.setdefault(s, []).append(i)
+        return outgoing
 
     def question(self, relation: str, subject: str, template: int = 0) -> str:
         question = self.schema.relations[relation].ask(subject, template)
@@ -118,11 +121,11 @@ def _paraphrase(table: _FactTable, seed: int) -> list[Record]:
 
 def _twohop(table: _FactTable, seed: int) -> list[Record]:
     """Compose two facts a -r1-> b -r2-> c; the answer c is unique because relations are functional."""
-    graph, index = table.graph, {(s, o): i for i, (s, _, o) in enumerate(table.facts)}
+    outgoing = table.outgoing
     # Path k of the world is (first fact, k-th continuation); count them without listing them all.
     starts = [0]
     for _, _, o in table.facts:
-        starts.append(starts[-1] + graph.out_degree(o))
+        starts.append(starts[-1] + len(outgoing.get(o, ())))
     total = starts[-1]
     limit = table.config.twohop_limit
     chosen = range(total)
@@ -133,8 +136,8 @@ def _twohop(table: _FactTable, seed: int) -> list[Record]:
     for n, k in enumerate(chosen):
         first = bisect.bisect_right(starts, k) - 1
         a, r1, b = table.facts[first]
-        c = next(islice(graph.successors(b), k - starts[first], None))
-        second = index[(b, c)]
+        second = outgoing[b][k - starts[first]]
+        c = table.facts[second][2]
         r2 = table.facts[second][1]
         description = table.schema.relations[r1].describe(a)
         target = boxed_target(f"{table.statements[first]} {table.statements[second]}", c)
@@ -207,9 +210,9 @@ def _retrieval(table: _FactTable, seed: int) -> list[Record]:
     return records
 
 
-def kgfact_splits(graph: nx.DiGraph, config: KGFactConfig, seed: int) -> dict[str, list[Record]]:
+def kgfact_splits(kg: FactGraph, config: KGFactConfig, seed: int) -> dict[str, list[Record]]:
     """The configured KGFact splits, in the order train, paraphrase, twohop, retrieval."""
-    table = _FactTable(graph, config)
+    table = _FactTable(kg, config)
     builders: dict[str, Callable[[], list[Record]]] = {
         "train": lambda: _atomic(table, "train", lambda i: 0),
         "paraphrase": lambda: _paraphrase(table, seed),

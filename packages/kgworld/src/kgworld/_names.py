@@ -106,13 +106,20 @@ def common_words() -> frozenset[str]:
     return frozenset(text.split())
 
 
+@cache
+def _syllables() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Opening syllables (onset + vowel) and later ones (onset + vowel + optional coda)."""
+    opening = tuple(o + v for o in _ONSETS for v in _VOWELS)
+    later = tuple(o + v + c for o in _ONSETS for v in _VOWELS for c in _CODAS)
+    return opening, later
+
+
 def _core(rng: random.Random, words: frozenset[str]) -> str:
+    opening, later = _syllables()
     while True:
-        syllables = pick(rng, (2, 2, 3))
-        word = "".join(
-            pick(rng, _ONSETS) + pick(rng, _VOWELS) + (pick(rng, _CODAS) if i else "")
-            for i in range(syllables)
-        )
+        word = pick(rng, opening) + pick(rng, later)
+        if rng.random() < 1 / 3:
+            word += pick(rng, later)
         if 4 <= len(word) <= 10 and word not in words and not _AWKWARD.search(word):
             return word.capitalize()
 

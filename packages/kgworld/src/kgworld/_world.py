@@ -20,12 +20,13 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import networkx as nx
 
 from kgworld._config import KGWorldError, WorldConfig, resolve_config
-from kgworld._graph import build_graph
+from kgworld._graph import FactGraph, build_graph
 from kgworld._kgfact import kgfact_splits
 from kgworld._kgfunc import kgfunc_splits
 
@@ -45,8 +46,13 @@ class World:
     """A world in memory. ``splits`` maps ``"kgfact/train"``-style names to records."""
 
     config: WorldConfig
-    graph: nx.DiGraph
+    kg: FactGraph
     splits: dict[str, list[Record]]
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The knowledge graph as a networkx ``DiGraph`` (built on first use)."""
+        return self.kg.to_networkx()
 
     def records(self, name: str) -> list[Record]:
         try:
@@ -62,8 +68,7 @@ class World:
 
         Chunks are streamed so a million-fact world is never held twice in memory.
         """
-        data = nx.node_link_data(self.graph, edges="edges")
-        yield GRAPH, iter([(json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n").encode()])
+        yield GRAPH, iter([(json.dumps(self.kg.node_link(), sort_keys=True) + "\n").encode()])
         for name, records in self.splits.items():
             yield f"{name}.jsonl", _jsonl_chunks(records)
 
@@ -91,8 +96,8 @@ class World:
                 "seed": self.config.seed,
                 "config": self.config.to_dict(),
                 "counts": {
-                    "nodes": self.graph.number_of_nodes(),
-                    "edges": self.graph.number_of_edges(),
+                    "nodes": len(self.kg.domain_of),
+                    "edges": len(self.kg.facts),
                     **self.counts(),
                 },
                 "files": hashes,
@@ -112,11 +117,10 @@ class World:
 
 
 def _jsonl_chunks(records: list[Record], per_chunk: int = 4096) -> Iterator[bytes]:
+    # Records are trees of fresh dicts and lists: the circular-reference check is wasted work.
+    encode = json.JSONEncoder(check_circular=False).encode
     for start in range(0, len(records), per_chunk):
-        lines = (
-            json.dumps(r, ensure_ascii=False) + "\n" for r in records[start : start + per_chunk]
-        )
-        yield "".join(lines).encode()
+        yield "".join(encode(r) + "\n" for r in records[start : start + per_chunk]).encode()
 
 
 def check_output_dir(out: Path, *, overwrite: bool) -> None:
@@ -143,9 +147,9 @@ def generate(
 
 
 def _generate(config: WorldConfig, progress: Callable[[str], None] | None) -> World:
-    graph = build_graph(config.kgfact, config.seed, progress)
+    kg = build_graph(config.kgfact, config.seed, progress)
     splits: dict[str, list[Record]] = {}
-    for name, records in kgfact_splits(graph, config.kgfact, config.seed).items():
+    for name, records in kgfact_splits(kg, config.kgfact, config.seed).items():
         splits[f"kgfact/{name}"] = records
         if progress is not None:
             progress(f"kgfact/{name}: {len(records)} records")
@@ -154,7 +158,7 @@ def _generate(config: WorldConfig, progress: Callable[[str], None] | None) -> Wo
             splits[f"kgfunc/{name}"] = records
             if progress is not None:
                 progress(f"kgfunc/{name}: {len(records)} records")
-    return World(config, graph, splits)
+    return World(config, kg, splits)
 
 
 def read_jsonl(path: Path) -> list[Record]:
@@ -191,7 +195,7 @@ def load(path: str | Path, *, verify_hashes: bool = True) -> World:
         config = resolve_config(manifest["config"])
     except KGWorldError as exc:
         raise KGWorldError(f"{manifest_path}: field 'config': {exc}") from exc
-    graph: nx.DiGraph | None = None
+    kg: FactGraph | None = None
     splits: dict[str, list[Record]] = {}
     for rel, expected in manifest["files"].items():
         file = root / rel
@@ -201,11 +205,12 @@ def load(path: str | Path, *, verify_hashes: bool = True) -> World:
         if verify_hashes and hashlib.sha256(payload).hexdigest() != expected:
             raise KGWorldError(f"{file}: sha256 differs from {manifest_path} (file was modified)")
         if rel == GRAPH:
-            graph = nx.node_link_graph(
-                json.loads(payload), directed=True, multigraph=False, edges="edges"
-            )
+            try:
+                kg = FactGraph.from_node_link(json.loads(payload), str(file))
+            except json.JSONDecodeError as exc:
+                raise KGWorldError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
         else:
             splits[rel.removesuffix(".jsonl")] = read_jsonl(file)
-    if graph is None:
+    if kg is None:
         raise KGWorldError(f"{manifest_path}: no {GRAPH} listed")
-    return World(config, graph, splits)
+    return World(config, kg, splits)

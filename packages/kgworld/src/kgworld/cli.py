@@ -67,7 +67,7 @@ def gen(
     world = generate(world_config, progress)
     path = world.write(out, overwrite=overwrite)
     counts = ", ".join(f"{name} {n}" for name, n in world.counts().items())
-    typer.echo(f"wrote {path}: {world.graph.number_of_edges()} facts; {counts}")
+    typer.echo(f"wrote {path}: {len(world.kg.facts)} facts; {counts}")
 
 
 @app.command("config")
