@@ -57,3 +57,19 @@ def test_user_errors_print_one_line():
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "manifest.json: not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_help_does_not_import_torch():
+    code = "import sys, mixsd.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False False"
+
+
+def test_registry_names_resolve_to_converted_folders(monkeypatch, tmp_path):
+    import mixsd_core
+
+    from mixsd import _mounts
+
+    monkeypatch.setattr(mixsd_core, "convert_model", lambda name: tmp_path / name)
+    assert _mounts.model_folder("default") == tmp_path / "default"
+    assert _mounts.model_folder("/some/folder") == "/some/folder"

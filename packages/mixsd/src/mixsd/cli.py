@@ -23,11 +23,15 @@ app = typer.Typer(
 # (name, "module:attribute", kind): kind "group" mounts a Typer app, "command" one function.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("world", "kgworld.cli:app", "group"),
+    ("models", "mixsd_core._models_cli:models_app", "group"),
+    ("fisher", "mixsd._mounts:fisher_app", "group"),
 ]
 
 # Exceptions that mean "the user asked for something impossible": one line, exit code 1.
 USER_ERRORS: list[str] = [
     "kgworld:KGWorldError",
+    "mixsd_core:ModelError",
+    "fishertools:FisherError",
 ]
 
 

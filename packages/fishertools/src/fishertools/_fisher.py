@@ -1,0 +1,271 @@
+"""The diagonal empirical Fisher: F = (1/N) Σ_n (∇θ ℓ_n)², per parameter, accumulated in fp32.
+
+ℓ_n is the NLL of sample n's response tokens (batch-size-1 semantics). Two estimators give the
+same numbers: ``fisher_vmap`` (torch.func: ``vmap(grad(...))`` over chunks of samples) and
+``fisher_loop`` (one ordinary backward per sample, the reference). Memory of either: the fp32
+accumulator (one extra copy of the selected parameters) plus the gradients in flight: one sample's
+for the loop, ``chunk_size`` samples' for vmap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.func import functional_call, grad, vmap
+from tqdm.auto import tqdm
+
+from fishertools._config import FisherConfig, FisherError
+from fishertools._data import EncodedSample, encode_records, file_sha256, pad_batch, read_records
+from fishertools._models import load_model, load_tokenizer, select_parameters
+
+__all__ = [
+    "FisherResult",
+    "compute_fisher",
+    "fisher_loop",
+    "fisher_vmap",
+    "load_fisher",
+    "response_nll",
+    "save_fisher",
+]
+
+FORMAT = "fishertools.fisher/1"
+
+
+def response_nll(
+    logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """NLL of the masked tokens of one sequence: logits (T, V), ids (T,), mask (T,) -> scalar.
+
+    Position t-1 predicts token t, so the mask is shifted with the targets. Log-softmax in fp32
+    whatever the model dtype.
+    """
+    logprobs = torch.log_softmax(logits[:-1].float(), dim=-1)
+    nll = -logprobs.gather(-1, input_ids[1:, None]).squeeze(-1)
+    mask = loss_mask[1:].to(nll.dtype)
+    total = (nll * mask).sum()
+    return total / mask.sum() if reduction == "mean" else total
+
+
+@contextmanager
+def _frozen(model: torch.nn.Module, trainable: set[str] | None) -> Iterator[None]:
+    """Eval mode, and requires_grad only on ``trainable`` (none for torch.func); restored after."""
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    was_training = model.training
+    model.eval()  # no dropout: per-sample gradients must be deterministic
+    for name, p in model.named_parameters():
+        p.requires_grad_(trainable is not None and name in trainable)
+    try:
+        yield
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(flags[name])
+        model.train(was_training)
+
+
+def _new_accumulator(model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    params = dict(model.named_parameters())
+    return {
+        n: torch.zeros(params[n].shape, dtype=torch.float32, device=params[n].device) for n in names
+    }
+
+
+def fisher_loop(
+    model: torch.nn.Module,
+    samples: list[EncodedSample],
+    names: list[str],
+    *,
+    reduction: str = "mean",
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Reference estimator: one forward/backward per sample, square, accumulate, average."""
+    acc = _new_accumulator(model, names)
+    params = dict(model.named_parameters())
+    device = next(iter(acc.values())).device
+    with _frozen(model, set(names)):
+        for sample in tqdm(samples, desc="fisher (loop)", disable=not progress):
+            for name in names:
+                params[name].grad = None
+            ids = sample.input_ids.to(device)
+            logits = model(input_ids=ids[None], use_cache=False).logits[0]
+            response_nll(logits, ids, sample.loss_mask.to(device), reduction).backward()
+            for name in names:
+                g = params[name].grad.float()
+                acc[name].addcmul_(g, g)
+        for name in names:
+            params[name].grad = None
+    return {n: a.div_(len(samples)) for n, a in acc.items()}
+
+
+def fisher_vmap(
+    model: torch.nn.Module,
+    samples: list[EncodedSample],
+    names: list[str],
+    *,
+    chunk_size: int = 8,
+    reduction: str = "mean",
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Vectorised estimator: per-sample gradients of a chunk at once with ``vmap(grad(...))``.
+
+    Each chunk is right-padded (see ``pad_batch``); inside vmap every sample runs as a batch of
+    one, so the gradient is exactly the batch-size-1 gradient. Samples are sorted by length
+    first so that chunks carry little padding; the sum does not depend on the order.
+    """
+    acc = _new_accumulator(model, names)
+    params = dict(model.named_parameters())
+    device = next(iter(acc.values())).device
+    chosen = {n: params[n].detach() for n in names}
+
+    def loss(theta: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Unselected parameters stay the module's own (frozen) tensors; tied weights stay tied.
+        logits = functional_call(
+            model, theta, args=(), kwargs={"input_ids": ids[None], "use_cache": False}
+        ).logits[0]
+        return response_nll(logits, ids, mask, reduction)
+
+    per_sample_grads = vmap(grad(loss), in_dims=(None, 0, 0))
+    ordered = sorted(samples, key=lambda s: len(s.input_ids))
+    with (
+        _frozen(model, None),
+        tqdm(total=len(samples), desc="fisher (vmap)", disable=not progress) as bar,
+    ):
+        for start in range(0, len(ordered), chunk_size):
+            chunk = ordered[start : start + chunk_size]
+            ids, mask = pad_batch(chunk)
+            grads = per_sample_grads(chosen, ids.to(device), mask.to(device))
+            for name in names:
+                for g in grads[name]:  # one sample at a time: no (chunk x tensor) temporary
+                    g = g.float()
+                    acc[name].addcmul_(g, g)
+            del grads
+            bar.update(len(chunk))
+    return {n: a.div_(len(samples)) for n, a in acc.items()}
+
+
+@dataclass
+class FisherResult:
+    """A diagonal Fisher (parameter name -> fp32 tensor) and the manifest that describes it."""
+
+    fisher: dict[str, torch.Tensor]
+    manifest: dict[str, Any]
+
+    def save(self, path: str | Path) -> Path:
+        return save_fisher(self, path)
+
+
+def _versions() -> dict[str, str]:
+    import transformers
+
+    from fishertools import __version__
+
+    return {
+        "fishertools": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def compute_fisher(
+    model: str | Path | torch.nn.Module,
+    data: str | Path,
+    config: FisherConfig | None = None,
+    *,
+    tokenizer: Any = None,
+    progress: bool = False,
+) -> FisherResult:
+    """Diagonal empirical Fisher of ``model`` (a folder, hub id or loaded model) on ``data``."""
+    config = config or FisherConfig()
+    data = Path(data)
+    records = read_records(data, config.samples)  # validate the data before loading a model
+    model_name = str(model) if isinstance(model, str | Path) else getattr(model, "name_or_path", "")
+    tokenizer = tokenizer or load_tokenizer(model)
+    if isinstance(model, str | Path):
+        model = load_model(model, dtype=config.dtype, device=config.device)
+    samples = encode_records(records, tokenizer, max_length=config.max_length, source=str(data))
+    names = select_parameters(model, config.include, config.exclude)
+    began = time.perf_counter()
+    if config.method == "vmap":
+        fisher = fisher_vmap(
+            model,
+            samples,
+            names,
+            chunk_size=config.chunk_size,
+            reduction=config.reduction,
+            progress=progress,
+        )
+    else:
+        fisher = fisher_loop(model, samples, names, reduction=config.reduction, progress=progress)
+    seconds = time.perf_counter() - began
+    fisher = {n: f.cpu() for n, f in fisher.items()}
+    total = sum(f.numel() for f in fisher.values())
+    manifest = {
+        "format": FORMAT,
+        "model": model_name,
+        "data": str(data.absolute()),
+        "data_sha256": file_sha256(data),
+        "samples": len(samples),
+        "response_tokens": int(sum(s.loss_mask.sum().item() for s in samples)),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "num_tensors": len(fisher),
+        "num_params": total,
+        "mean_fisher": float(sum(f.double().sum() for f in fisher.values()) / total),
+        "seconds": round(seconds, 3),
+        "versions": _versions(),
+    }
+    return FisherResult(fisher, manifest)
+
+
+def manifest_path(path: Path) -> Path:
+    """``fisher/BASE.safetensors`` -> ``fisher/BASE.manifest.json``."""
+    return path.with_name(path.name.removesuffix(".safetensors") + ".manifest.json")
+
+
+def save_fisher(result: FisherResult, path: str | Path) -> Path:
+    """Write the tensors (manifest embedded in the metadata) and a JSON manifest beside them.
+
+    Both are written to temporary names and renamed, the safetensors file last, so an
+    interrupted save never leaves a file that looks complete.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise FisherError(f"the Fisher output must end in .safetensors: {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result.manifest, indent=2, sort_keys=True)
+    tmp_json = manifest_path(path).with_suffix(".tmp")
+    tmp_json.write_text(text + "\n", encoding="utf-8")
+    tmp = path.with_suffix(".safetensors.tmp")
+    tensors = {n: f.contiguous() for n, f in result.fisher.items()}
+    save_file(tensors, str(tmp), metadata={"fishertools": text})
+    os.replace(tmp_json, manifest_path(path))
+    os.replace(tmp, path)
+    return path
+
+
+def load_fisher(path: str | Path) -> FisherResult:
+    """Read a Fisher written by ``save_fisher`` (the manifest comes from the file's metadata)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FisherError(f"Fisher file not found: {path.absolute()}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+            fisher = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise FisherError(f"{path}: not a readable safetensors file ({exc})") from None
+    if "fishertools" not in meta:
+        raise FisherError(f"{path}: no fishertools manifest in its metadata (not a Fisher file?)")
+    return FisherResult(fisher, json.loads(meta["fishertools"]))

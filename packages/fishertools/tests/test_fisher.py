@@ -1,0 +1,149 @@
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from fishertools import (
+    FisherConfig,
+    FisherError,
+    compute_fisher,
+    encode_records,
+    fisher_loop,
+    fisher_vmap,
+    load_fisher,
+    read_records,
+    select_parameters,
+)
+from fishertools._data import EncodedSample
+
+
+def _max_rel_err(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max(((a[n] - b[n]).abs().max() / a[n].abs().max()).item() for n in a)
+
+
+def test_vmap_equals_loop(tiny, data_file: Path):
+    model, tokenizer = tiny
+    samples = encode_records(read_records(data_file), tokenizer, max_length=512)
+    names = select_parameters(model)
+    loop = fisher_loop(model, samples, names)
+    # chunk 3 over 7 samples of different lengths: padding and a short last chunk
+    vec = fisher_vmap(model, samples, names, chunk_size=3)
+    assert _max_rel_err(loop, vec) < 1e-5
+    assert all(f.dtype == torch.float32 and (f >= 0).all() for f in vec.values())
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())  # restored
+
+
+def test_sum_reduction_scales_single_sample(tiny, data_file: Path):
+    model, tokenizer = tiny
+    (sample,) = encode_records(read_records(data_file, 1), tokenizer, max_length=512)
+    names = ["model.norm.weight"]
+    mean = fisher_vmap(model, [sample], names, reduction="mean")[names[0]]
+    total = fisher_vmap(model, [sample], names, reduction="sum")[names[0]]
+    n = sample.loss_mask[1:].sum()
+    torch.testing.assert_close(total, mean * n**2, rtol=1e-5, atol=1e-5 * total.abs().max().item())
+
+
+class TwoParam(torch.nn.Module):
+    """Vocabulary {0, 1}: logits of the next token after x are (a·x, b)."""
+
+    def __init__(self, a: float, b: float) -> None:
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(a))
+        self.b = torch.nn.Parameter(torch.tensor(b))
+
+    def forward(self, input_ids: torch.Tensor, use_cache: bool = False) -> SimpleNamespace:
+        x = input_ids.float()
+        return SimpleNamespace(logits=torch.stack([self.a * x, self.b.expand_as(x)], dim=-1))
+
+
+def test_two_parameter_model_by_hand():
+    a, b = 0.5, -0.25
+    model = TwoParam(a, b)
+    # (previous token x, next token y); the loss is on y only
+    pairs = [(1, 0), (1, 1), (3, 1)]
+    samples = [
+        EncodedSample(torch.tensor([x, y]), torch.tensor([0.0, 1.0]), i)
+        for i, (x, y) in enumerate(pairs)
+    ]
+    grads = []
+    for x, y in pairs:
+        p1 = 1 / (1 + math.exp(a * x - b))  # softmax(a·x, b)[1]
+        p0 = 1 - p1
+        # d(-log p_y)/dz = p - onehot(y); z0 = a·x, z1 = b
+        grads.append(((p0 - (y == 0)) * x, p1 - (y == 1)))
+    fa = sum(g[0] ** 2 for g in grads) / 3
+    fb = sum(g[1] ** 2 for g in grads) / 3
+    for fisher in (
+        fisher_loop(model, samples, ["a", "b"]),
+        fisher_vmap(model, samples, ["a", "b"], chunk_size=2),
+    ):
+        assert fisher["a"].item() == pytest.approx(fa, rel=1e-6)
+        assert fisher["b"].item() == pytest.approx(fb, rel=1e-6)
+
+
+def test_include_exclude_patterns(tiny, data_file: Path):
+    model, _ = tiny
+    names = select_parameters(model, ["model.layers.*.mlp.*"], ["*down_proj*"])
+    assert names and all(".mlp." in n and "down_proj" not in n for n in names)
+    regex = select_parameters(model, [r"re:layers\.1\.self_attn\.(q|v)_proj"])
+    assert regex == [
+        "model.layers.1.self_attn.q_proj.weight",
+        "model.layers.1.self_attn.v_proj.weight",
+    ]
+    with pytest.raises(FisherError, match="no parameter matches"):
+        select_parameters(model, ["nothing*"])
+
+
+def test_restricted_fisher_matches_full(tiny_dir: Path, tiny, data_file: Path):
+    model, tokenizer = tiny
+    full = compute_fisher(model, data_file, FisherConfig(samples=3), tokenizer=tokenizer)
+    part = compute_fisher(
+        model, data_file, FisherConfig(samples=3, include=["*.mlp.up_proj.*"]), tokenizer=tokenizer
+    )
+    assert sorted(part.fisher) == [
+        "model.layers.0.mlp.up_proj.weight",
+        "model.layers.1.mlp.up_proj.weight",
+    ]
+    for name, f in part.fisher.items():
+        torch.testing.assert_close(
+            f, full.fisher[name], rtol=1e-5, atol=1e-5 * f.abs().max().item()
+        )
+    assert part.manifest["config"]["include"] == ["*.mlp.up_proj.*"]
+
+
+def test_save_load_roundtrip_with_manifest(tiny_dir: Path, data_file: Path, tmp_path: Path):
+    result = compute_fisher(tiny_dir, data_file, FisherConfig(samples=2, chunk_size=2))
+    path = result.save(tmp_path / "fisher" / "tiny.safetensors")
+    manifest = json.loads((tmp_path / "fisher" / "tiny.manifest.json").read_text())
+    assert manifest["samples"] == 2 and manifest["config"]["chunk_size"] == 2
+    assert len(manifest["data_sha256"]) == 64 and "torch" in manifest["versions"]
+    loaded = load_fisher(path)
+    assert loaded.manifest == manifest
+    for name, f in result.fisher.items():
+        assert torch.equal(loaded.fisher[name], f)
+    assert not list((tmp_path / "fisher").glob("*.tmp"))
+
+
+def test_load_fisher_rejects_foreign_files(tmp_path: Path):
+    with pytest.raises(FisherError, match="Fisher file not found"):
+        load_fisher(tmp_path / "missing.safetensors")
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(FisherError, match="no fishertools manifest"):
+        load_fisher(tmp_path / "plain.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(FisherError, match="not a readable safetensors file"):
+        load_fisher(tmp_path / "junk.safetensors")
+
+
+def test_config_validation():
+    with pytest.raises(FisherError, match="chunk_size"):
+        FisherConfig(chunk_size=0)
+    with pytest.raises(FisherError, match="method must be one of"):
+        FisherConfig(method="magic")
+    with pytest.raises(FisherError, match="bad regex"):
+        FisherConfig(include=["re:("])
