@@ -61,7 +61,9 @@ def test_user_errors_print_one_line():
 
 def test_help_does_not_import_torch():
     code = "import sys, mixsd.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False False"
 
 
