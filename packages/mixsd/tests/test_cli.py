@@ -69,7 +69,6 @@ def test_help_does_not_import_torch():
 
 def test_registry_names_resolve_to_converted_folders(monkeypatch, tmp_path):
     import mixsd_core
-
     from mixsd import _mounts
 
     monkeypatch.setattr(mixsd_core, "convert_model", lambda name: tmp_path / name)

@@ -24,6 +24,8 @@ app = typer.Typer(
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("world", "kgworld.cli:app", "group"),
     ("models", "mixsd_core._models_cli:models_app", "group"),
+    ("train", "mixsd_train.cli:train_command", "command"),
+    ("select", "mixsd_train.cli:select_command", "command"),
     ("fisher", "mixsd._mounts:fisher_app", "group"),
 ]
 
@@ -32,6 +34,7 @@ USER_ERRORS: list[str] = [
     "kgworld:KGWorldError",
     "mixsd_core:ModelError",
     "fishertools:FisherError",
+    "mixsd_train:TrainError",
 ]
 
 

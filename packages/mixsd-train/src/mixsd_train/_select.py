@@ -1,0 +1,101 @@
+"""Which checkpoint a run reports, from the validation accuracies in its ``trainer_state.json``.
+
+Rules (plain functions of a curve = ``[(step, accuracy), ...]`` in step order):
+
+* ``first_peak`` (the paper's SFT rule, ``mixsd/eval/first_peak.py``): the first checkpoint that
+  is a new running maximum and is followed by a non-increase; the last one if none is.
+* ``converged`` (the issue's wording): the earliest checkpoint after which accuracy stays within
+  ``tolerance`` (0.05 = 5 points) over the next ``window`` checkpoints, in *both* directions.
+  A drop-only test would pick the first point of every rising curve (accuracy near 0 cannot drop
+  5 points), which is not "converged". Needs ``window`` later checkpoints; else the last.
+* ``last`` (the paper's MixSD and OPSD rule).
+
+``auto`` = ``first_peak`` for sft, ``last`` for every other method.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mixsd_train._errors import TrainError
+
+__all__ = ["RULES", "accuracy_curve", "converged", "first_peak", "last", "select_checkpoint"]
+
+Curve = Sequence[tuple[int, float]]
+
+
+def _need(curve: Curve) -> None:
+    if not curve:
+        raise TrainError("no validation accuracies to select from (was eval_limit 0?)")
+
+
+def first_peak(curve: Curve) -> int:
+    _need(curve)
+    best = float("-inf")
+    for i, (step, acc) in enumerate(curve):
+        if acc > best:
+            best = acc
+            if i + 1 < len(curve) and curve[i + 1][1] <= acc:
+                return step
+    return curve[-1][0]
+
+
+def converged(curve: Curve, *, tolerance: float = 0.05, window: int = 2) -> int:
+    _need(curve)
+    for i, (step, acc) in enumerate(curve[: len(curve) - window]):
+        if all(abs(later - acc) <= tolerance for _, later in curve[i + 1 : i + 1 + window]):
+            return step
+    return curve[-1][0]
+
+
+def last(curve: Curve) -> int:
+    _need(curve)
+    return curve[-1][0]
+
+
+RULES = {"first-peak": first_peak, "converged": converged, "last": last}
+
+
+def _state_file(run_dir: Path) -> Path:
+    """The run's own trainer_state.json, else the one of its latest checkpoint."""
+    if (run_dir / "trainer_state.json").is_file():
+        return run_dir / "trainer_state.json"
+    checkpoints = sorted(
+        run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name[11:])
+    )
+    if not checkpoints:
+        raise TrainError(f"{run_dir.absolute()}: no trainer_state.json (not a training run?)")
+    return checkpoints[-1]
+
+
+def accuracy_curve(run_dir: str | Path) -> list[tuple[int, float]]:
+    """``[(step, val_accuracy), ...]`` of the checkpoints that still exist on disk."""
+    run_dir = Path(run_dir)
+    history = json.loads(_state_file(run_dir).read_text())["log_history"]
+    points = {int(e["step"]): float(e["val_accuracy"]) for e in history if "val_accuracy" in e}
+    return [(s, a) for s, a in sorted(points.items()) if (run_dir / f"checkpoint-{s}").is_dir()]
+
+
+def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]:
+    """Apply ``rule`` to a run, write ``selection.json`` beside it and return what it says."""
+    run_dir = Path(run_dir)
+    if rule == "auto":
+        manifest = run_dir / "manifest.json"
+        method = json.loads(manifest.read_text()).get("method") if manifest.is_file() else None
+        rule = "first-peak" if method == "sft" else "last"
+    if rule not in RULES:
+        raise TrainError(f"unknown selection rule {rule!r}; known: auto, {', '.join(RULES)}")
+    curve = accuracy_curve(run_dir)
+    step = RULES[rule](curve)
+    selection = {
+        "rule": rule,
+        "step": step,
+        "checkpoint": str(run_dir / f"checkpoint-{step}"),
+        "val_accuracy": dict(curve)[step],
+        "curve": [{"step": s, "val_accuracy": a} for s, a in curve],
+    }
+    (run_dir / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+    return selection

@@ -1,0 +1,113 @@
+"""In-domain validation accuracy at every checkpoint, logged to the trainer state.
+
+``ValidationCallback`` runs in ``on_step_end`` of each step that is about to be saved: the
+Trainer's own flow callback sets ``should_save`` before ours runs, and the checkpoint is written
+after all callbacks, so the accuracy is already in ``log_history`` when that checkpoint's
+``trainer_state.json`` is written.
+Greedy decoding with mixsd_core's batched sampler, then the kgworld verifier of each record's
+task; only the main process validates (the others wait at the next collective).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+__all__ = ["ValidationCallback", "greedy_accuracy"]
+
+
+def _verifier_for(record: Mapping[str, Any], name: str) -> Callable[[str, str], bool]:
+    import kgworld
+    from mixsd_core import AUTO_VERIFIERS, detect_task
+
+    return kgworld.get_verifier(AUTO_VERIFIERS[detect_task(record)] if name == "auto" else name)
+
+
+@torch.no_grad()
+def greedy_accuracy(
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 16,
+    verifier: str = "auto",
+) -> tuple[float, list[str]]:
+    """Share of ``records`` whose greedy reply to the naive prompt passes the verifier."""
+    from mixsd_core import render_prompts, sample_rollout, stop_token_ids
+
+    was_training = model.training
+    model.eval()
+    replies: list[str] = []
+    try:
+        stops = stop_token_ids(model, tokenizer)
+        for start in range(0, len(records), batch_size):
+            chunk = records[start : start + batch_size]
+            prompts = [render_prompts(tokenizer, r)[0] for r in chunk]
+            outputs = sample_rollout(
+                model,
+                tokenizer,
+                prompts,
+                n=1,
+                max_new_tokens=max_new_tokens,
+                eos_token_ids=stops,
+                seed=0,
+                example_ids=[str(r["id"]) for r in chunk],
+                temperature=0.0,
+            )
+            replies += [tokenizer.decode(o[0], skip_special_tokens=True) for o in outputs]
+    finally:
+        model.train(was_training)
+    passed = sum(
+        _verifier_for(r, verifier)(reply, str(r["answer"]))
+        for r, reply in zip(records, replies, strict=True)
+    )
+    return passed / max(len(records), 1), replies
+
+
+class ValidationCallback(TrainerCallback):
+    """Logs ``val_accuracy`` (and ``val_n``) at each checkpoint step."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        max_new_tokens: int,
+        batch_size: int = 16,
+        verifier: str = "auto",
+        log: Callable[[dict[str, float]], None] | None = None,
+    ) -> None:
+        self.tokenizer, self.records = tokenizer, list(records)
+        self.max_new_tokens, self.batch_size, self.verifier = max_new_tokens, batch_size, verifier
+        # Trainer.log when given: the value then also reaches tensorboard and the other reporters.
+        self.log = log
+
+    def on_step_end(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if not control.should_save or not self.records or not state.is_world_process_zero:
+            return
+        accuracy, _ = greedy_accuracy(
+            model,
+            self.tokenizer,
+            self.records,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
+            verifier=self.verifier,
+        )
+        metrics = {"val_accuracy": accuracy, "val_n": float(len(self.records))}
+        if self.log is not None:
+            should_log = control.should_log
+            self.log(metrics)  # Trainer.log -> on_log clears should_log: keep this step's loss log
+            control.should_log = should_log
+        else:
+            state.log_history.append({**metrics, "step": state.global_step})
