@@ -1,3 +1,96 @@
-"""forgetbench: learning and forgetting evaluation."""
+"""forgetbench: how much a fine-tuned model learned, and how much it forgot.
+
+Python API::
+
+    import forgetbench
+    rows = forgetbench.load_benchmark("gsm8k-100")            # normalised rows, offline
+    forgetbench.score_math("... \\boxed{0.5}", "\\frac{1}{2}")  # True
+    result = forgetbench.evaluate(forgetbench.EvalConfig(model="default", out="evals/base.json",
+                                                         suites=["heldout"], limit=5))
+
+The held-out tasks are lm-eval YAML files in ``forgetbench.tasks_dir()``:
+``lm_eval --model hf --model_args pretrained=FOLDER --include_path $(python -c
+"import forgetbench; print(forgetbench.tasks_dir())") --tasks fb_gsm8k100 --apply_chat_template``.
+Importing this package does not import torch, transformers or lm-eval.
+"""
+
+from forgetbench._config import DEFAULT_TASKS, SUITES, EvalConfig
+from forgetbench._data import (
+    BENCHMARKS,
+    Benchmark,
+    data_dir,
+    fetch_benchmark,
+    file_sha256,
+    get_benchmark,
+    list_benchmarks,
+    load_benchmark,
+    register_benchmark,
+    resolve_data_file,
+)
+from forgetbench._errors import EvalError
+from forgetbench._generate import greedy_generate, render_user, response_nll
+from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_dir
+from forgetbench._indomain import INDOMAIN_SPLITS, run_indomain
+from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
+from forgetbench._refloss import reference_prompts, run_refloss
+from forgetbench._runner import evaluate, retention
+from forgetbench._sandbox import code_execution_allowed, run_humaneval
+from forgetbench._scoring import (
+    extract_code,
+    has_code_block,
+    last_boxed,
+    mmlu_letter,
+    score_math,
+    score_mmlu,
+)
+from forgetbench._taxonomy import BUCKETS, TaxonomyConfig, classify, leakage_entities, tally
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BENCHMARKS",
+    "BUCKETS",
+    "DEFAULT_TASKS",
+    "HELDOUT_TASKS",
+    "INDOMAIN_SPLITS",
+    "SUITES",
+    "Benchmark",
+    "EvalConfig",
+    "EvalError",
+    "HeldoutTask",
+    "TaxonomyConfig",
+    "__version__",
+    "classify",
+    "code_execution_allowed",
+    "code_prompt",
+    "data_dir",
+    "evaluate",
+    "extract_code",
+    "fetch_benchmark",
+    "file_sha256",
+    "get_benchmark",
+    "greedy_generate",
+    "has_code_block",
+    "last_boxed",
+    "leakage_entities",
+    "list_benchmarks",
+    "load_benchmark",
+    "math_prompt",
+    "mmlu_letter",
+    "mmlu_prompt",
+    "mmlu_split",
+    "reference_prompts",
+    "register_benchmark",
+    "render_user",
+    "resolve_data_file",
+    "response_nll",
+    "retention",
+    "run_heldout",
+    "run_humaneval",
+    "run_indomain",
+    "run_refloss",
+    "score_math",
+    "score_mmlu",
+    "tally",
+    "tasks_dir",
+]

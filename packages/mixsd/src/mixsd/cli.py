@@ -26,6 +26,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("models", "mixsd_core._models_cli:models_app", "group"),
     ("train", "mixsd_train.cli:train_command", "command"),
     ("select", "mixsd_train.cli:select_command", "command"),
+    ("eval", "forgetbench.cli:eval_command", "command"),
+    ("data", "forgetbench.cli:data_app", "group"),
     ("fisher", "mixsd._mounts:fisher_app", "group"),
 ]
 
@@ -35,6 +37,7 @@ USER_ERRORS: list[str] = [
     "mixsd_core:ModelError",
     "fishertools:FisherError",
     "mixsd_train:TrainError",
+    "forgetbench:EvalError",
 ]
 
 

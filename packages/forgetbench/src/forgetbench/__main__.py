@@ -1,0 +1,5 @@
+"""``python -m forgetbench``: the command line."""
+
+from forgetbench.cli import main
+
+main()

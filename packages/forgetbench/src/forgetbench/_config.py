@@ -1,0 +1,122 @@
+"""``EvalConfig``: every setting of one ``forgetbench eval`` run (defaults < YAML < CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from forgetbench._errors import EvalError
+
+__all__ = ["DEFAULT_TASKS", "SUITES", "EvalConfig"]
+
+SUITES = ("heldout", "indomain", "refloss")
+DEFAULT_TASKS = ("fb_aime24", "fb_math500", "fb_gsm8k", "fb_gsm8k100", "fb_humaneval", "fb_mmlu")
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation of one model; saved, resolved, in the output's manifest."""
+
+    model: str = field(
+        metadata={"help": "model to evaluate: registry name, folder, .gguf or hub id"}
+    )
+    out: str = field(
+        metadata={"help": "output JSON (per-sample records go beside it, .samples.jsonl)"}
+    )
+    suites: list[str] = field(
+        default_factory=lambda: list(SUITES),
+        metadata={"help": "which suites to run: heldout, indomain, refloss"},
+    )
+    tasks: list[str] = field(
+        default_factory=lambda: list(DEFAULT_TASKS),
+        metadata={"help": "held-out lm-eval tasks (those without data here are reported skipped)"},
+    )
+    world: str | None = field(
+        default=None,
+        metadata={"help": "kgworld folder: in-domain splits and the leakage whitelist"},
+    )
+    limit: int | None = field(
+        default=None, metadata={"help": "at most this many examples per task / split (quick runs)"}
+    )
+    base: str | None = field(
+        default=None,
+        metadata={"help": "the base model's eval JSON: retention = score / base x 100"},
+    )
+    base_model: str = field(
+        default="default", metadata={"help": "the base model whose responses define L_ref"}
+    )
+    allow_code_exec: bool = field(
+        default=False, metadata={"help": "run generated HumanEval code (else HumanEval is skipped)"}
+    )
+    paper_sampling: bool = field(
+        default=False,
+        metadata={
+            "help": "the paper's decoding: temperature 1.0, 16 samples for AIME (else greedy)"
+        },
+    )
+    max_new_tokens: int = field(
+        default=512, metadata={"help": "held-out generation budget (the paper: 16384, MMLU 1024)"}
+    )
+    indomain_max_new_tokens: int = field(
+        default=256, metadata={"help": "in-domain generation budget (the paper: 4096)"}
+    )
+    batch_size: int = field(default=8, metadata={"help": "rows per forward pass"})
+    ref_prompts: int = field(
+        default=200, metadata={"help": "size of the reference-loss prompt set"}
+    )
+    ref_prompts_file: str | None = field(
+        default=None,
+        metadata={"help": "JSONL of {prompt} rows replacing the default reference set"},
+    )
+    ref_max_new_tokens: int = field(
+        default=256, metadata={"help": "length cap of the base model's reference responses"}
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "user / fetched benchmark files (default $FORGETBENCH_DATA)"},
+    )
+    cache_dir: str = field(
+        default="~/.cache/forgetbench", metadata={"help": "cache for reference responses"}
+    )
+    device: str | None = field(default=None, metadata={"help": "cpu / cuda (default: cuda if any)"})
+    dtype: str | None = field(
+        default=None, metadata={"help": "float32 / bfloat16 (default by device)"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed for sampled decoding and lm-eval"})
+    collapse_max_chars: int = field(
+        default=80, metadata={"help": "taxonomy: collapse if at most this many characters remain"}
+    )
+    collapse_max_newlines: int = field(
+        default=4, metadata={"help": "taxonomy: collapse if at most this many newlines remain"}
+    )
+    leakage_min_chars: int = field(
+        default=4, metadata={"help": "taxonomy: shortest world entity name counted as leakage"}
+    )
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.suites if s not in SUITES]
+        if bad or not self.suites:
+            raise EvalError(f"unknown suite(s) {bad}; choose from {', '.join(SUITES)}")
+        if "indomain" in self.suites and self.world is None:
+            raise EvalError("the indomain suite needs --world (a kgworld folder)")
+        if self.limit is not None and self.limit < 1:
+            raise EvalError(f"limit must be >= 1, got {self.limit}")
+        for name in ("max_new_tokens", "indomain_max_new_tokens", "batch_size", "ref_prompts"):
+            if getattr(self, name) < 1:
+                raise EvalError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.out.endswith(".json"):
+            raise EvalError(f"--out must name a .json file, got {self.out!r}")
+        for name in ("world", "base", "ref_prompts_file"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).expanduser().exists():
+                raise EvalError(f"{name}: {Path(value).expanduser().absolute()} not found")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EvalConfig:
+        """Build from a mapping (a YAML file's root, CLI overrides); an unknown key is an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise EvalError(f"unknown eval config key(s): {', '.join(unknown)}")
+        return cls(**values)

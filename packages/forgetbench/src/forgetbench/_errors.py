@@ -1,0 +1,9 @@
+"""The one error type forgetbench raises for bad input; the CLI prints it as one line."""
+
+from __future__ import annotations
+
+__all__ = ["EvalError"]
+
+
+class EvalError(Exception):
+    """Bad input or an unavailable resource: the message names the file, line and field."""

@@ -1,0 +1,184 @@
+"""Held-out capability through lm-eval: the task registry and the runner around
+``lm_eval.simple_evaluate``.
+
+The tasks themselves are the YAML files in ``forgetbench/tasks/`` (usable straight from
+``lm_eval --include_path``); this module only decides which can run here (data present, code
+execution allowed), calls lm-eval on an already-loaded model, and turns its logged samples into
+per-sample records with the error taxonomy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forgetbench._data import get_benchmark, resolve_data_file
+from forgetbench._errors import EvalError
+from forgetbench._sandbox import ALLOW_ENV
+from forgetbench._taxonomy import TaxonomyConfig, classify, tally
+
+__all__ = ["HELDOUT_TASKS", "HeldoutTask", "run_heldout", "tasks_dir"]
+
+
+@dataclass(frozen=True)
+class HeldoutTask:
+    """One lm-eval task of ours: its benchmark, headline metric, and how it is prompted."""
+
+    benchmark: str
+    metric: str
+    prompt_field: str = "prompt"  # the doc field holding the user turn (for the taxonomy)
+    chat: bool = True  # generated through the chat template (loglikelihood MMLU is not)
+    generative: bool = True  # has text replies to classify
+
+
+HELDOUT_TASKS: dict[str, HeldoutTask] = {
+    "fb_aime24": HeldoutTask("aime24", "exact_match"),
+    "fb_aime24_paper": HeldoutTask("aime24", "exact_match"),
+    "fb_math500": HeldoutTask("math500", "exact_match"),
+    "fb_gsm8k": HeldoutTask("gsm8k", "exact_match"),
+    "fb_gsm8k100": HeldoutTask("gsm8k-100", "exact_match"),
+    "fb_humaneval": HeldoutTask("humaneval", "pass@1", prompt_field="chat_prompt"),
+    "fb_mmlu": HeldoutTask("mmlu", "acc"),
+    "fb_mmlu_ll": HeldoutTask(
+        "mmlu", "acc", prompt_field="prompt_ll", chat=False, generative=False
+    ),
+}
+
+
+def tasks_dir() -> Path:
+    """The folder to pass to ``lm_eval --include_path``."""
+    return Path(__file__).parent / "tasks"
+
+
+def _task(name: str) -> HeldoutTask:
+    try:
+        return HELDOUT_TASKS[name]
+    except KeyError:
+        raise EvalError(
+            f"unknown held-out task {name!r}; known: {', '.join(HELDOUT_TASKS)}"
+        ) from None
+
+
+def _samples(
+    name: str,
+    task: HeldoutTask,
+    logged: list[dict[str, Any]],
+    entities: list[str],
+    tax: TaxonomyConfig,
+) -> list[dict[str, Any]]:
+    kind = get_benchmark(task.benchmark).kind
+    out = []
+    for sample in logged:
+        doc = sample["doc"]
+        score = float(sample.get(task.metric, 0.0))
+        record: dict[str, Any] = {
+            "task": name,
+            "id": doc.get("id"),
+            "target": sample.get("target"),
+            task.metric: score,
+        }
+        if task.generative:
+            replies = [r[0] if isinstance(r, list) else r for r in sample["resps"]]
+            record["replies"] = replies
+            # Only wholly wrong items are classified (with several samples, by the first reply).
+            if score == 0.0:
+                record["error"] = classify(
+                    replies[0], str(doc.get(task.prompt_field, "")), kind, entities, tax
+                )
+        out.append(record)
+    return out
+
+
+def run_heldout(
+    model: Any,
+    tokenizer: Any,
+    tasks: Iterable[str],
+    *,
+    limit: int | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 512,
+    allow_code_exec: bool = False,
+    sampling: dict[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    entities: list[str] | None = None,
+    taxonomy: TaxonomyConfig | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+    """Run the held-out ``tasks`` on a loaded model with lm-eval.
+
+    Returns ``(scores by task, per-sample records, data files used by benchmark)``. A task whose
+    data is missing, or HumanEval without ``allow_code_exec``, is reported as skipped.
+    """
+    scores: dict[str, Any] = {}
+    files: dict[str, str] = {}
+    runnable: dict[bool, list[str]] = {True: [], False: []}
+    for name in tasks:
+        task = _task(name)
+        file = resolve_data_file(task.benchmark, folder=data_dir)
+        if file is None:
+            scores[name] = {"skipped": f"no data for {task.benchmark} (forgetbench data list)"}
+        elif task.benchmark == "humaneval" and not allow_code_exec:
+            scores[name] = {"skipped": "executes generated code: pass --allow-code-exec"}
+        else:
+            files[task.benchmark] = str(file)
+            runnable[task.chat].append(name)
+    if not runnable[True] and not runnable[False]:
+        return scores, [], files
+
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    metadata = {"data_dir": str(data_dir)} if data_dir is not None else None
+    # include_defaults=False: indexing lm-eval's thousands of built-in YAML files takes ~30 s.
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
+    gen_kwargs: dict[str, Any] = {"max_gen_toks": max_new_tokens, **(sampling or {})}
+    samples: list[dict[str, Any]] = []
+    previous = os.environ.get(ALLOW_ENV)
+    if allow_code_exec:  # the task's process_results reads the consent from the environment
+        os.environ[ALLOW_ENV] = "1"
+    try:
+        for chat, names in runnable.items():
+            if not names:
+                continue
+            out = simple_evaluate(
+                model=lm,
+                tasks=names,
+                limit=limit,
+                apply_chat_template=chat,
+                log_samples=True,
+                task_manager=manager,
+                gen_kwargs=gen_kwargs,
+                confirm_run_unsafe_code=allow_code_exec,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                bootstrap_iters=1000,
+            )
+            for name in names:
+                task = _task(name)
+                result = out["results"][name]
+                stderr = result.get(f"{task.metric}_stderr,none")
+                logged = _samples(
+                    name, task, out["samples"][name], entities or [], taxonomy or TaxonomyConfig()
+                )
+                errors = [s["error"] for s in logged if "error" in s]
+                scores[name] = {
+                    "benchmark": task.benchmark,
+                    "metric": task.metric,
+                    "score": float(result[f"{task.metric},none"]),
+                    "stderr": float(stderr) if isinstance(stderr, int | float) else None,
+                    "n": len(logged),
+                    "taxonomy": tally(errors) if task.generative else None,
+                }
+                samples.extend(logged)
+    finally:
+        if previous is None:
+            os.environ.pop(ALLOW_ENV, None)
+        else:
+            os.environ[ALLOW_ENV] = previous
+    return scores, samples, files

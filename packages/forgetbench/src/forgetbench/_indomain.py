@@ -1,0 +1,110 @@
+"""In-domain accuracy: KGFact train / paraphrase / twohop / retrieval and KGFunc test / unseen.
+
+Each record's naive prompt (its context passage, then the question; the same user turn the
+trainers' rollouts use) goes through the chat template, is decoded greedily in batches, and the
+reply is checked with a kgworld verifier. KGFact uses ``boxed-or-final-sentence`` (small models
+rarely box: the gold as a phrase of the final sentence counts when there is no box at all),
+KGFunc ``integer``; both are configurable per split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from forgetbench._data import file_sha256
+from forgetbench._errors import EvalError
+
+__all__ = ["INDOMAIN_SPLITS", "run_indomain"]
+
+# split -> kgworld verifier mode
+INDOMAIN_SPLITS: dict[str, str] = {
+    "kgfact/train": "boxed-or-final-sentence",
+    "kgfact/paraphrase": "boxed-or-final-sentence",
+    "kgfact/twohop": "boxed-or-final-sentence",
+    "kgfact/retrieval": "boxed-or-final-sentence",
+    "kgfunc/test": "integer",
+    "kgfunc/unseen": "integer",
+}
+
+
+def _read_split(world: Path, split: str, limit: int | None) -> tuple[Path, list[dict[str, Any]]]:
+    from kgworld import KGWorldError, read_jsonl
+
+    path = world / f"{split}.jsonl"
+    if not path.is_file():
+        raise EvalError(f"{path}: not found (is {world} a kgworld output folder?)")
+    try:
+        records = read_jsonl(path)
+    except KGWorldError as exc:
+        raise EvalError(str(exc)) from None
+    for number, record in enumerate(records, 1):
+        for name in ("prompt", "answer"):
+            if not isinstance(record.get(name), str):
+                raise EvalError(f"{path}: record {number}: missing field {name!r}")
+    return path, records[:limit] if limit is not None else records
+
+
+def run_indomain(
+    model: Any,
+    tokenizer: Any,
+    world: str | Path,
+    *,
+    splits: Iterable[str] = tuple(INDOMAIN_SPLITS),
+    verifiers: dict[str, str] | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+    """Accuracy per split. Returns ``(scores, per-sample records, {file: sha256})``.
+
+    Splits missing from the world folder are reported as skipped; the others score in [0, 1].
+    """
+    import kgworld
+    from forgetbench._generate import greedy_generate
+    from mixsd_core import render_prompts
+
+    root = Path(world).expanduser().absolute()
+    if not root.is_dir():
+        raise EvalError(f"{root}: world folder not found")
+    modes = {**INDOMAIN_SPLITS, **(verifiers or {})}
+    scores: dict[str, Any] = {}
+    samples: list[dict[str, Any]] = []
+    hashes: dict[str, str] = {}
+    for split in splits:
+        if split not in modes:
+            raise EvalError(f"unknown in-domain split {split!r}; known: {', '.join(modes)}")
+        if not (root / f"{split}.jsonl").is_file():
+            scores[split] = {"skipped": f"{root / split}.jsonl not in the world folder"}
+            continue
+        path, records = _read_split(root, split, limit)
+        hashes[str(path)] = file_sha256(path)
+        prompts = [render_prompts(tokenizer, r)[0] for r in records]
+        outputs = greedy_generate(
+            model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
+        )
+        correct = 0
+        for record, ids in zip(records, outputs, strict=True):
+            reply = tokenizer.decode(ids, skip_special_tokens=True)
+            ok = kgworld.verify(reply, record["answer"], modes[split])
+            correct += ok
+            samples.append(
+                {
+                    "task": split,
+                    "id": record.get("id"),
+                    "target": record["answer"],
+                    "acc": float(ok),
+                    "replies": [reply],
+                }
+            )
+        n = len(records)
+        acc = correct / n if n else 0.0
+        scores[split] = {
+            "metric": "acc",
+            "verifier": modes[split],
+            "score": acc,
+            "stderr": (acc * (1 - acc) / (n - 1)) ** 0.5 if n > 1 else None,
+            "n": n,
+        }
+    return scores, samples, hashes

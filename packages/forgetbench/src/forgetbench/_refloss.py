@@ -1,0 +1,146 @@
+"""Reference-loss forgetting (the paper's Eq. 1-2).
+
+The base model θ₀ answers a fixed set of general prompts greedily, once; its responses are cached
+per base model. L_ref(θ) is the token-mean NLL of those responses under θ, and
+forgetting = L_ref(θ) − L_ref(θ₀). It moves even where a small model scores near zero on the
+benchmarks themselves.
+
+The default reference set interleaves held-out prompts that ship offline (gsm8k-100 problems,
+HumanEval functions, zero-shot MMLU questions), round-robin, in file order; a JSONL file of
+``{"prompt": ...}`` rows can replace it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from forgetbench._data import load_benchmark
+from forgetbench._errors import EvalError
+from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
+
+__all__ = ["reference_prompts", "reference_set", "run_refloss"]
+
+
+def reference_prompts(n: int = 200, *, prompts_file: str | Path | None = None) -> list[str]:
+    """The ``n`` user turns of the reference set (deterministic)."""
+    if prompts_file is not None:
+        path = Path(prompts_file).expanduser().absolute()
+        if not path.is_file():
+            raise EvalError(f"{path}: reference prompt file not found")
+        prompts = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+                raise EvalError(f"{path}:{number}: missing field 'prompt'")
+            prompts.append(row["prompt"])
+        return prompts[:n]
+    _, mmlu = mmlu_split(load_benchmark("mmlu"))
+    pools = [
+        [math_prompt(r["problem"]) for r in load_benchmark("gsm8k-100")],
+        [code_prompt(r["prompt"]) for r in load_benchmark("humaneval")],
+        # Spread over subjects: the file is grouped by subject.
+        [mmlu_prompt(r, []) for r in mmlu[:: max(1, len(mmlu) // n)]],
+    ]
+    out: list[str] = []
+    for i in range(n):
+        pool = pools[i % len(pools)]
+        out.append(pool[(i // len(pools)) % len(pool)])
+    return out
+
+
+def _model_key(spec: str) -> dict[str, Any]:
+    """What identifies a base model for the cache: its spec, plus weight files' sizes and times."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        return {"spec": spec}
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+    stats = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files]
+    return {"spec": str(path.absolute()), "weights": stats}
+
+
+def reference_set(
+    base_spec: str,
+    prompts: list[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    cache_dir: str | Path,
+    load: Callable[[str], tuple[Any, Any]],
+    base: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """The base model's greedy responses to ``prompts`` and L_ref(θ₀), cached on disk."""
+    from forgetbench._generate import greedy_generate, render_user, response_nll
+
+    key = {"model": _model_key(base_spec), "prompts": prompts, "max_new_tokens": max_new_tokens}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    cache = Path(cache_dir).expanduser().absolute() / "refloss" / f"{digest}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text(encoding="utf-8"))
+    model, tokenizer = base if base is not None else load(base_spec)
+    rendered = [render_user(tokenizer, p) for p in prompts]
+    responses = greedy_generate(
+        model, tokenizer, rendered, max_new_tokens=max_new_tokens, batch_size=batch_size
+    )
+    nll = response_nll(model, tokenizer, rendered, responses, batch_size=batch_size)
+    tokens = sum(n for _, n in nll)
+    data = {
+        "base_model": base_spec,
+        "rendered": rendered,
+        "responses": responses,
+        "l_ref_base": sum(s for s, _ in nll) / max(tokens, 1),
+        "tokens": tokens,
+    }
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_name(f".{cache.name}.partial-{os.getpid()}")
+    partial.write_text(json.dumps(data), encoding="utf-8")
+    partial.replace(cache)  # atomic: a crashed run never leaves a half-written reference
+    return data
+
+
+def run_refloss(
+    model: Any,
+    tokenizer: Any,
+    base_spec: str,
+    *,
+    load: Callable[[str], tuple[Any, Any]],
+    n_prompts: int = 200,
+    prompts_file: str | Path | None = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    cache_dir: str | Path = "~/.cache/forgetbench",
+    is_base: bool = False,
+) -> dict[str, Any]:
+    """L_ref of ``model`` on the base model's reference responses, and the increase over base."""
+    from forgetbench._generate import response_nll
+
+    prompts = reference_prompts(n_prompts, prompts_file=prompts_file)
+    ref = reference_set(
+        base_spec,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        load=load,
+        base=(model, tokenizer) if is_base else None,
+    )
+    nll = response_nll(model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size)
+    tokens = sum(n for _, n in nll)
+    l_ref = sum(s for s, _ in nll) / max(tokens, 1)
+    return {
+        "base_model": base_spec,
+        "l_ref": l_ref,
+        "l_ref_base": ref["l_ref_base"],
+        "forgetting": l_ref - ref["l_ref_base"],
+        "n_prompts": len(prompts),
+        "n_tokens": tokens,
+    }

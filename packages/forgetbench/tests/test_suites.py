@@ -1,0 +1,131 @@
+"""In-domain accuracy, reference loss and the full `eval` run on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import forgetbench
+from forgetbench.cli import app
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model):
+    from mixsd_core import load_model
+
+    return load_model(tiny_model, device="cpu")
+
+
+def test_indomain_is_deterministic_and_bounded(loaded, tiny_world):
+    model, tokenizer = loaded
+    run = lambda: forgetbench.run_indomain(  # noqa: E731
+        model, tokenizer, tiny_world, limit=2, max_new_tokens=6, batch_size=4
+    )
+    scores, samples, hashes = run()
+    assert set(scores) == set(forgetbench.INDOMAIN_SPLITS)
+    assert all(0.0 <= s["score"] <= 1.0 and s["n"] == 2 for s in scores.values())
+    assert scores["kgfunc/test"]["verifier"] == "integer"
+    assert len(samples) == 12 and len(hashes) == 6
+    assert run()[1] == samples  # greedy: the same replies again
+
+
+def test_greedy_batches_match_single_rows(loaded):
+    model, tokenizer = loaded
+    prompts = [forgetbench.render_user(tokenizer, p) for p in ("Who is he?", "What is 2+2? " * 5)]
+    batched = forgetbench.greedy_generate(model, tokenizer, prompts, max_new_tokens=6)
+    single = [
+        forgetbench.greedy_generate(model, tokenizer, [p], max_new_tokens=6)[0] for p in prompts
+    ]
+    assert batched == single
+
+
+def test_refloss_of_the_base_is_zero_and_cached(loaded, tiny_model, tmp_path):
+    model, tokenizer = loaded
+    loads = []
+
+    def load(spec):
+        loads.append(spec)
+        return loaded
+
+    kwargs = dict(load=load, n_prompts=3, max_new_tokens=5, cache_dir=tmp_path)
+    first = forgetbench.run_refloss(model, tokenizer, str(tiny_model), **kwargs)
+    assert loads == [str(tiny_model)] and first["forgetting"] == pytest.approx(0.0, abs=1e-5)
+    assert first["l_ref"] > 0 and first["n_prompts"] == 3
+    again = forgetbench.run_refloss(model, tokenizer, str(tiny_model), **kwargs)
+    assert loads == [str(tiny_model)]  # the reference responses came from the cache
+    assert again["l_ref"] == pytest.approx(first["l_ref"])
+
+
+def test_retention():
+    ckpt = {"a": {"score": 0.3}, "b": {"score": 0.1}, "c": {"skipped": "no data"}}
+    base = {"a": {"score": 0.6}, "b": {"score": 0.0}, "c": {"score": 0.5}}
+    assert forgetbench.retention(ckpt, base) == {
+        "a": 50.0,
+        "b": None,
+        "average": pytest.approx(400 / 6),
+    }
+
+
+@pytest.mark.slow
+def test_cli_eval_end_to_end(tiny_model, tiny_world, tmp_path):
+    out = tmp_path / "evals" / "tiny.json"
+    args = ["eval", "--model", str(tiny_model), "--world", str(tiny_world), "--limit", "1",
+            "--tasks", "fb_gsm8k100,fb_humaneval,fb_math500", "--max-new-tokens", "8",
+            "--base-model", str(tiny_model), "--out", str(out), "--data-dir", str(tmp_path)]  # fmt: skip
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"indomain_max_new_tokens: 4\nref_max_new_tokens: 4\ncache_dir: {tmp_path}\n")
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    held = data["heldout"]
+    assert 0.0 <= held["fb_gsm8k100"]["score"] <= 1.0 and held["fb_gsm8k100"]["n"] == 1
+    assert "allow-code-exec" in held["fb_humaneval"]["skipped"]
+    assert "no data" in held["fb_math500"]["skipped"]
+    assert sum(data["taxonomy"]["fb_gsm8k100"].values()) == 1 - held["fb_gsm8k100"]["score"]
+    assert set(data["indomain"]) == set(forgetbench.INDOMAIN_SPLITS)
+    assert data["refloss"]["forgetting"] == pytest.approx(0.0, abs=1e-5)
+    manifest = data["manifest"]
+    assert manifest["config"]["indomain_max_new_tokens"] == 4  # from the YAML
+    assert any(p.endswith("cases.jsonl") for p in manifest["data_sha256"])
+    assert all(len(h) == 64 for h in manifest["data_sha256"].values())
+    assert manifest["versions"]["lm-eval"] != "not installed"
+    samples = [json.loads(x) for x in (out.parent / "tiny.samples.jsonl").read_text().splitlines()]
+    assert {s["task"] for s in samples} >= {"fb_gsm8k100", "kgfact/train", "kgfunc/unseen"}
+
+    # Retention against the same run: 100% wherever the base scored above zero.
+    out2 = tmp_path / "again.json"
+    again = ["eval", "--model", str(tiny_model), "--suites", "heldout", "--tasks", "fb_gsm8k100",
+             "--limit", "1", "--max-new-tokens", "8", "--base", str(out), "--out", str(out2)]  # fmt: skip
+    result = CliRunner().invoke(app, again)
+    assert result.exit_code == 0, result.output
+    assert "fb_gsm8k100" in json.loads(out2.read_text())["retention"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--suites", "heldout,bogus"], "unknown suite"),
+        (["--suites", "indomain"], "needs --world"),
+        (["--suites", "heldout", "--limit", "0"], "limit must be >= 1"),
+        (["--world", "/nonexistent/world"], "not found"),
+        (["--config", "/nonexistent.yaml"], "cannot read"),
+    ],
+)
+def test_cli_bad_input_is_one_line(args, message, tmp_path):
+    from forgetbench.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", "--model", "x", "--out", str(tmp_path / "o.json"), *args])
+    assert result.exit_code != 0 and message in str(result.exception)
+    assert isinstance(result.exception, forgetbench.EvalError)
+    assert callable(main)
+
+
+def test_cli_data_list(tmp_path):
+    result = CliRunner().invoke(app, ["data", "list", "--data-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["humaneval"]["rows"] == 164 and rows["humaneval"]["available"]
+    assert rows["gsm8k-100"]["rows"] == 100 and not rows["aime24"]["available"]
