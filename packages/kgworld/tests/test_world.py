@@ -130,3 +130,14 @@ def test_datasets_round_trip(small_world_dir, small_world):
         assert ds.num_rows == len(records)
         assert ds.column_names == ["id", "prompt", "target", "answer", "context", "split", "meta"]
         assert ds[0]["prompt"] == records[0]["prompt"] and ds[-1]["answer"] == records[-1]["answer"]
+
+
+def test_streamed_files_equal_plain_json_dumps(small_world):
+    from kgworld._world import _graph_chunks, _jsonl_chunks
+
+    expected = json.dumps(small_world.kg.node_link(), sort_keys=True) + "\n"
+    for per_chunk in (1, 7, 10_000):  # chunk boundaries inside and beyond the arrays
+        assert b"".join(_graph_chunks(small_world.kg, per_chunk)).decode() == expected
+    records = small_world.records("kgfact/twohop")
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    assert b"".join(_jsonl_chunks(records, per_chunk=3)).decode() == lines
