@@ -9,6 +9,16 @@ from mixsd_core._models import (
     list_models,
     load_model,
 )
+from mixsd_core._nll import (
+    DEFAULT_NLL_THRESHOLD,
+    NLLConfig,
+    NLLError,
+    ScoredTarget,
+    high_nll_overlap,
+    load_targets,
+    run_nll,
+    summarize_nll,
+)
 from mixsd_core._prompts import EXPERT_TEMPLATES, PromptConfig, detect_task, render_prompts
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import read_records, run_rollout, stop_token_ids
@@ -20,6 +30,9 @@ _LAZY = {
     name: "mixsd_core._rollout"
     for name in ("mixed_rollout", "reference_mixed_rollout", "sample_rollout")
 }
+# _nll imports torch only inside its functions; score_targets runs the model, so it is listed
+# here like the other model-running names.
+_LAZY["score_targets"] = "mixsd_core._nll"
 
 
 def __getattr__(name: str) -> object:
@@ -32,25 +45,34 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AUTO_VERIFIERS",
+    "DEFAULT_NLL_THRESHOLD",
     "EXPERT_TEMPLATES",
     "MODEL_REGISTRY",
     "ModelError",
     "ModelInfo",
+    "NLLConfig",
+    "NLLError",
     "PromptConfig",
     "RolloutConfig",
     "RolloutError",
+    "ScoredTarget",
     "__version__",
     "convert_model",
     "detect_task",
     "draw_mask",
+    "high_nll_overlap",
     "list_models",
     "load_model",
+    "load_targets",
     "mixed_rollout",
     "read_records",
     "reference_mixed_rollout",
     "render_prompts",
+    "run_nll",
     "run_rollout",
     "sample_rollout",
+    "score_targets",
     "stable_seed",
     "stop_token_ids",
+    "summarize_nll",
 ]

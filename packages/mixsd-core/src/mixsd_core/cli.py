@@ -1,4 +1,4 @@
-"""Command line of mixsd-core: ``rollout`` (mounted by the umbrella ``mixsd`` CLI).
+"""Command line of mixsd-core: ``rollout`` and ``nll`` (mounted by the umbrella ``mixsd`` CLI).
 
 torch and transformers are imported inside the command, so ``--help`` stays fast. User errors
 (bad config, bad input file, unknown model, output from another run) print one line and exit 1;
@@ -15,16 +15,19 @@ from typing import Annotated, Any
 
 import typer
 
+from mixsd_core._nll import DEFAULT_NLL_THRESHOLD, NLLConfig, NLLError
 from mixsd_core._rollout_config import RolloutConfig, RolloutError
 
 __all__ = ["app"]
 
-app = typer.Typer(help="MixSD core: mixed rollouts.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="MixSD core: mixed rollouts and target NLL.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.callback()
 def _group() -> None:
-    """MixSD core: mixed rollouts."""
+    """MixSD core: mixed rollouts and target NLL."""
 
 
 _HELP = {f.name: f.metadata.get("help", "") for f in fields(RolloutConfig)}
@@ -119,6 +122,65 @@ def rollout(
         f"(drop rate {manifest['drop_rate']:.1%}), naive-token share "
         f"{manifest['naive_token_share']:.1%}, {counts['tokens']} target tokens, {seconds:.1f} s"
     )
+
+
+_NLL_HELP = {f.name: f.metadata.get("help", "") for f in fields(NLLConfig)}
+
+
+@app.command()
+def nll(
+    data: Annotated[str, typer.Option(help=_NLL_HELP["data"])],
+    out: Annotated[str, typer.Option(help=_NLL_HELP["out"])],
+    model: Annotated[str, typer.Option(help=_NLL_HELP["model"])] = "default",
+    compare: Annotated[str | None, typer.Option(help=_NLL_HELP["compare"])] = None,
+    threshold: Annotated[
+        list[float] | None, typer.Option("--threshold", help=_NLL_HELP["thresholds"])
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help=_NLL_HELP["batch_size"])] = 8,
+    limit: Annotated[int | None, typer.Option(help=_NLL_HELP["limit"])] = None,
+    quantiles: Annotated[int, typer.Option(help=_NLL_HELP["quantiles"])] = 101,
+    all_records: Annotated[
+        bool, typer.Option("--all-records", help=_NLL_HELP["all_records"])
+    ] = False,
+    device: Annotated[str | None, typer.Option(help=_NLL_HELP["device"])] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Per-token NLL of target files under a model given the naive prompt (JSON summary)."""
+    try:
+        settings = NLLConfig(
+            model=model,
+            data=data,
+            out=out,
+            compare=compare,
+            thresholds=list(threshold or []),
+            batch_size=batch_size,
+            limit=limit,
+            quantiles=quantiles,
+            all_records=all_records,
+            device=device,
+        )
+    except NLLError as error:
+        raise _fail(error) from None
+
+    from mixsd_core._nll import run_nll
+
+    try:
+        result = run_nll(settings, progress=not quiet)
+    except RolloutError as error:
+        raise _fail(error) from None
+    key = f"{DEFAULT_NLL_THRESHOLD:g}"  # always among the thresholds: the headline number
+    for role, summary in result["files"].items():
+        typer.echo(
+            f"{role} {summary['path']}: {summary['records']} records, {summary['tokens']} tokens, "
+            f"mean NLL {summary['mean_nll']:.3f}, share > {key}: {summary['share_above'][key]:.2%}"
+        )
+    if result["overlap"]:
+        o = result["overlap"][key]
+        typer.echo(
+            f"high-NLL token types (> {key}): data {o['data_types']}, compare "
+            f"{o['compare_types']}, shared {o['shared']}, Jaccard {o['jaccard']:.3f}"
+        )
+    typer.echo(f"wrote {settings.out}")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ app = typer.Typer(
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("world", "kgworld.cli:app", "group"),
     ("rollout", "mixsd_core.cli:rollout", "command"),
+    ("nll", "mixsd_core.cli:nll", "command"),
     ("models", "mixsd_core._models_cli:models_app", "group"),
     ("train", "mixsd_train.cli:train_command", "command"),
     ("select", "mixsd_train.cli:select_command", "command"),

@@ -1,0 +1,345 @@
+"""Target NLL: how surprising a file of targets is to a model given the naive prompt alone.
+
+Each record is scored the way training tokenises it (``mixsd_train._data.encode_pair``): the
+naive prompt rendered by ``render_prompts`` (chat template, ``add_generation_prompt=True``),
+tokenised without extra special tokens, then ``tokenizer(target)`` (no special tokens) and one
+EOS. The NLL of every target token (EOS included) is ``-log p(token | prompt, earlier tokens)``
+under the model, fp32, no grad. Rows are left-padded with position ids counted over real tokens
+only, so a record's NLLs do not depend on the batch it lands in.
+
+Plain record files use their ``target``; rollout files (``mixsd rollout`` output) use their
+``target`` (the mixed text) and, by default, only records whose ``verified`` is not False.
+
+This module imports torch only inside the functions that run the model, so ``import mixsd_core``
+stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mixsd_core._prompts import PromptConfig, render_prompts
+from mixsd_core._rollout_config import RolloutError
+
+__all__ = [
+    "DEFAULT_NLL_THRESHOLD",
+    "NLLConfig",
+    "NLLError",
+    "ScoredTarget",
+    "high_nll_overlap",
+    "load_targets",
+    "run_nll",
+    "score_targets",
+    "summarize_nll",
+]
+
+DEFAULT_NLL_THRESHOLD = 8.0
+
+
+class NLLError(RolloutError):
+    """A user error of the NLL stage (bad input file, bad option): printed as one line."""
+
+
+@dataclass
+class NLLConfig:
+    """Settings of ``mixsd nll``."""
+
+    model: str = field(default="default", metadata={"help": "Model: registry name, folder, GGUF."})
+    data: str = field(default="", metadata={"help": "JSONL of records or a rollout file."})
+    out: str = field(default="", metadata={"help": "Output JSON (e.g. nll/NAME.json)."})
+    compare: str | None = field(
+        default=None, metadata={"help": "A second target file: adds the high-NLL token overlap."}
+    )
+    thresholds: list[float] = field(
+        default_factory=list,
+        metadata={"help": f"NLL thresholds (nats) besides {DEFAULT_NLL_THRESHOLD:g}; repeatable."},
+    )
+    batch_size: int = field(default=8, metadata={"help": "Records per forward pass."})
+    limit: int | None = field(
+        default=None, metadata={"help": "Score only the first N (kept) records of each file."}
+    )
+    quantiles: int = field(default=101, metadata={"help": "Points of the CDF data (>= 2)."})
+    all_records: bool = field(
+        default=False,
+        metadata={"help": "Rollout files: score failed (verified = false) records too."},
+    )
+    device: str | None = field(default=None, metadata={"help": "Device (default: CUDA if any)."})
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise NLLError("no data file given (--data)")
+        if not self.out:
+            raise NLLError("no output file given (--out)")
+        if self.batch_size < 1:
+            raise NLLError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise NLLError(f"limit must be >= 1, got {self.limit}")
+        if self.quantiles < 2:
+            raise NLLError(f"quantiles must be >= 2, got {self.quantiles}")
+        for t in self.thresholds:
+            if not math.isfinite(t) or t < 0:
+                raise NLLError(f"thresholds must be finite and >= 0, got {t}")
+        self.thresholds = sorted({DEFAULT_NLL_THRESHOLD, *map(float, self.thresholds)})
+
+
+@dataclass
+class ScoredTarget:
+    """One record's target tokens (EOS last) and the NLL of each, in nats."""
+
+    id: str
+    token_ids: list[int]
+    nll: list[float]
+
+
+def _key(threshold: float) -> str:
+    return f"{threshold:g}"
+
+
+def load_targets(
+    path: str | Path, *, verified_only: bool = True, limit: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """``(records, skipped)``: the file's records (failed rollout targets left out by default)."""
+    from mixsd_core._rollout_io import read_records
+
+    try:
+        records = read_records(path, need_answer=False)
+    except RolloutError as error:
+        raise NLLError(str(error)) from None
+    kept = [r for r in records if not (verified_only and r.get("verified") is False)]
+    skipped = len(records) - len(kept)
+    if limit is not None:
+        kept = kept[:limit]
+    if not kept:
+        raise NLLError(f"{Path(path).absolute()}: no records to score")
+    return kept, skipped
+
+
+def _encode(tokenizer: Any, record: Mapping[str, Any], eos: int) -> tuple[list[int], list[int]]:
+    """(naive prompt ids, target ids + EOS), tokenised as ``mixsd_train`` tokenises them."""
+    naive, _ = render_prompts(tokenizer, record, PromptConfig())
+    prompt = list(tokenizer(naive, add_special_tokens=False)["input_ids"])
+    target = list(tokenizer(str(record["target"]), add_special_tokens=False)["input_ids"])
+    return prompt, [*target, eos]
+
+
+def score_targets(
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> list[ScoredTarget]:
+    """Per-token NLL of each record's target (EOS appended) given its naive prompt."""
+    import torch
+
+    if tokenizer.eos_token_id is None:
+        raise NLLError("the tokenizer has no EOS token: cannot mark where a target ends")
+    eos = int(tokenizer.eos_token_id)
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
+    encoded = [_encode(tokenizer, r, eos) for r in records]
+    device = model.device
+    scored: list[ScoredTarget] = []
+    with torch.inference_mode():
+        for start in range(0, len(encoded), batch_size):
+            batch = encoded[start : start + batch_size]
+            rows = [p + t for p, t in batch]
+            width = max(len(r) for r in rows)
+            keep = max(len(t) for _, t in batch) + 1  # logits of the last target-length+1 slots
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, row in enumerate(rows):  # left padding: every target ends in the last column
+                ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+                attention[i, width - len(row) :] = 1
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            logits = model(
+                input_ids=ids.to(device),
+                attention_mask=attention.to(device),
+                position_ids=positions.to(device),
+                use_cache=False,
+                logits_to_keep=keep,
+            ).logits
+            # logits[:, j] predicts the token at column width - keep + j + 1.
+            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            targets = ids[:, width - keep + 1 :].to(device)
+            nll = -logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu()
+            for i, (_, target) in enumerate(batch):
+                values = nll[i, nll.shape[1] - len(target) :].tolist()
+                record_id = str(records[start + i].get("id", start + i))
+                scored.append(ScoredTarget(record_id, list(target), values))
+            if progress is not None:
+                progress(len(batch))
+    return scored
+
+
+def _quantiles(values: Sequence[float], points: int) -> list[float]:
+    """``points`` evenly spaced quantiles (0 .. 1) with linear interpolation (numpy's default)."""
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    out = []
+    for k in range(points):
+        pos = last * k / (points - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, last)
+        out.append(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+    return out
+
+
+def _high_types(scored: Sequence[ScoredTarget], threshold: float) -> Counter[int]:
+    """Token id -> how many of its occurrences have NLL > threshold."""
+    return Counter(
+        t for s in scored for t, v in zip(s.token_ids, s.nll, strict=True) if v > threshold
+    )
+
+
+def summarize_nll(
+    scored: Sequence[ScoredTarget],
+    thresholds: Sequence[float] = (DEFAULT_NLL_THRESHOLD,),
+    *,
+    quantiles: int = 101,
+) -> dict[str, Any]:
+    """Token count, mean NLL per token, shares above each threshold (NLL > t), CDF data, records."""
+    values = [v for s in scored for v in s.nll]
+    if not values:
+        raise NLLError("no target tokens to summarise")
+    n = len(values)
+    above = {_key(t): sum(v > t for v in values) for t in thresholds}
+    return {
+        "records": len(scored),
+        "tokens": n,
+        "mean_nll": math.fsum(values) / n,
+        "max_nll": max(values),
+        "tokens_above": above,
+        "share_above": {k: c / n for k, c in above.items()},
+        "high_nll_types": {_key(t): len(_high_types(scored, t)) for t in thresholds},
+        "cdf": {
+            "probability": [k / (quantiles - 1) for k in range(quantiles)],
+            "nll": _quantiles(values, quantiles),
+        },
+        "per_record": [
+            {
+                "id": s.id,
+                "tokens": len(s.nll),
+                "mean_nll": math.fsum(s.nll) / len(s.nll),
+                "max_nll": max(s.nll),
+            }
+            for s in scored
+        ],
+    }
+
+
+def high_nll_overlap(
+    a: Sequence[ScoredTarget],
+    b: Sequence[ScoredTarget],
+    threshold: float = DEFAULT_NLL_THRESHOLD,
+    *,
+    tokenizer: Any = None,
+    top: int = 20,
+) -> dict[str, Any]:
+    """Overlap of the unique token types (ids) that have NLL > ``threshold`` somewhere in a / b."""
+    types_a, types_b = _high_types(a, threshold), _high_types(b, threshold)
+    shared = set(types_a) & set(types_b)
+    union = set(types_a) | set(types_b)
+
+    def listing(counts: Counter[int], ids: set[int]) -> list[dict[str, Any]]:
+        ranked = sorted(ids, key=lambda t: (-counts[t], t))[:top]
+        names = tokenizer.convert_ids_to_tokens(ranked) if tokenizer is not None else None
+        return [
+            {"id": t, "token": names[i] if names else None, "count": counts[t]}
+            for i, t in enumerate(ranked)
+        ]
+
+    return {
+        "threshold": threshold,
+        "data_types": len(types_a),
+        "compare_types": len(types_b),
+        "shared": len(shared),
+        "data_only": len(types_a) - len(shared),
+        "compare_only": len(types_b) - len(shared),
+        "union": len(union),
+        "jaccard": len(shared) / len(union) if union else 0.0,
+        "top_shared": listing(types_a + types_b, shared),
+        "top_data_only": listing(types_a, set(types_a) - shared),
+        "top_compare_only": listing(types_b, set(types_b) - shared),
+    }
+
+
+def _write_json_atomic(path: Path, value: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_nll(config: NLLConfig, *, progress: bool = False) -> dict[str, Any]:
+    """Score ``config.data`` (and ``config.compare``), write ``config.out`` atomically, return it."""
+    from mixsd_core._models import ModelError, load_model
+
+    files = {"data": config.data}
+    if config.compare:
+        files["compare"] = config.compare
+    # Read every input before loading the model: bad input fails fast and writes nothing.
+    loaded = {
+        role: load_targets(path, verified_only=not config.all_records, limit=config.limit)
+        for role, path in files.items()
+    }
+    try:
+        model, tokenizer = load_model(config.model, dtype="fp32", device=config.device)
+    except ModelError as error:
+        raise NLLError(str(error)) from None
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(len(r) for r, _ in loaded.values()), unit="rec", desc="nll")
+    scored: dict[str, list[ScoredTarget]] = {}
+    result: dict[str, Any] = {
+        "model": config.model,
+        "model_path": str(getattr(model, "name_or_path", "") or config.model),
+        "config": asdict(config),
+        "thresholds": config.thresholds,
+        "files": {},
+        "overlap": None,
+    }
+    try:
+        for role, (records, skipped) in loaded.items():
+            scored[role] = score_targets(
+                model,
+                tokenizer,
+                records,
+                batch_size=config.batch_size,
+                progress=bar.update if bar is not None else None,
+            )
+            summary = summarize_nll(scored[role], config.thresholds, quantiles=config.quantiles)
+            result["files"][role] = {
+                "path": str(files[role]),
+                "skipped_unverified": skipped,
+                **summary,
+            }
+    finally:
+        if bar is not None:
+            bar.close()
+    if "compare" in scored:
+        result["overlap"] = {
+            _key(t): high_nll_overlap(scored["data"], scored["compare"], t, tokenizer=tokenizer)
+            for t in config.thresholds
+        }
+    _write_json_atomic(Path(config.out), result)
+    return result

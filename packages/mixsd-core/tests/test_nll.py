@@ -1,0 +1,193 @@
+"""Target NLL on the tiny model: exact per-token values, summaries, overlap, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mixsd_core import (
+    NLLConfig,
+    NLLError,
+    ScoredTarget,
+    high_nll_overlap,
+    render_prompts,
+    score_targets,
+    summarize_nll,
+)
+from mixsd_core import _nll as nll_module
+from mixsd_core.cli import app
+
+
+def _write(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _hand_nll(model: Any, tokenizer: Any, record: dict[str, Any]) -> list[float]:
+    """The obvious way: one unpadded sequence, full logits, position by position."""
+    naive, _ = render_prompts(tokenizer, record)
+    prompt = tokenizer(naive, add_special_tokens=False)["input_ids"]
+    target = tokenizer(record["target"], add_special_tokens=False)["input_ids"]
+    ids = [*prompt, *target, tokenizer.eos_token_id]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+    out = []
+    for pos in range(len(prompt), len(ids)):
+        logp = torch.log_softmax(logits[pos - 1], dim=-1)
+        out.append(-float(logp[ids[pos]]))
+    return out
+
+
+def test_per_token_nll_matches_hand_loop_and_batching(tiny_lm: Any, make_records: Any) -> None:
+    model, tokenizer = tiny_lm
+    records = make_records(3)
+    records[2]["target"] = "A much longer target, so that the rows of a batch differ. " * 2
+    single = score_targets(model, tokenizer, records, batch_size=1)
+    batched = score_targets(model, tokenizer, records, batch_size=3)
+    for record, one, many in zip(records, single, batched, strict=True):
+        expected = _hand_nll(model, tokenizer, record)
+        assert one.id == many.id == record["id"]
+        assert one.token_ids[-1] == tokenizer.eos_token_id
+        assert len(one.nll) == len(many.nll) == len(expected) == len(one.token_ids)
+        assert one.nll == pytest.approx(expected, abs=1e-4)
+        assert many.nll == pytest.approx(one.nll, abs=1e-4)
+    assert all(v > 0 for s in batched for v in s.nll)
+
+
+def test_summary_thresholds_shares_and_cdf() -> None:
+    scored = [
+        ScoredTarget("a", [1, 2, 3, 4], [1.0, 9.0, 3.0, 8.0]),
+        ScoredTarget("b", [2, 5], [12.0, 7.0]),
+    ]
+    s = summarize_nll(scored, [4.0, 8.0], quantiles=5)
+    assert s["tokens"] == 6 and s["records"] == 2
+    assert s["mean_nll"] == pytest.approx(40.0 / 6)
+    assert s["tokens_above"] == {"4": 4, "8": 2}  # strictly greater: 8.0 is not above 8
+    assert s["share_above"]["8"] == pytest.approx(2 / 6)
+    assert s["high_nll_types"] == {"4": 3, "8": 1}  # > 4: ids 2 4 5; > 8: only id 2
+    assert s["cdf"]["probability"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # sorted: 1 3 7 8 9 12; numpy-style linear interpolation
+    assert s["cdf"]["nll"] == pytest.approx([1.0, 4.0, 7.5, 8.75, 12.0])
+    assert s["per_record"][0] == {"id": "a", "tokens": 4, "mean_nll": 5.25, "max_nll": 9.0}
+    assert s["per_record"][1]["mean_nll"] == pytest.approx(9.5)
+
+
+def test_overlap_counts_and_jaccard(tiny_lm: Any) -> None:
+    _, tokenizer = tiny_lm
+    a = [ScoredTarget("x", [10, 11, 12, 13], [9.0, 9.5, 1.0, 20.0])]  # high: 10 11 13
+    b = [ScoredTarget("y", [11, 13, 14, 12], [8.5, 9.0, 10.0, 8.0])]  # high: 11 13 14
+    o = high_nll_overlap(a, b, 8.0, tokenizer=tokenizer)
+    assert (o["data_types"], o["compare_types"], o["shared"], o["union"]) == (3, 3, 2, 4)
+    assert (o["data_only"], o["compare_only"]) == (1, 1)
+    assert o["jaccard"] == pytest.approx(0.5)
+    assert {t["id"] for t in o["top_shared"]} == {11, 13}
+    assert o["top_data_only"][0]["token"] == tokenizer.convert_ids_to_tokens(10)
+    assert high_nll_overlap(a, b, 100.0)["jaccard"] == 0.0
+
+
+def test_run_with_known_nll_vectors(
+    tmp_path: Path, tiny_model_dir: Path, make_records: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = make_records(3)
+    data = _write(tmp_path / "sft.jsonl", records)
+    rollout = [dict(r, verified=v) for r, v in zip(records, (True, False, None), strict=True)]
+    compare = _write(tmp_path / "mix.jsonl", rollout)
+    fake = {
+        "sft": [[9.0, 1.0], [10.0, 2.0, 3.0], [4.0, 12.0]],
+        "mix": [[1.0, 2.0], [9.0, 0.5]],  # the verified = False record is left out
+    }
+    calls: list[int] = []
+
+    def fake_score(model: Any, tokenizer: Any, recs: Any, **kw: Any) -> list[ScoredTarget]:
+        vectors = fake["sft" if len(calls) == 0 else "mix"]
+        calls.append(len(recs))
+        return [
+            ScoredTarget(r["id"], [100 + i + j for j in range(len(v))], v)
+            for i, (r, v) in enumerate(zip(recs, vectors, strict=True))
+        ]
+
+    monkeypatch.setattr(nll_module, "score_targets", fake_score)
+    out = tmp_path / "nll" / "cmp.json"
+    config = NLLConfig(
+        model=str(tiny_model_dir),
+        data=str(data),
+        compare=str(compare),
+        out=str(out),
+        thresholds=[2.5],
+        quantiles=3,
+    )
+    result = nll_module.run_nll(config)
+    assert calls == [3, 2]
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result["thresholds"] == [2.5, 8.0]
+    sft, mix = result["files"]["data"], result["files"]["compare"]
+    assert sft["tokens"] == 7 and sft["mean_nll"] == pytest.approx(41.0 / 7)
+    assert sft["share_above"] == pytest.approx({"2.5": 5 / 7, "8": 3 / 7})
+    assert mix["skipped_unverified"] == 1 and mix["records"] == 2
+    assert mix["share_above"]["8"] == pytest.approx(1 / 4)
+    # > 8: sft ids {100, 101, 103}, mix id {101}: shared 1 of 3
+    assert result["overlap"]["8"]["shared"] == 1
+    assert result["overlap"]["8"]["jaccard"] == pytest.approx(1 / 3)
+    assert not list(out.parent.glob("*.partial"))
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    with pytest.raises(NLLError, match="no such data file"):
+        nll_module.load_targets(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "prompt": "q", "target": "t"}\n{"id": "b", oops\n')
+    with pytest.raises(NLLError, match=r"bad\.jsonl:2: malformed JSON"):
+        nll_module.load_targets(bad)
+    nofield = _write(tmp_path / "nofield.jsonl", [{"id": "a", "prompt": "q"}])
+    with pytest.raises(NLLError, match=r"nofield\.jsonl:1: missing field 'target'"):
+        nll_module.load_targets(nofield)
+    failed = _write(
+        tmp_path / "f.jsonl", [{"id": "a", "prompt": "q", "target": "t", "verified": False}]
+    )
+    with pytest.raises(NLLError, match="no records to score"):
+        nll_module.load_targets(failed)
+    assert len(nll_module.load_targets(failed, verified_only=False)[0]) == 1
+    with pytest.raises(NLLError, match="batch_size"):
+        NLLConfig(data="x", out="y", batch_size=0)
+    with pytest.raises(NLLError, match="thresholds"):
+        NLLConfig(data="x", out="y", thresholds=[math.nan])
+
+
+def test_cli(tmp_path: Path, tiny_model_dir: Path, make_records: Any) -> None:
+    runner = CliRunner()
+    data = _write(tmp_path / "a.jsonl", make_records(4))
+    compare = _write(tmp_path / "b.jsonl", make_records(2))
+    out = tmp_path / "nll" / "ab.json"
+    args = ["nll", "--model", str(tiny_model_dir), "--data", str(data), "--compare", str(compare)]
+    args += ["--out", str(out), "--threshold", "4", "--batch-size", "3", "--limit", "3", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mean NLL" in result.output and "Jaccard" in result.output
+    saved = json.loads(out.read_text())
+    assert saved["thresholds"] == [4.0, 8.0]
+    assert saved["files"]["data"]["records"] == 3 and saved["files"]["compare"]["records"] == 2
+    assert len(saved["files"]["data"]["cdf"]["nll"]) == 101
+    assert set(saved["overlap"]) == {"4", "8"}
+
+    missing = runner.invoke(
+        app,
+        [
+            "nll",
+            "--model",
+            str(tiny_model_dir),
+            "--data",
+            str(tmp_path / "no.jsonl"),
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+    )
+    assert missing.exit_code == 1
+    assert "no.jsonl: no such data file" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.json").exists()
