@@ -131,6 +131,37 @@ def test_examples_that_never_pass_are_dropped(tiny_lm, data, tmp_path) -> None:
     assert manifest["verifier"] == {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
 
 
+@pytest.mark.parametrize(
+    ("alpha", "temperature", "calls"), [(0.0, 0.0, 1), (1.0, 0.0, 1), (0.5, 0.0, 3)]
+)
+def test_greedy_pure_modes_do_not_retry(
+    tiny_lm, data, tmp_path, monkeypatch, alpha, temperature, calls
+) -> None:
+    # With alpha 0 or 1 every redraw is the same mask, so greedy retries cannot change anything.
+    import mixsd_core._rollout as rollout
+
+    seen = []
+    real = rollout.mixed_rollout
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rollout, "mixed_rollout", counting)
+    config = _config(
+        data,
+        tmp_path / "o.jsonl",
+        alpha=alpha,
+        temperature=temperature,
+        max_retries=2,
+        max_new_tokens=4,
+        batch_size=8,
+    )
+    manifest = _run(tiny_lm, config)
+    assert manifest["counts"]["dropped"] == 8
+    assert len(seen) == calls
+
+
 def test_finished_output_is_not_redone(tiny_lm, data, tmp_path) -> None:
     out = tmp_path / "done.jsonl"
     first = _run(tiny_lm, _config(data, out, no_verify=True))

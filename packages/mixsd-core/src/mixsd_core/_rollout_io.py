@@ -197,6 +197,10 @@ class _ChunkDecoder:
         config, records = self.config, self.records
         prompts = {i: render_prompts(self.tokenizer, records[i], self.prompt_config) for i in chunk}
         entries: dict[int, Entry] = {}
+        # Greedy decoding with alpha 0 or 1 draws the same all-expert / all-naive mask every
+        # time, so a redraw would repeat the failed target exactly: drop at once instead.
+        deterministic = config.temperature == 0 and config.alpha in (0.0, 1.0)
+        max_retries = 0 if deterministic else config.max_retries
         pending = [(i, 0) for i in chunk]  # (example index, attempt); failed rows retry together
         while pending:
             masks = [
@@ -223,7 +227,7 @@ class _ChunkDecoder:
                 elif self.verifiers[self.tasks[i]](record["target"], records[i]["answer"]):
                     record["verified"] = True
                     entries[i] = {"index": i, "kept": True, "record": record}
-                elif attempt < config.max_retries:
+                elif attempt < max_retries:
                     retry.append((i, attempt + 1))
                 else:
                     entries[i] = {"index": i, "kept": False, "attempts": attempt + 1}
