@@ -7,7 +7,8 @@ rather than trusting the records, so a hand-edited or corrupted world is caught.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cache
 
 from kgworld._graph import world_domains
 from kgworld._kgfact import RETRIEVAL_HEADER, boxed_target
@@ -61,10 +62,14 @@ def _record_violations(name: str, record: dict) -> Iterator[str]:
         yield f"{where}: the target's last \\boxed{{}} is not the answer {record['answer']!r}"
 
 
-def _kgfact_violations(world: World, name: str, records: list[dict]) -> Iterator[str]:
+def _kgfact_violations(
+    world: World,
+    name: str,
+    records: list[dict],
+    lookup: dict[tuple[str, str], str],
+    statements: Callable[[], set[str]],
+) -> Iterator[str]:
     schema = load_schema()
-    lookup = {(s, r): o for s, r, o in world.kg.facts}
-    statements = {schema.relations[r].state(s, o) for (s, r), o in lookup.items()}
     questions: set[str] = set()
     for record in records:
         where = f"{name} {record['id']!r}"
@@ -89,7 +94,7 @@ def _kgfact_violations(world: World, name: str, records: list[dict]) -> Iterator
         if name == "kgfact/paraphrase" and meta["template"] == 0:
             yield f"{where}: paraphrase uses the training question template"
         if name == "kgfact/retrieval":
-            yield from _context_violations(world, where, record, statements)
+            yield from _context_violations(world, where, record, statements())
 
 
 def _context_violations(
@@ -117,6 +122,10 @@ def _context_violations(
 def check_world(world: World) -> list[str]:
     """Every violated invariant, in a stable order (empty when the world is sound)."""
     problems = list(_graph_violations(world))
+    # Built once for all KGFact splits; the statement set only if a retrieval split is checked.
+    lookup = {(s, r): o for s, r, o in world.kg.facts}
+    schema = load_schema()
+    statements = cache(lambda: {schema.relations[r].state(s, o) for (s, r), o in lookup.items()})
     ids: set[object] = set()
     for name, records in world.splits.items():
         for record in records:
@@ -127,7 +136,7 @@ def check_world(world: World) -> list[str]:
         if problems:
             continue
         if name.startswith("kgfact/"):
-            problems.extend(_kgfact_violations(world, name, records))
+            problems.extend(_kgfact_violations(world, name, records, lookup, statements))
         else:
             for record in records:
                 if recompute_answer(record) != record["answer"]:
