@@ -40,7 +40,7 @@ def test_byte_identical_across_processes_and_hash_seeds(tmp_path):
         subprocess.run([sys.executable, "-c", GEN, str(out), "large"], check=True, env=env)
         digests.append(_tree_digest(out))
     assert digests[0] == digests[1]
-    assert len(digests[0]) == 1 + 1 + 4 + 3  # manifest, graph, kgfact/*, kgfunc/*
+    assert len(digests[0]) == 1 + 1 + 4 + 3 + 4  # manifest, graph, kgfact/*, kgfunc/*, edit/*
 
 
 def test_same_seed_same_world_other_seed_other_world(small_world):

@@ -7,6 +7,7 @@ Python API::
     forgetbench.score_math("... \\boxed{0.5}", "\\frac{1}{2}")  # True
     result = forgetbench.evaluate(forgetbench.EvalConfig(model="default", out="evals/base.json",
                                                          suites=["heldout"], limit=5))
+    forgetbench.run_edit(model, tokenizer, "world/")          # the edit suite on WORLD/edit/
 
 The held-out tasks are lm-eval YAML files in ``forgetbench.tasks_dir()``:
 ``lm_eval --model hf --model_args pretrained=FOLDER --include_path $(python -c
@@ -14,7 +15,7 @@ The held-out tasks are lm-eval YAML files in ``forgetbench.tasks_dir()``:
 Importing this package does not import torch, transformers or lm-eval.
 """
 
-from forgetbench._config import DEFAULT_TASKS, SUITES, EvalConfig
+from forgetbench._config import DEFAULT_SUITES, DEFAULT_TASKS, SUITES, EvalConfig
 from forgetbench._data import (
     BENCHMARKS,
     Benchmark,
@@ -27,12 +28,13 @@ from forgetbench._data import (
     register_benchmark,
     resolve_data_file,
 )
+from forgetbench._edit import EDIT_SPLITS, run_edit
 from forgetbench._errors import EvalError
 from forgetbench._generate import greedy_generate, render_user, response_nll
 from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_dir
 from forgetbench._indomain import INDOMAIN_SPLITS, run_indomain
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
-from forgetbench._refloss import reference_prompts, run_refloss
+from forgetbench._refloss import reference_prompts, reference_set, run_refloss
 from forgetbench._runner import evaluate, retention
 from forgetbench._sandbox import code_execution_allowed, run_humaneval
 from forgetbench._scoring import (
@@ -50,7 +52,9 @@ __version__ = "0.1.0"
 __all__ = [
     "BENCHMARKS",
     "BUCKETS",
+    "DEFAULT_SUITES",
     "DEFAULT_TASKS",
+    "EDIT_SPLITS",
     "HELDOUT_TASKS",
     "INDOMAIN_SPLITS",
     "SUITES",
@@ -80,11 +84,13 @@ __all__ = [
     "mmlu_prompt",
     "mmlu_split",
     "reference_prompts",
+    "reference_set",
     "register_benchmark",
     "render_user",
     "resolve_data_file",
     "response_nll",
     "retention",
+    "run_edit",
     "run_heldout",
     "run_humaneval",
     "run_indomain",

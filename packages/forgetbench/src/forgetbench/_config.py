@@ -8,9 +8,11 @@ from typing import Any
 
 from forgetbench._errors import EvalError
 
-__all__ = ["DEFAULT_TASKS", "SUITES", "EvalConfig"]
+__all__ = ["DEFAULT_SUITES", "DEFAULT_TASKS", "SUITES", "EvalConfig"]
 
-SUITES = ("heldout", "indomain", "refloss")
+SUITES = ("heldout", "indomain", "refloss", "edit")
+# The edit suite is opt-in: only worlds with an edit/ split (or MQuAKE imports) can run it.
+DEFAULT_SUITES = ("heldout", "indomain", "refloss")
 DEFAULT_TASKS = ("fb_aime24", "fb_math500", "fb_gsm8k", "fb_gsm8k100", "fb_humaneval", "fb_mmlu")
 
 
@@ -25,8 +27,8 @@ class EvalConfig:
         metadata={"help": "output JSON (per-sample records go beside it, .samples.jsonl)"}
     )
     suites: list[str] = field(
-        default_factory=lambda: list(SUITES),
-        metadata={"help": "which suites to run: heldout, indomain, refloss"},
+        default_factory=lambda: list(DEFAULT_SUITES),
+        metadata={"help": "which suites to run: heldout, indomain, refloss (default), edit"},
     )
     tasks: list[str] = field(
         default_factory=lambda: list(DEFAULT_TASKS),
@@ -35,6 +37,13 @@ class EvalConfig:
     world: str | None = field(
         default=None,
         metadata={"help": "kgworld folder: in-domain splits and the leakage whitelist"},
+    )
+    edits: str | None = field(
+        default=None,
+        metadata={
+            "help": "edit suite: a folder holding edit/ (world or kgworld import-mquake output) "
+            "or that edit/ folder; default --world"
+        },
     )
     limit: int | None = field(
         default=None, metadata={"help": "at most this many examples per task / split (quick runs)"}
@@ -100,6 +109,8 @@ class EvalConfig:
             raise EvalError(f"unknown suite(s) {bad}; choose from {', '.join(SUITES)}")
         if "indomain" in self.suites and self.world is None:
             raise EvalError("the indomain suite needs --world (a kgworld folder)")
+        if "edit" in self.suites and self.world is None and self.edits is None:
+            raise EvalError("the edit suite needs --world or --edits (a folder holding edit/)")
         if self.limit is not None and self.limit < 1:
             raise EvalError(f"limit must be >= 1, got {self.limit}")
         for name in ("max_new_tokens", "indomain_max_new_tokens", "batch_size", "ref_prompts"):
@@ -107,7 +118,7 @@ class EvalConfig:
                 raise EvalError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.out.endswith(".json"):
             raise EvalError(f"--out must name a .json file, got {self.out!r}")
-        for name in ("world", "base", "ref_prompts_file"):
+        for name in ("world", "edits", "base", "ref_prompts_file"):
             value = getattr(self, name)
             if value is not None and not Path(value).expanduser().exists():
                 raise EvalError(f"{name}: {Path(value).expanduser().absolute()} not found")

@@ -16,7 +16,7 @@ from typing import Any
 from forgetbench._data import file_sha256
 from forgetbench._errors import EvalError
 
-__all__ = ["INDOMAIN_SPLITS", "run_indomain"]
+__all__ = ["INDOMAIN_SPLITS", "accuracy_entry", "generate_replies", "run_indomain"]
 
 # split -> kgworld verifier mode
 INDOMAIN_SPLITS: dict[str, str] = {
@@ -29,7 +29,7 @@ INDOMAIN_SPLITS: dict[str, str] = {
 }
 
 
-def _read_split(world: Path, split: str, limit: int | None) -> tuple[Path, list[dict[str, Any]]]:
+def read_split(world: Path, split: str, limit: int | None) -> tuple[Path, list[dict[str, Any]]]:
     from kgworld import KGWorldError, read_jsonl
 
     path = world / f"{split}.jsonl"
@@ -44,6 +44,38 @@ def _read_split(world: Path, split: str, limit: int | None) -> tuple[Path, list[
             if not isinstance(record.get(name), str):
                 raise EvalError(f"{path}: record {number}: missing field {name!r}")
     return path, records[:limit] if limit is not None else records
+
+
+def generate_replies(
+    model: Any,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+) -> list[str]:
+    """Greedy replies to each record's naive prompt (context, then question), in record order."""
+    from forgetbench._generate import greedy_generate
+    from mixsd_core import render_prompts
+
+    prompts = [render_prompts(tokenizer, r)[0] for r in records]
+    outputs = greedy_generate(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
+    )
+    return [tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
+
+
+def accuracy_entry(hits: list[bool], verifier: str) -> dict[str, Any]:
+    """The suite's score record: accuracy, its binomial stderr, n."""
+    n = len(hits)
+    acc = sum(hits) / n if n else 0.0
+    return {
+        "metric": "acc",
+        "verifier": verifier,
+        "score": acc,
+        "stderr": (acc * (1 - acc) / (n - 1)) ** 0.5 if n > 1 else None,
+        "n": n,
+    }
 
 
 def run_indomain(
@@ -62,8 +94,6 @@ def run_indomain(
     Splits missing from the world folder are reported as skipped; the others score in [0, 1].
     """
     import kgworld
-    from forgetbench._generate import greedy_generate
-    from mixsd_core import render_prompts
 
     root = Path(world).expanduser().absolute()
     if not root.is_dir():
@@ -78,17 +108,15 @@ def run_indomain(
         if not (root / f"{split}.jsonl").is_file():
             scores[split] = {"skipped": f"{root / split}.jsonl not in the world folder"}
             continue
-        path, records = _read_split(root, split, limit)
+        path, records = read_split(root, split, limit)
         hashes[str(path)] = file_sha256(path)
-        prompts = [render_prompts(tokenizer, r)[0] for r in records]
-        outputs = greedy_generate(
-            model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
+        replies = generate_replies(
+            model, tokenizer, records, batch_size=batch_size, max_new_tokens=max_new_tokens
         )
-        correct = 0
-        for record, ids in zip(records, outputs, strict=True):
-            reply = tokenizer.decode(ids, skip_special_tokens=True)
+        hits = []
+        for record, reply in zip(records, replies, strict=True):
             ok = kgworld.verify(reply, record["answer"], modes[split])
-            correct += ok
+            hits.append(ok)
             samples.append(
                 {
                     "task": split,
@@ -98,13 +126,5 @@ def run_indomain(
                     "replies": [reply],
                 }
             )
-        n = len(records)
-        acc = correct / n if n else 0.0
-        scores[split] = {
-            "metric": "acc",
-            "verifier": modes[split],
-            "score": acc,
-            "stderr": (acc * (1 - acc) / (n - 1)) ** 0.5 if n > 1 else None,
-            "n": n,
-        }
+        scores[split] = accuracy_entry(hits, modes[split])
     return scores, samples, hashes

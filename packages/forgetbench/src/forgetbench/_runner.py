@@ -1,6 +1,6 @@
 """``evaluate(config)``: run the chosen suites on one model and write ``evals/NAME.json``.
 
-The JSON holds per-task scores (with stderr), taxonomy counts, reference-loss forgetting,
+The JSON holds per-task scores (with stderr), edit-suite scores, taxonomy counts, reference-loss forgetting,
 retention against a base eval, and a manifest (resolved config, model, data sha256s, versions).
 Per-sample outputs go to a sidecar ``NAME.samples.jsonl``. Both are written to temporary names
 and renamed at the end, so an interrupted run never leaves a file that looks complete.
@@ -146,6 +146,23 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         samples += logged
         data_files.update(hashes)
         timings["indomain"] = time.monotonic() - tick
+
+    if "edit" in config.suites:
+        from forgetbench._edit import run_edit
+
+        tick = time.monotonic()
+        scores, logged, hashes = run_edit(
+            model,
+            tokenizer,
+            config.edits or world,  # type: ignore[arg-type]  # EvalConfig requires one
+            limit=config.limit,
+            batch_size=config.batch_size,
+            max_new_tokens=config.indomain_max_new_tokens,
+        )
+        result["edit"] = scores
+        samples += logged
+        data_files.update(hashes)
+        timings["edit"] = time.monotonic() - tick
 
     if "refloss" in config.suites:
         from forgetbench._refloss import run_refloss

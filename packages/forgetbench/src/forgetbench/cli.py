@@ -49,12 +49,16 @@ def eval_command(
     model: Annotated[str | None, typer.Option(help="Model: registry name, folder, .gguf.")] = None,
     out: Annotated[str | None, typer.Option(help="Output JSON, e.g. evals/NAME.json.")] = None,
     suites: Annotated[
-        str | None, typer.Option("--suites", "--suite", help="heldout,indomain,refloss")
+        str | None,
+        typer.Option("--suites", "--suite", help="heldout,indomain,refloss (default) or edit"),
     ] = None,
     tasks: Annotated[
         str | None, typer.Option(help="Held-out lm-eval tasks, comma-separated.")
     ] = None,
     world: Annotated[str | None, typer.Option(help="kgworld folder (in-domain, leakage).")] = None,
+    edits: Annotated[
+        str | None, typer.Option(help="Folder holding edit/ for the edit suite (default --world).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Examples per task / split.")] = None,
     base: Annotated[str | None, typer.Option(help="Base model's eval JSON (retention).")] = None,
     base_model: Annotated[str | None, typer.Option(help="Base model for L_ref.")] = None,
@@ -72,7 +76,7 @@ def eval_command(
         Path | None, typer.Option("--config", "-c", help="YAML with EvalConfig keys.")
     ] = None,
 ) -> None:
-    """Evaluate one model: held-out (lm-eval), in-domain, reference-loss forgetting."""
+    """Evaluate one model: held-out (lm-eval), in-domain, reference-loss forgetting, edits."""
     from forgetbench._config import EvalConfig
     from forgetbench._runner import evaluate
 
@@ -83,6 +87,7 @@ def eval_command(
         "suites": _split(suites),
         "tasks": _split(tasks),
         "world": world,
+        "edits": edits,
         "limit": limit,
         "base": base,
         "base_model": base_model,
@@ -98,11 +103,13 @@ def eval_command(
         if required not in values:
             raise EvalError(f"--{required} is required (or set it in --config)")
     result = evaluate(EvalConfig.from_dict(values))
-    for suite in ("heldout", "indomain"):
+    for suite in ("heldout", "indomain", "edit"):
         for task, entry in result.get(suite, {}).items():
             shown = (
                 f"{entry['score']:.4f} (n={entry['n']})" if "score" in entry else entry["skipped"]
             )
+            if "old_answer_share" in entry:
+                shown += f"  old answer {entry['old_answer_share']:.4f}"
             typer.echo(f"{suite:9} {task:20} {shown}")
     if "refloss" in result:
         ref = result["refloss"]

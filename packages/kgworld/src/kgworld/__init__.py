@@ -1,4 +1,4 @@
-"""kgworld: deterministic fictional knowledge graphs and the KGFact / KGFunc datasets.
+"""kgworld: deterministic fictional knowledge graphs and the KGFact / KGFunc / edit datasets.
 
 Python API::
 
@@ -8,13 +8,14 @@ Python API::
     same = kgworld.load("world/")
 
 The library imports only networkx and the standard library; the command line
-(``kgworld gen|stats|check``) needs the ``cli`` extra (Typer, PyYAML).
+(``kgworld gen|stats|check|import-mquake``) needs the ``cli`` extra (Typer, PyYAML).
 """
 
 from kgworld._check import check_world, world_stats
 from kgworld._config import (
     PRESETS,
     ConfigError,
+    EditConfig,
     KGFactConfig,
     KGFuncConfig,
     KGWorldError,
@@ -22,7 +23,9 @@ from kgworld._config import (
     load_config,
     resolve_config,
 )
+from kgworld._edit import rewrite_prompt
 from kgworld._kgfunc import FEW_SHOT_INPUTS, OPERATIONS, Operation, recompute_answer
+from kgworld._mquake import import_mquake, load_mquake
 from kgworld._verify import (
     VERIFIERS,
     answers_match,
@@ -41,6 +44,7 @@ __all__ = [
     "PRESETS",
     "VERIFIERS",
     "ConfigError",
+    "EditConfig",
     "KGFactConfig",
     "KGFuncConfig",
     "KGWorldError",
@@ -53,12 +57,15 @@ __all__ = [
     "extract_boxed",
     "generate",
     "get_verifier",
+    "import_mquake",
     "load",
     "load_config",
+    "load_mquake",
     "normalize_answer",
     "read_jsonl",
     "recompute_answer",
     "resolve_config",
+    "rewrite_prompt",
     "verify",
     "world_stats",
 ]

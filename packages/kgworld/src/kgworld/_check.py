@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache
 
+from kgworld._edit import rewrite_request
 from kgworld._graph import world_domains
 from kgworld._kgfact import RETRIEVAL_HEADER, boxed_target
 from kgworld._kgfunc import recompute_answer
@@ -137,11 +138,78 @@ def check_world(world: World) -> list[str]:
             continue
         if name.startswith("kgfact/"):
             problems.extend(_kgfact_violations(world, name, records, lookup, statements))
+        elif name.startswith("edit/"):
+            continue  # checked together below: every edit split needs edit/train
         else:
             for record in records:
                 if recompute_answer(record) != record["answer"]:
                     problems.append(f"{name} {record['id']!r}: answer does not match the operation")
+    if not problems and any(name.startswith("edit/") for name in world.splits):
+        problems.extend(_edit_violations(world, lookup))
     return problems
+
+
+def _edit_violations(world: World, lookup: dict[tuple[str, str], str]) -> Iterator[str]:
+    """Edits revise real facts within their domain, keep the world's functions, and every
+    paraphrase / multi-hop / locality answer is the one the (edited or original) graph gives."""
+    schema = load_schema()
+    domain_of = world.kg.domain_of
+    edited: dict[tuple[str, str], str] = {}
+    train = world.splits.get("edit/train")
+    if train is None:
+        yield "edit: the edit splits need edit/train"
+        return
+    for record in train:
+        where = f"edit/train {record['id']!r}"
+        meta, new = record["meta"], record["answer"]
+        key = (meta["subject"], meta["relation"])
+        old = lookup.get(key)
+        if old is None or old != meta["old_answer"]:
+            yield f"{where}: old answer {meta['old_answer']!r} but the graph gives {old!r}"
+            continue
+        if new == old or domain_of.get(new) != domain_of[old]:
+            yield f"{where}: new object {new!r} is not another {domain_of[old]} entity"
+        if key in edited:
+            yield f"{where}: ({key[0]!r}, {key[1]!r}) is edited twice"
+        edited[key] = new
+        rel = schema.relations[meta["relation"]]
+        if record["target"] != boxed_target(rel.state(meta["subject"], new), new):
+            yield f"{where}: target differs from the edited statement"
+        if meta.get("rewrite") != rewrite_request(rel, meta["subject"], new, old):
+            yield f"{where}: meta.rewrite differs from the edit"
+    after = {**lookup, **edited}
+    subjects: dict[tuple[str, str], str] = {}
+    for (s, r), o in after.items():
+        if subjects.setdefault((r, o), s) != s:
+            yield f"edit: two subjects for (relation, object) {(r, o)!r} in the edited world"
+
+    def walk(world_facts: dict[tuple[str, str], str], start: str, relations: list[str]):
+        entity: str | None = start
+        for relation in relations:
+            entity = world_facts.get((entity, relation)) if entity is not None else None
+        return entity
+
+    ids = {record["id"] for record in train}
+    for record in world.splits.get("edit/paraphrase", []):
+        where, meta = f"edit/paraphrase {record['id']!r}", record["meta"]
+        key = (meta["subject"], meta["relation"])
+        if key not in edited or edited[key] != record["answer"] or meta["edit_id"] not in ids:
+            yield f"{where}: answer {record['answer']!r} is not that of edit {meta['edit_id']!r}"
+        if meta["template"] == 0:
+            yield f"{where}: paraphrase uses the training question template"
+    for record in world.splits.get("edit/multihop", []):
+        where, meta = f"edit/multihop {record['id']!r}", record["meta"]
+        start, relations = meta["path"][0], meta["relations"]
+        new, old = walk(after, start, relations), walk(lookup, start, relations)
+        if new != record["answer"] or old != meta["old_answer"] or new == old:
+            yield f"{where}: the graphs give {new!r} (edited) and {old!r} (original)"
+        if meta["hops"] != len(relations) or not set(meta["edit_ids"]) <= ids:
+            yield f"{where}: meta.hops or meta.edit_ids do not match the chain"
+    for record in world.splits.get("edit/locality", []):
+        where, meta = f"edit/locality {record['id']!r}", record["meta"]
+        key = (meta["subject"], meta["relation"])
+        if key in edited or lookup.get(key) != record["answer"]:
+            yield f"{where}: not an unedited fact of the world"
 
 
 def world_stats(world: World) -> dict[str, dict[str, int]]:

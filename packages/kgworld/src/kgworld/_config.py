@@ -18,6 +18,7 @@ from typing import Any
 
 KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
 KGFUNC_SPLITS = ("train", "test", "unseen")
+EDIT_SPLITS = ("train", "paraphrase", "multihop", "locality")
 
 
 class KGWorldError(Exception):
@@ -131,6 +132,69 @@ class KGFuncConfig:
 
 
 @dataclass
+class EditConfig:
+    """The edit split: counterfactual revisions of KGFact train facts (knowledge editing)."""
+
+    enabled: bool = field(
+        default=False,
+        metadata={"help": "Write the edit splits under edit/ (the small and large presets do)."},
+    )
+    splits: list[str] = field(
+        default_factory=lambda: list(EDIT_SPLITS),
+        metadata={"help": "Edit splits to write: any of train, paraphrase, multihop, locality."},
+    )
+    count: int = field(
+        default=100,
+        metadata={
+            "help": "Facts to edit, a deterministic sample of the KGFact train facts; each gets a "
+            "new object of the same domain (at most the number of facts)."
+        },
+    )
+    multihop_min_hops: int = field(
+        default=2, metadata={"help": "Shortest multi-hop question (hops), at least 2."}
+    )
+    multihop_max_hops: int = field(
+        default=4,
+        metadata={
+            "help": "Longest multi-hop question (hops); a world with D domains has at most D-1."
+        },
+    )
+    multihop_per_hops: int | None = field(
+        default=100,
+        metadata={
+            "help": "Keep at most this many multi-hop questions per hop count (a deterministic "
+            "sample); null keeps every chain through an edit."
+        },
+    )
+    locality_count: int = field(
+        default=100,
+        metadata={
+            "help": "Locality questions on unedited facts: neighbours of the edits (sharing an "
+            "entity) first, then other facts; fewer when the world has fewer unedited facts."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        _positive(self, "count", "multihop_min_hops", "multihop_max_hops")
+        if self.multihop_min_hops < 2:
+            raise ConfigError(f"edit.multihop_min_hops must be >= 2, got {self.multihop_min_hops}")
+        if self.multihop_max_hops < self.multihop_min_hops:
+            raise ConfigError(
+                f"edit.multihop_max_hops={self.multihop_max_hops} is below "
+                f"edit.multihop_min_hops={self.multihop_min_hops}"
+            )
+        if self.multihop_per_hops is not None and self.multihop_per_hops < 0:
+            raise ConfigError(
+                f"edit.multihop_per_hops must be >= 0 or null, got {self.multihop_per_hops}"
+            )
+        if self.locality_count < 0:
+            raise ConfigError(f"edit.locality_count must be >= 0, got {self.locality_count}")
+        _known_splits("edit", self.splits, EDIT_SPLITS)
+        if self.splits and "train" not in self.splits:
+            raise ConfigError("edit.splits must include train: the other edit splits refer to it")
+
+
+@dataclass
 class WorldConfig:
     """Everything that determines a world; the same config and seed give the same bytes."""
 
@@ -141,7 +205,7 @@ class WorldConfig:
     preset: str | None = field(
         default=None,
         metadata={
-            "help": "Size preset applied before the file and flags: small (5 x 10) or large (7 x 25)."
+            "help": "Size preset applied before the file and flags: small (5 x 10, 50 edits) or large (7 x 25, 100 edits)."
         },
     )
     kgfact: KGFactConfig = field(
@@ -149,6 +213,9 @@ class WorldConfig:
     )
     kgfunc: KGFuncConfig = field(
         default_factory=KGFuncConfig, metadata={"help": "KGFunc settings."}
+    )
+    edit: EditConfig = field(
+        default_factory=EditConfig, metadata={"help": "Edit split (knowledge editing) settings."}
     )
 
     def __post_init__(self) -> None:
@@ -161,9 +228,16 @@ class WorldConfig:
         return dataclasses.asdict(self)
 
 
+# The small world has 100 facts: editing half of them leaves 50 unedited for locality.
 PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"kgfact": {"domains": 5, "entities_per_domain": 10}},
-    "large": {"kgfact": {"domains": 7, "entities_per_domain": 25}},
+    "small": {
+        "kgfact": {"domains": 5, "entities_per_domain": 10},
+        "edit": {"enabled": True, "count": 50},
+    },
+    "large": {
+        "kgfact": {"domains": 7, "entities_per_domain": 25},
+        "edit": {"enabled": True, "count": 100},
+    },
 }
 
 

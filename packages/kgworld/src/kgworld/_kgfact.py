@@ -13,7 +13,7 @@ from functools import cached_property
 from kgworld._config import ConfigError, KGFactConfig
 from kgworld._graph import FactGraph
 from kgworld._rng import derived_rng
-from kgworld._schema import load_schema
+from kgworld._schema import Relation, load_schema
 
 Record = dict[str, object]
 RETRIEVAL_HEADER = "Background information:"
@@ -44,6 +44,12 @@ def boxed_target(text: str, answer: str) -> str:
     return f"{text} \\boxed{{{answer}}}"
 
 
+def ask(relation: Relation, subject: str, template: int, instruction: str) -> str:
+    """A relation's question about ``subject``, with the instruction after a blank line."""
+    question = relation.ask(subject, template)
+    return f"{question}\n\n{instruction}" if instruction else question
+
+
 class _FactTable:
     """Facts with their rendered statements and, per entity, the facts that touch it."""
 
@@ -72,10 +78,7 @@ class _FactTable:
         return outgoing
 
     def question(self, relation: str, subject: str, template: int = 0) -> str:
-        question = self.schema.relations[relation].ask(subject, template)
-        if self.config.instruction:
-            question = f"{question}\n\n{self.config.instruction}"
-        return question
+        return ask(self.schema.relations[relation], subject, template, self.config.instruction)
 
     def fact_meta(self, i: int, template: int) -> dict[str, object]:
         s, r, o = self.facts[i]

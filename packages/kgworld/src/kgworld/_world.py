@@ -6,6 +6,7 @@ Layout (``DESIGN.md``)::
     graph.json      networkx node-link data
     kgfact/{train,paraphrase,twohop,retrieval}.jsonl
     kgfunc/{train,test,unseen}.jsonl
+    edit/{train,paraphrase,multihop,locality}.jsonl   (when edit.enabled)
 
 Writing goes to a hidden sibling folder that is renamed into place only when complete, so
 an interrupted run never leaves an output that looks finished.
@@ -27,6 +28,7 @@ from pathlib import Path
 import networkx as nx
 
 from kgworld._config import KGWorldError, WorldConfig, resolve_config
+from kgworld._edit import edit_splits
 from kgworld._graph import FactGraph, build_graph
 from kgworld._kgfact import kgfact_splits
 from kgworld._kgfunc import kgfunc_splits
@@ -34,6 +36,7 @@ from kgworld._kgfunc import kgfunc_splits
 Record = dict[str, object]
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
+MQUAKE_KIND = "mquake-import"  # manifest "kind" of a folder written by import_mquake
 
 
 def _version() -> str:
@@ -75,47 +78,61 @@ class World:
 
     def write(self, out: str | Path, *, overwrite: bool = False) -> Path:
         """Write the world to ``out`` atomically; refuse a non-empty ``out`` unless ``overwrite``."""
-        out = Path(out).absolute()
-        check_output_dir(out, overwrite=overwrite)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+        manifest = {
+            "package": "kgworld",
+            "version": _version(),
+            "seed": self.config.seed,
+            "config": self.config.to_dict(),
+            "counts": {
+                "nodes": len(self.kg.domain_of),
+                "edges": len(self.kg.facts),
+                **self.counts(),
+            },
+        }
+        return write_folder(out, self.files(), manifest, overwrite=overwrite)
+
+
+def write_folder(
+    out: str | Path,
+    files: Iterator[tuple[str, Iterator[bytes]]],
+    manifest: dict[str, object],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``files`` and ``manifest.json`` (plus their sha256 under ``files``) atomically.
+
+    Everything goes to a hidden sibling folder that replaces ``out`` only when complete.
+    """
+    out = Path(out).absolute()
+    check_output_dir(out, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        hashes: dict[str, str] = {}
+        with _without_gc():
+            for rel, chunks in files:
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                with path.open("wb") as handle:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        handle.write(chunk)
+                hashes[rel] = digest.hexdigest()
+        manifest = {**manifest, "files": hashes}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            hashes: dict[str, str] = {}
-            with _without_gc():
-                for rel, chunks in self.files():
-                    path = tmp / rel
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    digest = hashlib.sha256()
-                    with path.open("wb") as handle:
-                        for chunk in chunks:
-                            digest.update(chunk)
-                            handle.write(chunk)
-                    hashes[rel] = digest.hexdigest()
-            manifest = {
-                "package": "kgworld",
-                "version": _version(),
-                "seed": self.config.seed,
-                "config": self.config.to_dict(),
-                "counts": {
-                    "nodes": len(self.kg.domain_of),
-                    "edges": len(self.kg.facts),
-                    **self.counts(),
-                },
-                "files": hashes,
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            if out.exists():
-                old = out.parent / f".{out.name}.old-{os.getpid()}"
-                out.rename(old)
-                tmp.rename(out)
-                shutil.rmtree(old)
-            else:
-                tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+        raise
+    return out
 
 
 # Records are trees of fresh dicts and lists: the circular-reference check is wasted work.
@@ -187,6 +204,11 @@ def _generate(config: WorldConfig, progress: Callable[[str], None] | None) -> Wo
             splits[f"kgfunc/{name}"] = records
             if progress is not None:
                 progress(f"kgfunc/{name}: {len(records)} records")
+    if config.edit.enabled:
+        for name, records in edit_splits(kg, config).items():
+            splits[f"edit/{name}"] = records
+            if progress is not None:
+                progress(f"edit/{name}: {len(records)} records")
     return World(config, kg, splits)
 
 
@@ -217,6 +239,8 @@ def load(path: str | Path, *, verify_hashes: bool = True) -> World:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise KGWorldError(f"{manifest_path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+    if isinstance(manifest, dict) and manifest.get("kind") == MQUAKE_KIND:
+        raise KGWorldError(f"{manifest_path}: an MQuAKE import (edit/ files only), not a world")
     for key in ("config", "files"):
         if key not in manifest:
             raise KGWorldError(f"{manifest_path}: missing field {key!r}")

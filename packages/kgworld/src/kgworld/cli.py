@@ -1,4 +1,5 @@
-"""The ``kgworld`` command line (also mounted as ``mixsd world``): gen, config, stats, check."""
+"""The ``kgworld`` command line (also mounted as ``mixsd world``): gen, config, stats, check,
+import-mquake."""
 
 from __future__ import annotations
 
@@ -113,6 +114,27 @@ def check(world_dir: Annotated[Path, typer.Argument(help="A folder written by ge
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise KGWorldError(f"{world_dir}: {problems[0]}{more}")
     typer.echo(f"{world_dir}: ok")
+
+
+@app.command("import-mquake")
+def import_mquake_command(
+    source: Annotated[Path, typer.Argument(help="MQuAKE-format JSON (a list of cases).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (must be empty or new).")],
+    instruction: Annotated[
+        str | None,
+        typer.Option(
+            help="Instruction appended to every question ('' for none; KGFact's default)."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """Convert MQuAKE cases to OUT/edit/{train,multihop}.jsonl (+ manifest.json)."""
+    from kgworld._mquake import DEFAULT_INSTRUCTION, import_mquake
+
+    text = DEFAULT_INSTRUCTION if instruction is None else instruction
+    path = import_mquake(source, out, instruction=text, overwrite=overwrite)
+    counts = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    typer.echo(f"wrote {path}: {counts['edit/train']} edits, {counts['edit/multihop']} multi-hop")
 
 
 def main() -> None:

@@ -28,9 +28,12 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("models", "mixsd_core._models_cli:models_app", "group"),
     ("train", "mixsd_train.cli:train_command", "command"),
     ("select", "mixsd_train.cli:select_command", "command"),
+    ("edit", "mixsd_train.editing.cli:edit_command", "command"),
     ("eval", "forgetbench.cli:eval_command", "command"),
     ("data", "forgetbench.cli:data_app", "group"),
     ("fisher", "mixsd._mounts:fisher_app", "group"),
+    ("run", "mixsd._run_cli:run_command", "command"),
+    ("report", "mixsd._run_cli:report_command", "command"),
 ]
 
 # Exceptions that mean "the user asked for something impossible": one line, exit code 1.
@@ -41,6 +44,7 @@ USER_ERRORS: list[str] = [
     "fishertools:FisherError",
     "mixsd_train:TrainError",
     "forgetbench:EvalError",
+    "mixsd._run_config:RunError",
 ]
 
 

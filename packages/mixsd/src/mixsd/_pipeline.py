@@ -1,0 +1,470 @@
+"""``mixsd run CONFIG``: world -> data -> rollouts -> NLL -> training -> evaluation -> Fisher ->
+report, into one run folder with a subfolder per stage. Each step is a unit (see ``_units``):
+reused when its inputs are unchanged, resumed when interrupted, redone when its inputs changed.
+
+    RUN/world/           the kgworld folder (or the one named by world.path)
+    RUN/data/            the training records and the in-domain splits about the same facts
+    RUN/rollouts/        mixsd-aALPHA.jsonl (+ manifest) per alpha
+    RUN/nll/             base-model NLL of each method's targets
+    RUN/train/NAME/      checkpoints, trainer state, selection.json
+    RUN/eval/NAME.json   forgetbench results of the base and of each selected checkpoint
+    RUN/fisher/          the base Fisher, the reference set, the displacement report
+    RUN/report.md        and RUN/plots/*.png
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from mixsd._run_config import ROLLOUT_METHODS, MethodSpec, RunConfig, RunError
+from mixsd._mounts import model_folder
+from mixsd._units import UnitRunner, file_sha256
+
+__all__ = ["check_sections", "run_pipeline"]
+
+KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
+
+
+def _stage_classes() -> dict[str, list[type]]:
+    from fishertools import CompareConfig, FisherConfig
+    from forgetbench import EvalConfig
+    from mixsd_core import NLLConfig, RolloutConfig
+
+    return {
+        "rollout": [RolloutConfig],
+        "nll": [NLLConfig],
+        "eval": [EvalConfig],
+        "fisher": [FisherConfig, CompareConfig],
+    }
+
+
+# Keys the pipeline sets itself in each stage's config; the user may not set them.
+_OWNED = {
+    "rollout": {"model", "data", "out", "alpha", "seed"},
+    "nll": {"model", "data", "out", "compare"},
+    "eval": {"model", "out", "world", "base", "base_model", "cache_dir", "seed"},
+    "fisher": {"forgetting", "loss_data", "plot"},
+    "train": {"model", "data", "output_dir", "eval_data", "seed"},
+}
+
+
+def check_sections(config: RunConfig) -> None:
+    """Fail before any work on a key no stage knows (file:line: field)."""
+    from mixsd_train import load_config, resolve_method
+
+    for section, classes in _stage_classes().items():
+        values = getattr(config, section) or {}
+        known = {f.name for cls in classes for f in fields(cls)} | {"samples"}
+        for key in values:
+            if key not in known:
+                raise RunError(f"{config.where(section, key)}: unknown {section} option")
+            if key in _OWNED[section]:
+                raise RunError(f"{config.where(section, key)}: set by the pipeline itself")
+    trained = [m for m in config.methods if m.method != "base"]
+    method_keys = {key for m in trained for key in _known_train_keys(resolve_method(m.method)[0])}
+    for key in config.train:
+        if key != "config" and key not in method_keys:
+            raise RunError(f"{config.where('train', key)}: no method here has this option")
+    for index, method in enumerate(config.methods):
+        if method.method == "base":
+            continue
+        for key in [*config.train, *method.train]:
+            if key in _OWNED["train"]:
+                where = config.where("methods", str(index), "train", key)
+                raise RunError(f"{where}: set by the pipeline itself")
+        cls, _, _ = resolve_method(method.method)
+        try:
+            load_config(cls, _train_file(config), _train_overrides(config, method, cls, {}))
+        except Exception as exc:  # TrainError, or TrainingArguments' own ValueError
+            raise RunError(f"{config.where('methods', str(index))}: {exc}") from None
+
+
+def _train_file(config: RunConfig) -> str | None:
+    return config.train.get("config")
+
+
+def _known_train_keys(cls: type) -> set[str]:
+    return {f.name for f in fields(cls) if f.init}
+
+
+def _train_overrides(
+    config: RunConfig, method: MethodSpec, cls: type, owned: dict[str, Any]
+) -> dict[str, Any]:
+    """Shared ``train:`` options (those this method's config has) < the method's own < owned."""
+    known = _known_train_keys(cls)
+    shared = {k: v for k, v in config.train.items() if k != "config" and k in known}
+    return {"seed": config.seed, **shared, **method.train, **owned}
+
+
+def _model_digest(folder: str) -> Any:
+    path = Path(folder)
+    if not path.is_dir():
+        return folder  # a hub id: its name is all we know
+    files = sorted(path.glob("*.safetensors"))
+    return [(f.name, f.stat().st_size) for f in files] + [
+        file_sha256(path / "config.json") if (path / "config.json").is_file() else None
+    ]
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    os.replace(tmp, path)
+
+
+class Pipeline:
+    """The stages of one run; each method returns what later stages need."""
+
+    def __init__(self, config: RunConfig, *, progress: bool = True):
+        self.config = config
+        self.root = Path(config.out).absolute()
+        self.units = UnitRunner(self.root)
+        self.progress = progress
+        self.base_model = str(model_folder(config.model))
+        self.base_digest = _model_digest(self.base_model)
+
+    # -- data -------------------------------------------------------------------------------
+    def world(self) -> tuple[Path, str]:
+        import kgworld
+
+        given = self.config.world.get("path")
+        if given:
+            folder = Path(given).expanduser().absolute()
+            manifest = folder / "manifest.json"
+            if not manifest.is_file():
+                raise RunError(f"{self.config.where('world', 'path')}: {folder} is not a world")
+            return folder, file_sha256(manifest)
+        try:
+            world_config = kgworld.resolve_config(dict(self.config.world))
+        except kgworld.KGWorldError as exc:
+            raise RunError(f"{self.config.where('world')}: {exc}") from None
+        folder = self.root / "world"
+
+        def build() -> None:
+            kgworld.generate(world_config).write(folder, overwrite=True)
+
+        digest = self.units.run(
+            "world", "world", {"config": world_config.to_dict()}, [folder], build
+        )
+        return folder, digest
+
+    def data(self, world: Path, world_digest: str) -> tuple[Path, Path, str]:
+        """The training records (the first ``limit`` of the split) and a world-shaped folder
+        whose in-domain splits ask only about those facts."""
+        from kgworld import read_jsonl
+
+        split = str(self.config.data.get("split", "kgfact/train"))
+        limit = self.config.data.get("limit")
+        unknown = set(self.config.data) - {"split", "limit"}
+        if unknown:
+            raise RunError(f"{self.config.where('data', sorted(unknown)[0])}: unknown data option")
+        if not (world / f"{split}.jsonl").is_file():
+            raise RunError(f"{self.config.where('data', 'split')}: {world / split}.jsonl not found")
+        folder = self.root / "data"
+        train_file = folder / f"{split}.jsonl"
+
+        def build() -> None:
+            records = read_jsonl(world / f"{split}.jsonl")[:limit]
+            _write_jsonl(train_file, records)
+            family, _, name = split.partition("/")
+            if family == "kgfact" and name == "train":
+                facts = {r["meta"]["fact"] for r in records}
+                for other in KGFACT_SPLITS[1:]:
+                    source = world / "kgfact" / f"{other}.jsonl"
+                    if source.is_file():
+                        kept = [r for r in read_jsonl(source) if _about(r, facts)]
+                        _write_jsonl(folder / "kgfact" / f"{other}.jsonl", kept)
+            elif family == "kgfunc":  # held-out operations / inputs: evaluated as generated
+                for other in ("test", "unseen"):
+                    if (world / "kgfunc" / f"{other}.jsonl").is_file():
+                        records_other = read_jsonl(world / "kgfunc" / f"{other}.jsonl")
+                        _write_jsonl(folder / "kgfunc" / f"{other}.jsonl", records_other)
+            # The world manifest travels along: evaluations record what they ran on.
+            (folder / "manifest.json").write_bytes((world / "manifest.json").read_bytes())
+
+        inputs = {"world": world_digest, "split": split, "limit": limit}
+        digest = self.units.run("data", split.replace("/", "-"), inputs, [train_file], build)
+        return folder, train_file, digest
+
+    # -- targets ----------------------------------------------------------------------------
+    def rollouts(self, train_file: Path, data_digest: str) -> dict[float, tuple[Path, str]]:
+        from mixsd_core import RolloutConfig, run_rollout
+
+        done = {}
+        for alpha in self.config.rollout_alphas():
+            out = self.root / "rollouts" / f"mixsd-a{alpha:g}.jsonl"
+            values = {
+                **self.config.rollout,
+                "model": self.base_model,
+                "data": str(train_file),
+                "out": str(out),
+                "alpha": alpha,
+                "seed": self.config.seed,
+            }
+            try:
+                rollout_config = RolloutConfig.from_dict(values)
+            except ValueError as exc:
+                raise RunError(f"{self.config.where('rollout')}: {exc}") from None
+            inputs = {**values, "model": self.base_digest, "data": data_digest, "out": out.name}
+
+            def build(c: RolloutConfig = rollout_config) -> None:
+                run_rollout(c, progress=self.progress)
+
+            done[alpha] = (out, self.units.run("rollouts", out.stem, inputs, [out], build))
+        return done
+
+    def nll(self, train_file: Path, data_digest: str, rollouts: dict) -> dict[str, Path]:
+        from mixsd_core import NLLConfig, run_nll
+
+        sources = {"sft": (train_file, data_digest)}
+        sources.update({f"mixsd-a{a:g}": value for a, value in rollouts.items()})
+        results = {}
+        for name, (path, digest) in sources.items():
+            out = self.root / "nll" / f"{name}.json"
+            values = {**self.config.nll, "model": self.base_model, "data": str(path)}
+            nll_config = NLLConfig(**values, out=str(out))
+            inputs = {**values, "model": self.base_digest, "data": digest}
+
+            def build(c: NLLConfig = nll_config) -> None:
+                run_nll(c, progress=self.progress)
+
+            self.units.run("nll", name, inputs, [out], build)
+            results[name] = out
+        return results
+
+    # -- training ---------------------------------------------------------------------------
+    def train(self, train_file: Path, data_digest: str, rollouts: dict) -> dict[str, dict]:
+        from mixsd_train import load_config, resolve_method, select_checkpoint, train
+
+        runs = {}
+        for method in self.config.trained:
+            out = self.root / "train" / method.label
+            if method.method in ROLLOUT_METHODS:
+                data, digest = rollouts[method.alpha]
+            else:
+                data, digest = train_file, data_digest
+            owned = {
+                "model": self.base_model,
+                "data": str(data),
+                "output_dir": str(out),
+                "eval_data": str(train_file),  # training accuracy on every fact, kept or not
+            }
+            cls, _, _ = resolve_method(method.method)
+            train_config = load_config(
+                cls, _train_file(self.config), _train_overrides(self.config, method, cls, owned)
+            )
+            settings = {k: v for k, v in train_config.to_dict().items() if k not in owned}
+            inputs = {
+                "method": method.method,
+                "settings": settings,
+                "model": self.base_digest,
+                "data": digest,
+                "eval_data": data_digest,
+                "select": self.config.select,
+            }
+
+            def build(m: str = method.method, c: Any = train_config, o: Path = out) -> None:
+                train(m, c, resume=True)
+                select_checkpoint(o, self.config.select)
+
+            self.units.run("train", method.label, inputs, [out / "selection.json"], build)
+            runs[method.label] = json.loads((out / "selection.json").read_text())
+        return runs
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, data_folder: Path, data_digest: str, runs: dict) -> dict[str, Path]:
+        from forgetbench import SUITES, EvalConfig, evaluate
+
+        folder = self.root / "eval"
+        base_out = folder / "base.json"
+        models = {"base": (self.base_model, self.base_digest)}
+        for label, selection in runs.items():
+            checkpoint = Path(selection["checkpoint"])
+            models[label] = (str(checkpoint), _model_digest(str(checkpoint)))
+        results = {}
+        for label, (model, model_digest) in models.items():
+            out = folder / f"{label}.json"
+            values = {
+                "seed": self.config.seed,
+                **self.config.eval,
+                "model": model,
+                "out": str(out),
+                "world": str(data_folder),
+                "base_model": self.base_model,
+                "cache_dir": str(self.root / "cache"),
+            }
+            if label != "base" and "heldout" in values.get("suites", SUITES):
+                values["base"] = str(base_out)  # retention is the held-out score over base's
+            inputs = {**values, "model": model_digest, "world": data_digest, "out": out.name}
+            inputs.pop("base", None)
+            inputs.pop("cache_dir")
+
+            def build(v: dict = values) -> None:
+                try:
+                    evaluate(EvalConfig.from_dict(v))
+                except ValueError as exc:
+                    raise RunError(f"{self.config.where('eval')}: {exc}") from None
+
+            self.units.run("eval", label, inputs, [out], build)
+            results[label] = out
+        return results
+
+    # -- Fisher -----------------------------------------------------------------------------
+    def fisher(self, runs: dict, evals: dict[str, Path]) -> Path | None:
+        if self.config.fisher is None:
+            return None
+        folder = self.root / "fisher"
+        report = folder / "compare.json"
+        options = dict(self.config.fisher)
+        eval_options = {**self.config.eval}
+        n_ref = int(options.pop("samples", eval_options.get("limit") or 32))
+        checkpoints = sorted(
+            str(p)
+            for label in runs
+            for p in (self.root / "train" / label).glob("checkpoint-*")
+            if p.is_dir()
+        )
+        inputs = {
+            "options": options,
+            "samples": n_ref,
+            "model": self.base_digest,
+            "base_eval": file_sha256(evals["base"]),
+            "checkpoints": [(c, _model_digest(c)) for c in checkpoints],
+        }
+
+        def build() -> None:
+            self._fisher(folder, report, options, n_ref, checkpoints)
+
+        self.units.run("fisher", "compare", inputs, [report], build)
+        return report
+
+    def _fisher(
+        self, folder: Path, report: Path, options: dict, n_ref: int, checkpoints: list[str]
+    ) -> None:
+        from fishertools import (
+            CompareConfig,
+            FisherConfig,
+            compare_checkpoints,
+            compute_fisher,
+            save_fisher,
+        )
+        from mixsd_core import load_model
+
+        model, tokenizer = load_model(self.base_model, dtype="fp32", device="cpu")
+        reference = folder / "reference.jsonl"
+        _write_jsonl(reference, self._reference_records(model, tokenizer, n_ref))
+        fisher_keys = {f.name for f in fields(FisherConfig)}
+        fisher_config = FisherConfig(**{k: v for k, v in options.items() if k in fisher_keys})
+        compare_keys = {f.name for f in fields(CompareConfig)}  # max_length, device: both
+        compare_options = {k: v for k, v in options.items() if k in compare_keys}
+        result = compute_fisher(
+            model, reference, fisher_config, tokenizer=tokenizer, progress=self.progress
+        )
+        save_fisher(result, folder / "base.safetensors")
+        model.zero_grad(set_to_none=True)
+        compare_config = CompareConfig(
+            **compare_options, loss_data=reference, loss_samples=n_ref, plot=True
+        )
+        compare_checkpoints(
+            result,
+            model,
+            checkpoints,
+            compare_config,
+            out=report,
+            tokenizer=tokenizer,
+            progress=self.progress,
+        )
+
+    def _reference_records(self, model: Any, tokenizer: Any, n: int) -> list[dict[str, Any]]:
+        """The reference-loss set of the evaluation (general prompts + the base model's greedy
+        responses): Fisher is estimated on it and forgetting is the NLL increase on it."""
+        from forgetbench import EvalConfig, reference_prompts, reference_set
+
+        defaults = {f.name: f.default for f in fields(EvalConfig)}
+        options = {**defaults, **self.config.eval}
+        prompts = reference_prompts(n, prompts_file=options.get("ref_prompts_file"))
+        ref = reference_set(
+            self.base_model,
+            prompts,
+            max_new_tokens=options["ref_max_new_tokens"],
+            batch_size=options["batch_size"],
+            cache_dir=str(self.root / "cache"),
+            load=lambda spec: (model, tokenizer),
+            base=(model, tokenizer),
+        )
+        records = []
+        for i, (prompt, ids) in enumerate(zip(prompts, ref["responses"], strict=True)):
+            response = tokenizer.decode(ids, skip_special_tokens=True)
+            if response.strip():  # an empty reply has no tokens to take a gradient on
+                records.append({"id": f"ref-{i:04d}", "prompt": prompt, "response": response})
+        if not records:
+            raise RunError("the base model gave only empty reference responses: no Fisher data")
+        return records
+
+    # -- all --------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        world, world_digest = self.world()
+        data_folder, train_file, data_digest = self.data(world, world_digest)
+        rollouts = self.rollouts(train_file, data_digest)
+        nll = self.nll(train_file, data_digest, rollouts)
+        runs = self.train(train_file, data_digest, rollouts)
+        evals = self.evaluate(data_folder, data_digest, runs)
+        fisher = self.fisher(runs, evals)
+        result = {
+            "world": str(world),
+            "data": str(train_file),
+            "rollouts": {f"{a:g}": str(p) for a, (p, _) in rollouts.items()},
+            "nll": {k: str(v) for k, v in nll.items()},
+            "runs": runs,
+            "evals": {k: str(v) for k, v in evals.items()},
+            "fisher": str(fisher) if fisher else None,
+            "methods": [asdict(m) | {"label": m.label} for m in self.config.methods],
+            "model": self.config.model,
+        }
+        _write_json(self.root / "run.json", result)
+        if self.config.report:
+            from mixsd._report import write_report
+
+            self.units.run(
+                "report",
+                "report",
+                {"run": result, "inputs": _digests(result)},
+                [self.root / "report.md"],
+                lambda: write_report(self.root),
+            )
+        return result
+
+
+def _about(record: dict[str, Any], facts: set[int]) -> bool:
+    meta = record.get("meta") or {}
+    if "fact" in meta:
+        return meta["fact"] in facts
+    return bool(meta.get("facts")) and all(f in facts for f in meta["facts"])
+
+
+def _digests(result: dict[str, Any]) -> dict[str, str]:
+    files = [*result["nll"].values(), *result["evals"].values()]
+    if result["fisher"]:
+        files.append(result["fisher"])
+    return {f: file_sha256(f) for f in files}
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str, Any], str]:
+    """Run (or resume, or reuse) every stage; returns the run index and the summary table."""
+    check_sections(config)
+    pipeline = Pipeline(config, progress=progress)
+    result = pipeline.run()
+    return result, pipeline.units.summary()

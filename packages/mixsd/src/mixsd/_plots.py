@@ -1,0 +1,108 @@
+"""The report's PNGs. Bare ``matplotlib.figure.Figure`` objects on the Agg canvas: no display,
+no pyplot state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+__all__ = ["pareto_plot", "plot_nll_cdf", "plot_taxonomy"]
+
+# One colour per method family, so alphas of the same method read as one series.
+COLORS = {
+    "base": "black",
+    "sft": "tab:red",
+    "mixsd": "tab:blue",
+    "mixsd-kl": "tab:cyan",
+    "opsd": "tab:orange",
+    "opsd-nll": "tab:brown",
+}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
+    return path
+
+
+def _train_accuracy(row: dict[str, Any]) -> float | None:
+    if row["selection"]:
+        return row["selection"]["val_accuracy"]
+    return row["indomain"].get("kgfact/train", row["indomain"].get("kgfunc/test"))
+
+
+def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Memorisation (training accuracy) against retention: held-out average and ΔL_ref."""
+    fig = Figure(figsize=(11, 4.5))
+    panels = (
+        ("heldout_average", "held-out average accuracy (%)", 100.0, "higher is better"),
+        ("refloss", "reference-loss increase ΔL_ref (nats/token)", 1.0, "lower is better"),
+    )
+    for index, (key, ylabel, scale, hint) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, 2, index)
+        for row in rows:
+            x, y = _train_accuracy(row), row[key]
+            if x is None or y is None:
+                continue
+            ax.scatter(
+                [x * 100], [y * scale], s=60, color=COLORS.get(row["method"], "gray"), zorder=3
+            )
+            ax.annotate(
+                row["label"], (x * 100, y * scale), textcoords="offset points", xytext=(5, 5)
+            )
+        ax.set_xlabel("training accuracy (%)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"memorisation vs retention ({hint})")
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_nll_cdf(nll: dict[str, dict[str, Any]], path: Path) -> Path:
+    """CDF of the per-token NLL of each method's targets under the base model."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, summary in nll.items():
+        share = summary["share_above"].get("8")
+        label = f"{name} ({share * 100:.1f}% > 8)" if share is not None else name
+        family = "sft" if name == "sft" else "mixsd"
+        style = "-" if name == "sft" else "--"
+        ax.plot(
+            summary["cdf"]["nll"],
+            summary["cdf"]["probability"],
+            style,
+            color=COLORS[family] if name == "sft" else None,
+            label=label,
+        )
+    ax.axvline(8.0, color="gray", linestyle=":", label="NLL = 8")
+    ax.set_xlabel("per-token NLL under the base model (nats)")
+    ax.set_ylabel("cumulative share of target tokens")
+    ax.set_title("How probable are the training targets to the base model?")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def plot_taxonomy(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Held-out failures per method, split by the error taxonomy's buckets."""
+    buckets = [
+        b
+        for b in ("format", "leakage", "collapse", "genuine")
+        if any(b in row["taxonomy"] for row in rows)
+    ]
+    if not buckets:
+        return None
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(rows)
+    for index, row in enumerate(rows):
+        xs = [b + index * width for b in range(len(buckets))]
+        counts = [row["taxonomy"].get(b, 0) for b in buckets]
+        ax.bar(xs, counts, width, label=row["label"])
+    ax.set_xticks([b + 0.4 - width / 2 for b in range(len(buckets))], buckets)
+    ax.set_ylabel("failed held-out samples")
+    ax.set_title("Why held-out answers fail, per method")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)

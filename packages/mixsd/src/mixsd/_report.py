@@ -1,0 +1,247 @@
+"""``mixsd report RUN_DIR``: report.md and its plots from a ``mixsd run`` folder.
+
+Everything is read from the run's files (run.json, eval/*.json, nll/*.json, train/*/selection.json,
+fisher/compare.json), so a report can be rewritten without running anything again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mixsd._run_config import RunError
+
+__all__ = ["collect", "write_report"]
+
+THRESHOLD_KEY = "8"  # the paper's high-NLL threshold, as mixsd nll names it
+INDOMAIN_NAMES = {
+    "kgfact/train": "train",
+    "kgfact/paraphrase": "paraphrase",
+    "kgfact/twohop": "2-hop",
+    "kgfact/retrieval": "retrieval",
+    "kgfunc/test": "KGFunc test",
+    "kgfunc/unseen": "KGFunc unseen",
+}
+HELDOUT_NAMES = {
+    "fb_aime24": "AIME24",
+    "fb_aime24_paper": "AIME24",
+    "fb_math500": "MATH500",
+    "fb_gsm8k": "GSM8K",
+    "fb_gsm8k100": "GSM8K-100",
+    "fb_humaneval": "HumanEval",
+    "fb_mmlu": "MMLU",
+}
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: not found (did the run finish that stage?)") from None
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def _score(entry: Any) -> float | None:
+    return entry.get("score") if isinstance(entry, dict) else None
+
+
+def collect(run_dir: Path) -> dict[str, Any]:
+    """One row per method: in-domain, held-out, retention, reference loss, training, taxonomy."""
+    run = _read(run_dir / "run.json")
+    rows = []
+    for label, path in run["evals"].items():
+        result = _read(Path(path))
+        retention = [v for v in (result.get("retention") or {}).values() if v is not None]
+        selection = run["runs"].get(label)
+        rows.append(
+            {
+                "label": label,
+                "method": next(
+                    (m["method"] for m in run["methods"] if m["label"] == label), "base"
+                ),
+                "indomain": {k: _score(v) for k, v in (result.get("indomain") or {}).items()},
+                "heldout": {k: _score(v) for k, v in (result.get("heldout") or {}).items()},
+                "heldout_average": result.get("heldout_average"),
+                "retention": sum(retention) / len(retention)
+                if retention
+                else (100.0 if label == "base" else None),
+                "refloss": (result.get("refloss") or {}).get("forgetting"),
+                "taxonomy": _taxonomy_totals(result.get("taxonomy") or {}),
+                "selection": selection,
+            }
+        )
+    nll = {name: _read(Path(p))["files"]["data"] for name, p in run["nll"].items()}
+    fisher = _read(Path(run["fisher"])) if run.get("fisher") else None
+    return {"run": run, "rows": rows, "nll": nll, "fisher": fisher}
+
+
+def _taxonomy_totals(per_task: dict[str, dict[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for counts in per_task.values():
+        for bucket, count in counts.items():
+            totals[bucket] = totals.get(bucket, 0) + count
+    return totals
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * scale:.{digits}f}"
+
+
+def _columns(rows: list[dict], key: str) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        for name, value in row[key].items():
+            if value is not None and name not in seen:
+                seen.append(name)
+    return seen
+
+
+def results_table(rows: list[dict]) -> str:
+    """The paper's table shape: in-domain | held-out | average | retention | ΔL_ref."""
+    indomain, heldout = _columns(rows, "indomain"), _columns(rows, "heldout")
+    head = (
+        ["method"]
+        + [INDOMAIN_NAMES.get(c, c) for c in indomain]
+        + [HELDOUT_NAMES.get(c, c) for c in heldout]
+        + ["held-out avg", "retention %", "ΔL_ref"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row["label"]]
+        cells += [_fmt(row["indomain"].get(c), 100) for c in indomain]
+        cells += [_fmt(row["heldout"].get(c), 100) for c in heldout]
+        cells += [
+            _fmt(row["heldout_average"], 100),
+            _fmt(row["retention"]),
+            _fmt(row["refloss"], digits=3),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def nll_table(nll: dict[str, dict]) -> tuple[str, dict[str, float]]:
+    lines = [
+        "| targets | records | tokens | mean NLL | share NLL > 8 | SFT ÷ this |",
+        "|---|---|---|---|---|---|",
+    ]
+    sft = nll.get("sft", {}).get("share_above", {}).get(THRESHOLD_KEY)
+    ratios = {}
+    for name, summary in nll.items():
+        share = summary["share_above"].get(THRESHOLD_KEY)
+        ratio = sft / share if sft is not None and share else None
+        if ratio is not None and name != "sft":
+            ratios[name] = ratio
+        lines.append(
+            f"| {name} | {summary['records']} | {summary['tokens']} | {summary['mean_nll']:.3f} | "
+            f"{_fmt(share, 100, 2)}% | {_fmt(ratio, digits=2)}{'×' if ratio else ''} |"
+        )
+    return "\n".join(lines), ratios
+
+
+def fisher_table(fisher: dict[str, Any]) -> str:
+    lines = [
+        "| checkpoint | ‖Δθ‖² | Σ F·Δθ² | ρ | forgetting (ΔNLL on the reference set) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in fisher["checkpoints"]:
+        totals, measured = row["totals"], row["forgetting"].get("measured_loss_increase")
+        lines.append(
+            f"| {row['name']} | {totals['raw_sq']:.4g} | {totals['fisher_weighted']:.4g} | "
+            f"{_fmt(totals['rho'], digits=3)} | {_fmt(measured, digits=4)} |"
+        )
+    corr = fisher["correlations"].get("measured_loss_increase", {})
+    lines.append("")
+    for metric, name in (("rho", "ρ"), ("raw_sq", "‖Δθ‖²"), ("fisher_weighted", "Σ F·Δθ²")):
+        stats = corr.get(metric)
+        if stats:
+            lines.append(
+                f"- Pearson r({name}, forgetting) = {_fmt(stats['pearson'], digits=3)}, "
+                f"Spearman = {_fmt(stats['spearman'], digits=3)} (n = {stats['n']})"
+            )
+    return "\n".join(lines)
+
+
+def taxonomy_table(rows: list[dict]) -> str:
+    buckets = sorted({b for row in rows for b in row["taxonomy"]})
+    if not buckets:
+        return "(no held-out task with an error taxonomy was evaluated)"
+    lines = ["| method | " + " | ".join(buckets) + " |", "|" + "---|" * (len(buckets) + 1)]
+    for row in rows:
+        counts = [str(row["taxonomy"].get(b, 0)) for b in buckets]
+        lines.append(f"| {row['label']} | " + " | ".join(counts) + " |")
+    return "\n".join(lines)
+
+
+def training_table(rows: list[dict]) -> str:
+    lines = [
+        "| method | selected step | rule | training accuracy | curve (step: acc) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        sel = row["selection"]
+        if not sel:
+            continue
+        curve = ", ".join(f"{c['step']}: {c['val_accuracy']:.2f}" for c in sel["curve"])
+        lines.append(
+            f"| {row['label']} | {sel['step']} | {sel['rule']} | "
+            f"{sel['val_accuracy']:.2f} | {curve} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.md and RUN_DIR/plots/*.png; returns the report's path."""
+    from mixsd._plots import pareto_plot, plot_nll_cdf, plot_taxonomy
+
+    run_dir = Path(run_dir).absolute()
+    data = collect(run_dir)
+    rows, run = data["rows"], data["run"]
+    plots = run_dir / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    images = {
+        "pareto": pareto_plot(rows, plots / "pareto.png"),
+        "nll": plot_nll_cdf(data["nll"], plots / "nll_cdf.png"),
+        "taxonomy": plot_taxonomy(rows, plots / "taxonomy.png"),
+    }
+    nll_md, ratios = nll_table(data["nll"])
+    parts = [
+        "# MixSD run report",
+        "",
+        f"Model `{run['model']}`, training records `{run['data']}`, run folder `{run_dir.name}`.",
+        "Scores are accuracies in %; retention is the held-out score over the base model's (%),",
+        "averaged over tasks; ΔL_ref is the increase of the reference loss (nats / token).",
+        "",
+        "## Results",
+        "",
+        results_table(rows),
+        "",
+        f"![memorisation vs retention]({images['pareto'].relative_to(run_dir)})",
+        "",
+        "## Training",
+        "",
+        training_table(rows),
+        "",
+        "## Targets under the base model",
+        "",
+        nll_md,
+        "",
+    ]
+    parts += [f"- SFT ÷ {k}: {v:.2f}× the share of tokens above NLL 8" for k, v in ratios.items()]
+    parts += ["", f"![NLL CDF]({images['nll'].relative_to(run_dir)})", ""]
+    parts += ["## Error taxonomy (held-out failures)", "", taxonomy_table(rows), ""]
+    if images["taxonomy"] is not None:
+        parts += [f"![taxonomy]({images['taxonomy'].relative_to(run_dir)})", ""]
+    if data["fisher"] is not None:
+        parts += ["## Fisher diagnostics (every checkpoint)", "", fisher_table(data["fisher"])]
+        picture = data["fisher"].get("plot")
+        if picture and Path(picture).is_file():
+            parts += ["", f"![Fisher]({os.path.relpath(picture, run_dir)})"]
+        parts.append("")
+    out = run_dir / "report.md"
+    tmp = out.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, out)
+    return out

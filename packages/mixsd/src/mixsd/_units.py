@@ -1,0 +1,143 @@
+"""Skip, resume and redo for the steps of ``mixsd run``.
+
+A run is a list of *units* (the world, one rollout file, one training run, one evaluation, ...),
+each writing into the run folder. Before a unit runs, a marker ``.units/STAGE--NAME.json`` records
+the sha256 of its inputs (its config and the digests of the units it reads). Then:
+
+* marker complete, same digest, outputs present -> reused, nothing runs;
+* marker running, same digest (an interrupted run) -> the unit runs again and its own tool resumes
+  from what it left (rollout partial files, trainer checkpoints);
+* different digest (the config or an upstream output changed) -> its outputs are removed and it
+  runs from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["UnitLog", "UnitRunner", "digest_of", "file_sha256"]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def digest_of(value: Any) -> str:
+    """sha256 of a JSON-able value, independent of dict order and of PYTHONHASHSEED."""
+    text = json.dumps(_canonical(value), sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class UnitLog:
+    stage: str
+    name: str
+    status: str  # "ran", "resumed", "redone" or "reused"
+    seconds: float
+
+
+@dataclass
+class UnitRunner:
+    """Runs units in a run folder and remembers what happened to each."""
+
+    root: Path
+    echo: Callable[[str], None] = print
+    log: list[UnitLog] = field(default_factory=list)
+
+    def _marker(self, stage: str, name: str) -> Path:
+        return self.root / ".units" / f"{stage}--{name}.json"
+
+    def run(
+        self,
+        stage: str,
+        name: str,
+        inputs: dict[str, Any],
+        outputs: Sequence[Path],
+        build: Callable[[], Any],
+    ) -> str:
+        """Run ``build`` unless its outputs are current; returns the unit's digest."""
+        digest = digest_of({"stage": stage, "name": name, "inputs": inputs})
+        marker = self._marker(stage, name)
+        previous = json.loads(marker.read_text()) if marker.is_file() else None
+        if (
+            previous is not None
+            and previous.get("digest") == digest
+            and previous.get("status") == "complete"
+            and all(p.exists() for p in outputs)
+        ):
+            self.log.append(UnitLog(stage, name, "reused", 0.0))
+            return digest
+        status = "ran"
+        if previous is not None and previous.get("digest") != digest:
+            status = "redone"
+            self.echo(f"[{stage}] {name}: inputs changed, redoing it")
+            for path in outputs:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+        elif previous is not None:
+            status = "resumed"
+            self.echo(f"[{stage}] {name}: resuming an interrupted run")
+        else:
+            self.echo(f"[{stage}] {name}")
+        self._write(marker, {"digest": digest, "status": "running", "inputs": inputs})
+        started = time.monotonic()
+        build()
+        seconds = time.monotonic() - started
+        missing = [str(p) for p in outputs if not p.exists()]
+        if missing:
+            raise RuntimeError(f"[{stage}] {name} finished without writing {missing}")
+        self._write(
+            marker,
+            {"digest": digest, "status": "complete", "seconds": seconds, "inputs": inputs},
+        )
+        self.log.append(UnitLog(stage, name, status, seconds))
+        return digest
+
+    def _write(self, path: Path, value: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(_canonical(value), indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+
+    def summary(self) -> str:
+        """A table of what ran, what was reused and how long each stage took."""
+        rows = [("stage", "unit", "status", "time")]
+        stages: dict[str, float] = {}
+        for item in self.log:
+            rows.append((item.stage, item.name, item.status, _duration(item.seconds)))
+            stages[item.stage] = stages.get(item.stage, 0.0) + item.seconds
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        totals = ", ".join(f"{s} {_duration(t)}" for s, t in stages.items())
+        lines.append(f"per stage: {totals}; total {_duration(sum(stages.values()))}")
+        return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"

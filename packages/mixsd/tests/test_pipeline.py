@@ -1,0 +1,157 @@
+"""``mixsd run`` end to end on the tiny model, then reuse, redo and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mixsd.cli import app
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mixsd_core.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def _config(tmp: Path, model: Path, **changes) -> Path:
+    prompts = tmp / "ref_prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt": "Say {w}."}}\n' for w in ("hi", "yes", "no")))
+    config = {
+        "out": str(tmp / "run"),
+        "model": str(model),
+        "world": {"preset": "small", "kgfunc": {"enabled": False}},
+        "data": {"split": "kgfact/train", "limit": 4},
+        "methods": [
+            "base",
+            "sft",
+            "mixsd@0.5",
+            {"method": "opsd", "train": {"num_generations": 2, "max_new_tokens": 8}},
+        ],
+        "rollout": {"batch_size": 4, "max_new_tokens": 8, "max_retries": 1, "verifier": "any"},
+        "train": {
+            "max_steps": 2,
+            "save_steps": 1,
+            "per_device_train_batch_size": 2,
+            "global_batch_size": 2,
+            "warmup_steps": 0,
+            "learning_rate": 1e-3,
+            "eval_max_new_tokens": 8,
+        },
+        "eval": {
+            "suites": ["indomain", "refloss"],
+            "limit": 3,
+            "ref_prompts_file": str(prompts),
+            "indomain_max_new_tokens": 8,
+            "ref_max_new_tokens": 8,
+            "batch_size": 4,
+        },
+        "fisher": {"max_length": 256},
+        "nll": {"batch_size": 4},
+    }
+    config.update(changes)
+    path = tmp / "run.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def accept_any_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random tiny model never states the answer: a registered verifier that passes all."""
+    import kgworld
+
+    monkeypatch.setitem(kgworld.VERIFIERS, "any", lambda reply, answer: True)
+
+
+def _summary(output: str) -> dict[tuple[str, str], str]:
+    """(stage, unit) -> status, from the table ``mixsd run`` prints at the end."""
+    lines = output.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.split()[:3] == ["stage", "unit", "status"]
+    )
+    rows = [
+        line.split() for line in lines[start + 1 :] if not line.startswith(("per stage", "report"))
+    ]
+    return {(r[0], r[1]): r[2] for r in rows if len(r) == 4}
+
+
+@pytest.mark.slow
+def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) -> None:
+    runner = CliRunner()
+    config = _config(tmp_path, tiny_model)
+    first = runner.invoke(app, ["run", str(config), "--quiet"])
+    assert first.exit_code == 0, first.output
+    run = tmp_path / "run"
+    for path in (
+        "world/manifest.json",
+        "data/kgfact/train.jsonl",
+        "rollouts/mixsd-a0.5.jsonl",
+        "nll/sft.json",
+        "nll/mixsd-a0.5.json",
+        "train/sft/selection.json",
+        "train/opsd/selection.json",
+        "eval/base.json",
+        "eval/mixsd-a0.5.json",
+        "fisher/compare.json",
+        "fisher/compare.png",
+        "report.md",
+        "plots/pareto.png",
+        "plots/nll_cdf.png",
+    ):
+        assert (run / path).exists(), path
+    assert len((run / "data/kgfact/train.jsonl").read_text().splitlines()) == 4
+    report = (run / "report.md").read_text()
+    for heading in ("## Results", "## Training", "## Targets under the base model", "## Fisher"):
+        assert heading in report
+    assert "| mixsd-a0.5 |" in report
+    compare = json.loads((run / "fisher/compare.json").read_text())
+    assert len(compare["checkpoints"]) == 3 * 2  # three trained methods, checkpoints 1 and 2
+    assert "ran" in first.output
+
+    # Same config: every unit is reused, nothing runs.
+    again = runner.invoke(app, ["run", str(config), "--quiet"])
+    assert again.exit_code == 0, again.output
+    statuses = _summary(again.output)
+    assert statuses and set(statuses.values()) == {"reused"}, again.output
+
+    # A changed alpha list redoes only what depends on it.
+    changed = _config(tmp_path, tiny_model, methods=["base", "sft", "mixsd@0.3"])
+    third = runner.invoke(app, ["run", str(changed), "--quiet"])
+    assert third.exit_code == 0, third.output
+    rows = _summary(third.output)
+    assert rows[("train", "sft")] == "reused"
+    assert rows[("eval", "base")] == "reused"
+    assert rows[("rollouts", "mixsd-a0.3")] == "ran"
+
+
+def test_bad_config_names_file_line_and_field(tmp_path: Path, tiny_model: Path) -> None:
+    runner = CliRunner()
+    config = _config(tmp_path, tiny_model)
+    text = config.read_text().replace("max_retries: 1", "max_retrys: 1")
+    config.write_text(text)
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code != 0
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "max_retrys" in t)
+    message = str(result.exception) if result.exception else result.output
+    assert f"{config}:{line}: field 'rollout.max_retrys'" in message
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("methods", "error"),
+    [
+        (["mixsd"], "needs an alpha"),
+        (["sft", "sft"], "appear twice"),
+        (["bogus"], "must be one of"),
+    ],
+)
+def test_bad_methods(tmp_path: Path, tiny_model: Path, methods: list, error: str) -> None:
+    from mixsd._run_config import RunError, load_run_config
+
+    with pytest.raises(RunError, match=error):
+        load_run_config(_config(tmp_path, tiny_model, methods=methods))
