@@ -155,3 +155,25 @@ def test_bad_methods(tmp_path: Path, tiny_model: Path, methods: list, error: str
 
     with pytest.raises(RunError, match=error):
         load_run_config(_config(tmp_path, tiny_model, methods=methods))
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in sorted((REPO / "configs").rglob("*.yaml"))
+        if p.parent.name != "train" and not p.name.startswith("_")
+    ],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_shipped_run_configs_are_valid(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mixsd._pipeline import check_sections
+    from mixsd._run_config import load_run_config
+
+    monkeypatch.chdir(REPO)  # the configs name their trainer file relative to the repository
+    config = load_run_config(path.relative_to(REPO))
+    check_sections(config)
+    assert any(m.method == "sft" for m in config.methods)

@@ -20,8 +20,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from mixsd._run_config import ROLLOUT_METHODS, MethodSpec, RunConfig, RunError
 from mixsd._mounts import model_folder
+from mixsd._run_config import ROLLOUT_METHODS, MethodSpec, RunConfig, RunError
 from mixsd._units import UnitRunner, file_sha256
 
 __all__ = ["check_sections", "run_pipeline"]
@@ -48,7 +48,7 @@ _OWNED = {
     "nll": {"model", "data", "out", "compare"},
     "eval": {"model", "out", "world", "base", "base_model", "cache_dir", "seed"},
     "fisher": {"forgetting", "loss_data", "plot"},
-    "train": {"model", "data", "output_dir", "eval_data", "seed"},
+    "train": {"model", "data", "output_dir", "eval_data", "seed", "disable_tqdm"},
 }
 
 
@@ -254,6 +254,7 @@ class Pipeline:
                 "data": str(data),
                 "output_dir": str(out),
                 "eval_data": str(train_file),  # training accuracy on every fact, kept or not
+                "disable_tqdm": not self.progress,
             }
             cls, _, _ = resolve_method(method.method)
             train_config = load_config(

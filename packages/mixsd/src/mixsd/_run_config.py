@@ -185,6 +185,26 @@ def _method(raw: Any, index: int, path: Path, lines: dict) -> MethodSpec:
     )
 
 
+def _raw_mapping(path: Path) -> dict[str, Any]:
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "extends" in raw:
+        raw = _merge(_raw_mapping(path.parent / str(raw.pop("extends"))), raw)
+    return raw
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists included) is replaced by ``top``'s."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and check a run config; errors name the file, line and field."""
     import yaml
@@ -202,6 +222,11 @@ def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise RunError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(raw, dict):
         raise RunError(f"{path}: a run config is a mapping of field: value")
+    if "extends" in raw:  # a shared base file, relative to this one; this file's keys win
+        parent = path.parent / str(raw.pop("extends"))
+        if not parent.is_file():
+            raise RunError(f"{_where(path, lines, ('extends',))}: {parent} not found")
+        raw = _merge(_raw_mapping(parent), raw)
     raw.update(overrides or {})
     for key in _unknown(RunConfig, raw):
         from difflib import get_close_matches
