@@ -33,6 +33,13 @@ _LAZY = {
 # _nll imports torch only inside its functions; score_targets runs the model, so it is listed
 # here like the other model-running names.
 _LAZY["score_targets"] = "mixsd_core._nll"
+# The vLLM backend imports vllm inside its functions; the module itself needs torch.
+_LAZY.update(
+    dict.fromkeys(
+        ("VLLMModel", "load_vllm_model", "mask_runs", "vllm_mixed_rollout"),
+        "mixsd_core._rollout_vllm",
+    )
+)
 
 
 def __getattr__(name: str) -> object:
@@ -56,6 +63,7 @@ __all__ = [
     "RolloutConfig",
     "RolloutError",
     "ScoredTarget",
+    "VLLMModel",
     "__version__",
     "convert_model",
     "detect_task",
@@ -63,6 +71,8 @@ __all__ = [
     "high_nll_overlap",
     "list_models",
     "load_model",
+    "load_vllm_model",
+    "mask_runs",
     "load_targets",
     "mixed_rollout",
     "read_records",
@@ -75,4 +85,5 @@ __all__ = [
     "stable_seed",
     "stop_token_ids",
     "summarize_nll",
+    "vllm_mixed_rollout",
 ]

@@ -10,9 +10,10 @@ from typing import Any
 
 from mixsd_core._prompts import EXPERT_TEMPLATES, TASK_TYPES
 
-__all__ = ["AUTO_VERIFIERS", "RolloutConfig", "RolloutError"]
+__all__ = ["AUTO_VERIFIERS", "BACKENDS", "RolloutConfig", "RolloutError"]
 
 AUTO_VERIFIERS = {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
+BACKENDS = ("hf", "vllm")
 
 
 class RolloutError(Exception):
@@ -50,7 +51,14 @@ class RolloutConfig:
     max_retries: int = field(
         default=10, metadata={"help": "Redraws after a failed first attempt; then drop."}
     )
-    backend: str = field(default="hf", metadata={"help": "Decoding backend: 'hf' (transformers)."})
+    backend: str = field(
+        default="hf",
+        metadata={
+            # No square brackets: the CLI's rich help would read "[vllm]" as markup.
+            "help": "Decoding backend: 'hf' (transformers, CPU/GPU) or 'vllm' (needs the vllm "
+            "extra of mixsd-core; greedy only, same tokens as 'hf')."
+        },
+    )
     verifier: str = field(
         default="auto", metadata={"help": "'auto' (by task type) or a kgworld verifier name."}
     )
@@ -75,7 +83,8 @@ class RolloutConfig:
         default=None, metadata={"help": "Only the first LIMIT records (None = all)."}
     )
     device: str | None = field(
-        default=None, metadata={"help": "Torch device (None = cuda if available, else cpu)."}
+        default=None,
+        metadata={"help": "Torch device (None = cuda if available, else cpu); hf backend only."},
     )
     dtype: str | None = field(
         default=None, metadata={"help": "float32 / bfloat16 (None = fp32 on CPU, bf16 on GPU)."}
@@ -98,8 +107,8 @@ class RolloutConfig:
             bad("max_retries", "must be >= 0")
         if self.limit is not None and self.limit < 0:
             bad("limit", "must be >= 0")
-        if self.backend != "hf":
-            bad("backend", "must be 'hf' (the vLLM backend is not part of this build)")
+        if self.backend not in BACKENDS:
+            bad("backend", f"must be one of {list(BACKENDS)}")
         if self.verifier not in ("auto", *_verifier_names()):
             bad("verifier", f"must be 'auto' or one of {list(_verifier_names())}")
         if self.task not in ("auto", *TASK_TYPES):
@@ -110,6 +119,13 @@ class RolloutConfig:
             bad("temperature", "must be >= 0")
         if not 0.0 < self.top_p <= 1.0:
             bad("top_p", "must be in (0, 1]")
+        if self.backend == "vllm":
+            # Sampling could not reproduce the HF backend's per-row random streams.
+            if self.temperature != 0:
+                bad("temperature", "must be 0 with backend 'vllm' (greedy only)")
+            # vLLM's platform comes from its install; pick GPUs with CUDA_VISIBLE_DEVICES.
+            if self.device is not None:
+                bad("device", "must be unset with backend 'vllm' (use CUDA_VISIBLE_DEVICES)")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RolloutConfig:

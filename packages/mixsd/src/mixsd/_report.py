@@ -192,6 +192,87 @@ def training_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _holds(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The paper's four claims (R1-R4 of the pipeline issue), measured on this run:
+    (claim, what was measured, holds?)."""
+    rows = {r["label"]: r for r in data["rows"]}
+    mixsd = [r for r in data["rows"] if r["method"] == "mixsd"]
+    sft = rows.get("sft")
+    out = []
+
+    share = {k: v["share_above"].get(THRESHOLD_KEY) for k, v in data["nll"].items()}
+    ref = "mixsd-a0.5" if "mixsd-a0.5" in share else next((k for k in share if k != "sft"), None)
+    ratio = share["sft"] / share[ref] if ref and share.get("sft") and share.get(ref) else None
+    out.append(
+        (
+            f"R1: share of target tokens with NLL > 8, SFT ÷ {ref or 'MixSD'} ≥ 4×",
+            "–"
+            if ratio is None
+            else f"{share['sft'] * 100:.2f}% ÷ {share[ref] * 100:.2f}% = {ratio:.2f}×",
+            _holds(None if ratio is None else ratio >= 4),
+        )
+    )
+
+    def accuracy(row: dict) -> float | None:
+        return row["selection"]["val_accuracy"] if row["selection"] else None
+
+    for row in mixsd:
+        if sft is None or row["refloss"] is None or sft["refloss"] is None:
+            continue
+        acc, sft_acc = accuracy(row), accuracy(sft)
+        ok = row["refloss"] <= 0.5 * sft["refloss"] and (
+            acc is not None and sft_acc is not None and acc >= 0.9 * sft_acc
+        )
+        out.append(
+            (
+                f"R2 ({row['label']}): ΔL_ref ≤ 0.5 × SFT's, training accuracy ≥ 0.9 × SFT's",
+                f"ΔL_ref {row['refloss']:.4f} vs SFT {sft['refloss']:.4f}; accuracy "
+                f"{_fmt(acc, 100)}% vs {_fmt(sft_acc, 100)}%",
+                _holds(ok),
+            )
+        )
+
+    base = rows.get("base")
+    signal = [t for t, v in (base["heldout"] if base else {}).items() if v]  # base above zero
+    for row in mixsd:
+        if sft is None or not signal:
+            continue
+        pairs = [(t, row["heldout"].get(t), sft["heldout"].get(t)) for t in signal]
+        ok = all(m is not None and s is not None and m >= s for _, m, s in pairs)
+        shown = "; ".join(
+            f"{HELDOUT_NAMES.get(t, t)} {_fmt(m, 100)} vs {_fmt(s_, 100)}" for t, m, s_ in pairs
+        )
+        out.append(
+            (f"R3 ({row['label']}): held-out ≥ SFT on every task with signal", shown, _holds(ok))
+        )
+
+    fisher = data["fisher"]
+    if fisher is not None:
+        corr = fisher["correlations"].get("measured_loss_increase", {})
+        r_rho = (corr.get("rho") or {}).get("pearson")
+        r_raw = (corr.get("raw_sq") or {}).get("pearson")
+        ok = None if r_rho is None or r_raw is None else (r_rho >= 0.5 and r_rho > r_raw)
+        out.append(
+            (
+                "R4: Pearson r(ρ, forgetting) ≥ 0.5 and > r(‖Δθ‖², forgetting)",
+                f"r(ρ) = {_fmt(r_rho, digits=3)}, r(‖Δθ‖²) = {_fmt(r_raw, digits=3)} "
+                f"over {(corr.get('rho') or {}).get('n', 0)} checkpoints",
+                _holds(ok),
+            )
+        )
+    return out
+
+
+def claims_table(data: dict[str, Any]) -> str:
+    lines = ["| claim | measured | holds |", "|---|---|---|"]
+    lines += [f"| {c} | {m} | {h} |" for c, m, h in claims(data)]
+    return "\n".join(lines)
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write RUN_DIR/report.md and RUN_DIR/plots/*.png; returns the report's path."""
     from mixsd._plots import pareto_plot, plot_nll_cdf, plot_taxonomy
@@ -217,6 +298,10 @@ def write_report(run_dir: str | Path) -> Path:
         "## Results",
         "",
         results_table(rows),
+        "",
+        "## The paper's claims on this run",
+        "",
+        claims_table(data),
         "",
         f"![memorisation vs retention]({images['pareto'].relative_to(run_dir)})",
         "",
