@@ -126,8 +126,14 @@ def compare_backends(args: argparse.Namespace, hf: tuple, vllm: tuple, data: Pat
 
 def time_schemes(args: argparse.Namespace, vllm: tuple, data: Path) -> dict[str, Any]:
     """Run-per-request vs one request per token, same masks (alpha 0.5), same tokens expected."""
-    from mixsd_core import draw_mask, read_records, render_prompts, stop_token_ids
-    from mixsd_core import mask_runs, vllm_mixed_rollout
+    from mixsd_core import (
+        draw_mask,
+        mask_runs,
+        read_records,
+        render_prompts,
+        stop_token_ids,
+        vllm_mixed_rollout,
+    )
 
     model, tokenizer = vllm
     records = read_records(data)
@@ -174,8 +180,7 @@ def main() -> int:
 
     import torch
 
-    from mixsd_core import load_model
-    from mixsd_core import load_vllm_model
+    from mixsd_core import load_model, load_vllm_model
     from mixsd_core.testing import build_tiny_model
 
     args.workdir = args.workdir.absolute()
