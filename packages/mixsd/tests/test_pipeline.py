@@ -177,3 +177,33 @@ def test_shipped_run_configs_are_valid(path: Path, monkeypatch: pytest.MonkeyPat
     config = load_run_config(path.relative_to(REPO))
     check_sections(config)
     assert any(m.method == "sft" for m in config.methods)
+
+
+@pytest.mark.slow
+def test_edit_run_with_memit(tmp_path: Path, tiny_model: Path) -> None:
+    """The editing setting: edits as training data, MEMIT beside SFT, the edit suite."""
+    config = _config(
+        tmp_path,
+        tiny_model,
+        data={"split": "edit/train", "limit": 2},
+        methods=[
+            "base",
+            "sft",
+            {
+                "method": "memit",
+                "train": {"layers": "0-1", "mom2_samples": 8, "v_num_grad_steps": 2},
+            },
+        ],
+        eval={"suites": ["edit"], "limit": 2, "indomain_max_new_tokens": 8, "batch_size": 4},
+        fisher=None,
+    )
+    result = CliRunner().invoke(app, ["run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert (run / "train/memit/model/model.safetensors").is_file()
+    assert len((run / "data/edit/train.jsonl").read_text().splitlines()) == 2
+    paraphrases = (run / "data/edit/paraphrase.jsonl").read_text().splitlines()
+    assert len(paraphrases) == 2  # only the chosen edits' paraphrases
+    scores = json.loads((run / "eval/memit.json").read_text())["edit"]
+    assert set(scores) >= {"edit/train", "edit/locality"}
+    assert "| memit |" in (run / "report.md").read_text()

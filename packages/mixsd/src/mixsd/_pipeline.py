@@ -15,14 +15,14 @@ reused when its inputs are unchanged, resumed when interrupted, redone when its 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from mixsd._fisher_stage import FisherStage
 from mixsd._mounts import model_folder
 from mixsd._run_config import ROLLOUT_METHODS, MethodSpec, RunConfig, RunError
-from mixsd._units import UnitRunner, file_sha256
+from mixsd._units import UnitRunner, file_sha256, model_digest, write_json, write_jsonl
 
 __all__ = ["check_sections", "run_pipeline"]
 
@@ -48,13 +48,22 @@ _OWNED = {
     "nll": {"model", "data", "out", "compare"},
     "eval": {"model", "out", "world", "base", "base_model", "cache_dir", "seed"},
     "fisher": {"forgetting", "loss_data", "plot"},
-    "train": {"model", "data", "output_dir", "eval_data", "seed", "disable_tqdm"},
+    "train": {
+        "model",
+        "data",
+        "output_dir",
+        "eval_data",
+        "seed",
+        "disable_tqdm",
+        "edits",
+        "overwrite",
+    },
 }
 
 
 def check_sections(config: RunConfig) -> None:
     """Fail before any work on a key no stage knows (file:line: field)."""
-    from mixsd_train import load_config, resolve_method
+    from mixsd_train import load_config
 
     for section, classes in _stage_classes().items():
         values = getattr(config, section) or {}
@@ -65,7 +74,7 @@ def check_sections(config: RunConfig) -> None:
             if key in _OWNED[section]:
                 raise RunError(f"{config.where(section, key)}: set by the pipeline itself")
     trained = [m for m in config.methods if m.method != "base"]
-    method_keys = {key for m in trained for key in _known_train_keys(resolve_method(m.method)[0])}
+    method_keys = {key for m in trained for key in _known_train_keys(_config_class(m.method))}
     for key in config.train:
         if key != "config" and key not in method_keys:
             raise RunError(f"{config.where('train', key)}: no method here has this option")
@@ -76,11 +85,25 @@ def check_sections(config: RunConfig) -> None:
             if key in _OWNED["train"]:
                 where = config.where("methods", str(index), "train", key)
                 raise RunError(f"{where}: set by the pipeline itself")
-        cls, _, _ = resolve_method(method.method)
+        cls = _config_class(method.method)
         try:
-            load_config(cls, _train_file(config), _train_overrides(config, method, cls, {}))
+            if method.method == "memit":
+                cls(**_train_overrides(config, method, cls, {}))
+            else:
+                load_config(cls, _train_file(config), _train_overrides(config, method, cls, {}))
         except Exception as exc:  # TrainError, or TrainingArguments' own ValueError
             raise RunError(f"{config.where('methods', str(index))}: {exc}") from None
+
+
+def _config_class(method: str) -> type:
+    """The config dataclass of a trained method (MEMIT is an edit, not a Trainer)."""
+    if method == "memit":
+        from mixsd_train import MEMITConfig
+
+        return MEMITConfig
+    from mixsd_train import resolve_method
+
+    return resolve_method(method)[0]
 
 
 def _train_file(config: RunConfig) -> str | None:
@@ -100,25 +123,7 @@ def _train_overrides(
     return {"seed": config.seed, **shared, **method.train, **owned}
 
 
-def _model_digest(folder: str) -> Any:
-    path = Path(folder)
-    if not path.is_dir():
-        return folder  # a hub id: its name is all we know
-    files = sorted(path.glob("*.safetensors"))
-    return [(f.name, f.stat().st_size) for f in files] + [
-        file_sha256(path / "config.json") if (path / "config.json").is_file() else None
-    ]
-
-
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    os.replace(tmp, path)
-
-
-class Pipeline:
+class Pipeline(FisherStage):
     """The stages of one run; each method returns what later stages need."""
 
     def __init__(self, config: RunConfig, *, progress: bool = True):
@@ -127,7 +132,7 @@ class Pipeline:
         self.units = UnitRunner(self.root)
         self.progress = progress
         self.base_model = str(model_folder(config.model))
-        self.base_digest = _model_digest(self.base_model)
+        self.base_digest = model_digest(self.base_model)
 
     # -- data -------------------------------------------------------------------------------
     def world(self) -> tuple[Path, str]:
@@ -171,7 +176,7 @@ class Pipeline:
 
         def build() -> None:
             records = read_jsonl(world / f"{split}.jsonl")[:limit]
-            _write_jsonl(train_file, records)
+            write_jsonl(train_file, records)
             family, _, name = split.partition("/")
             if family == "kgfact" and name == "train":
                 facts = {r["meta"]["fact"] for r in records}
@@ -179,12 +184,19 @@ class Pipeline:
                     source = world / "kgfact" / f"{other}.jsonl"
                     if source.is_file():
                         kept = [r for r in read_jsonl(source) if _about(r, facts)]
-                        _write_jsonl(folder / "kgfact" / f"{other}.jsonl", kept)
+                        write_jsonl(folder / "kgfact" / f"{other}.jsonl", kept)
+            elif family == "edit" and name == "train":  # the edits chosen, and what they touch
+                chosen = {r["id"] for r in records}
+                for other in ("paraphrase", "multihop", "locality"):
+                    source = world / "edit" / f"{other}.jsonl"
+                    if source.is_file():
+                        kept = [r for r in read_jsonl(source) if _touches(r, chosen, other)]
+                        write_jsonl(folder / "edit" / f"{other}.jsonl", kept)
             elif family == "kgfunc":  # held-out operations / inputs: evaluated as generated
                 for other in ("test", "unseen"):
                     if (world / "kgfunc" / f"{other}.jsonl").is_file():
                         records_other = read_jsonl(world / "kgfunc" / f"{other}.jsonl")
-                        _write_jsonl(folder / "kgfunc" / f"{other}.jsonl", records_other)
+                        write_jsonl(folder / "kgfunc" / f"{other}.jsonl", records_other)
             # The world manifest travels along: evaluations record what they ran on.
             (folder / "manifest.json").write_bytes((world / "manifest.json").read_bytes())
 
@@ -240,11 +252,14 @@ class Pipeline:
 
     # -- training ---------------------------------------------------------------------------
     def train(self, train_file: Path, data_digest: str, rollouts: dict) -> dict[str, dict]:
-        from mixsd_train import load_config, resolve_method, select_checkpoint, train
+        from mixsd_train import load_config, select_checkpoint, train
 
         runs = {}
         for method in self.config.trained:
             out = self.root / "train" / method.label
+            if method.method == "memit":
+                runs[method.label] = self._memit(method, out, train_file, data_digest)
+                continue
             if method.method in ROLLOUT_METHODS:
                 data, digest = rollouts[method.alpha]
             else:
@@ -256,7 +271,7 @@ class Pipeline:
                 "eval_data": str(train_file),  # training accuracy on every fact, kept or not
                 "disable_tqdm": not self.progress,
             }
-            cls, _, _ = resolve_method(method.method)
+            cls = _config_class(method.method)
             train_config = load_config(
                 cls, _train_file(self.config), _train_overrides(self.config, method, cls, owned)
             )
@@ -278,6 +293,38 @@ class Pipeline:
             runs[method.label] = json.loads((out / "selection.json").read_text())
         return runs
 
+    def _memit(self, method: MethodSpec, out: Path, edits: Path, data_digest: str) -> dict:
+        """All edits of the training file at once with MEMIT: one model, no checkpoints."""
+        from mixsd_train import MEMITConfig, run_memit
+
+        owned = {
+            "model": self.base_model,
+            "edits": str(edits),
+            "output_dir": str(out / "model"),
+            "overwrite": True,
+        }
+        values = _train_overrides(self.config, method, MEMITConfig, owned)
+        values.pop("seed", None)
+        memit_config = MEMITConfig(**{"seed": self.config.seed, **values})
+        settings = {k: v for k, v in asdict(memit_config).items() if k not in owned}
+        inputs = {"method": "memit", "settings": settings, "model": self.base_digest}
+        inputs["data"] = data_digest
+
+        def build() -> None:
+            manifest = run_memit(memit_config, progress=self.progress)
+            accuracy = manifest["rewrite_accuracy"]["after"]["top1"]
+            selection = {
+                "rule": "memit",
+                "step": 0,
+                "checkpoint": str(out / "model"),
+                "val_accuracy": accuracy,  # top-1 of the new object on the rewrite prompts
+                "curve": [],
+            }
+            write_json(out / "selection.json", selection)
+
+        self.units.run("train", method.label, inputs, [out / "selection.json"], build)
+        return json.loads((out / "selection.json").read_text())
+
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, data_folder: Path, data_digest: str, runs: dict) -> dict[str, Path]:
         from forgetbench import SUITES, EvalConfig, evaluate
@@ -287,9 +334,9 @@ class Pipeline:
         models = {"base": (self.base_model, self.base_digest)}
         for label, selection in runs.items():
             checkpoint = Path(selection["checkpoint"])
-            models[label] = (str(checkpoint), _model_digest(str(checkpoint)))
+            models[label] = (str(checkpoint), model_digest(str(checkpoint)))
         results = {}
-        for label, (model, model_digest) in models.items():
+        for label, (model, weights) in models.items():
             out = folder / f"{label}.json"
             values = {
                 "seed": self.config.seed,
@@ -302,7 +349,7 @@ class Pipeline:
             }
             if label != "base" and "heldout" in values.get("suites", SUITES):
                 values["base"] = str(base_out)  # retention is the held-out score over base's
-            inputs = {**values, "model": model_digest, "world": data_digest, "out": out.name}
+            inputs = {**values, "model": weights, "world": data_digest, "out": out.name}
             inputs.pop("base", None)
             inputs.pop("cache_dir")
 
@@ -315,98 +362,6 @@ class Pipeline:
             self.units.run("eval", label, inputs, [out], build)
             results[label] = out
         return results
-
-    # -- Fisher -----------------------------------------------------------------------------
-    def fisher(self, runs: dict, evals: dict[str, Path]) -> Path | None:
-        if self.config.fisher is None:
-            return None
-        folder = self.root / "fisher"
-        report = folder / "compare.json"
-        options = dict(self.config.fisher)
-        eval_options = {**self.config.eval}
-        n_ref = int(options.pop("samples", eval_options.get("limit") or 32))
-        checkpoints = sorted(
-            str(p)
-            for label in runs
-            for p in (self.root / "train" / label).glob("checkpoint-*")
-            if p.is_dir()
-        )
-        inputs = {
-            "options": options,
-            "samples": n_ref,
-            "model": self.base_digest,
-            "base_eval": file_sha256(evals["base"]),
-            "checkpoints": [(c, _model_digest(c)) for c in checkpoints],
-        }
-
-        def build() -> None:
-            self._fisher(folder, report, options, n_ref, checkpoints)
-
-        self.units.run("fisher", "compare", inputs, [report], build)
-        return report
-
-    def _fisher(
-        self, folder: Path, report: Path, options: dict, n_ref: int, checkpoints: list[str]
-    ) -> None:
-        from fishertools import (
-            CompareConfig,
-            FisherConfig,
-            compare_checkpoints,
-            compute_fisher,
-            save_fisher,
-        )
-        from mixsd_core import load_model
-
-        model, tokenizer = load_model(self.base_model, dtype="fp32", device="cpu")
-        reference = folder / "reference.jsonl"
-        _write_jsonl(reference, self._reference_records(model, tokenizer, n_ref))
-        fisher_keys = {f.name for f in fields(FisherConfig)}
-        fisher_config = FisherConfig(**{k: v for k, v in options.items() if k in fisher_keys})
-        compare_keys = {f.name for f in fields(CompareConfig)}  # max_length, device: both
-        compare_options = {k: v for k, v in options.items() if k in compare_keys}
-        result = compute_fisher(
-            model, reference, fisher_config, tokenizer=tokenizer, progress=self.progress
-        )
-        save_fisher(result, folder / "base.safetensors")
-        model.zero_grad(set_to_none=True)
-        compare_config = CompareConfig(
-            **compare_options, loss_data=reference, loss_samples=n_ref, plot=True
-        )
-        compare_checkpoints(
-            result,
-            model,
-            checkpoints,
-            compare_config,
-            out=report,
-            tokenizer=tokenizer,
-            progress=self.progress,
-        )
-
-    def _reference_records(self, model: Any, tokenizer: Any, n: int) -> list[dict[str, Any]]:
-        """The reference-loss set of the evaluation (general prompts + the base model's greedy
-        responses): Fisher is estimated on it and forgetting is the NLL increase on it."""
-        from forgetbench import EvalConfig, reference_prompts, reference_set
-
-        defaults = {f.name: f.default for f in fields(EvalConfig)}
-        options = {**defaults, **self.config.eval}
-        prompts = reference_prompts(n, prompts_file=options.get("ref_prompts_file"))
-        ref = reference_set(
-            self.base_model,
-            prompts,
-            max_new_tokens=options["ref_max_new_tokens"],
-            batch_size=options["batch_size"],
-            cache_dir=str(self.root / "cache"),
-            load=lambda spec: (model, tokenizer),
-            base=(model, tokenizer),
-        )
-        records = []
-        for i, (prompt, ids) in enumerate(zip(prompts, ref["responses"], strict=True)):
-            response = tokenizer.decode(ids, skip_special_tokens=True)
-            if response.strip():  # an empty reply has no tokens to take a gradient on
-                records.append({"id": f"ref-{i:04d}", "prompt": prompt, "response": response})
-        if not records:
-            raise RunError("the base model gave only empty reference responses: no Fisher data")
-        return records
 
     # -- all --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -428,7 +383,7 @@ class Pipeline:
             "methods": [asdict(m) | {"label": m.label} for m in self.config.methods],
             "model": self.config.model,
         }
-        _write_json(self.root / "run.json", result)
+        write_json(self.root / "run.json", result)
         if self.config.report:
             from mixsd._report import write_report
 
@@ -449,18 +404,21 @@ def _about(record: dict[str, Any], facts: set[int]) -> bool:
     return bool(meta.get("facts")) and all(f in facts for f in meta["facts"])
 
 
+def _touches(record: dict[str, Any], chosen: set[str], split: str) -> bool:
+    """Whether an edit-split question belongs to the chosen edits (locality: always kept)."""
+    meta = record.get("meta") or {}
+    if split == "paraphrase":
+        return meta.get("edit_id") in chosen
+    if split == "multihop":
+        return bool(meta.get("edit_ids")) and set(meta["edit_ids"]) <= chosen
+    return True
+
+
 def _digests(result: dict[str, Any]) -> dict[str, str]:
     files = [*result["nll"].values(), *result["evals"].values()]
     if result["fisher"]:
         files.append(result["fisher"])
     return {f: file_sha256(f) for f in files}
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str, Any], str]:

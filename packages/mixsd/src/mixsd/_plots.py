@@ -30,7 +30,10 @@ def _save(fig: Figure, path: Path) -> Path:
 def _train_accuracy(row: dict[str, Any]) -> float | None:
     if row["selection"]:
         return row["selection"]["val_accuracy"]
-    return row["indomain"].get("kgfact/train", row["indomain"].get("kgfunc/test"))
+    for split in ("kgfact/train", "edit/train", "kgfunc/test"):
+        if row["indomain"].get(split) is not None:
+            return row["indomain"][split]
+    return None
 
 
 def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:

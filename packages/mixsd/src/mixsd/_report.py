@@ -23,6 +23,10 @@ INDOMAIN_NAMES = {
     "kgfact/retrieval": "retrieval",
     "kgfunc/test": "KGFunc test",
     "kgfunc/unseen": "KGFunc unseen",
+    "edit/train": "edit",
+    "edit/paraphrase": "edit para.",
+    "edit/multihop": "multi-hop",
+    "edit/locality": "locality",
 }
 HELDOUT_NAMES = {
     "fb_aime24": "AIME24",
@@ -62,7 +66,13 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 "method": next(
                     (m["method"] for m in run["methods"] if m["label"] == label), "base"
                 ),
-                "indomain": {k: _score(v) for k, v in (result.get("indomain") or {}).items()},
+                "indomain": {
+                    k: _score(v)
+                    for k, v in {
+                        **(result.get("indomain") or {}),
+                        **(result.get("edit") or {}),
+                    }.items()
+                },
                 "heldout": {k: _score(v) for k, v in (result.get("heldout") or {}).items()},
                 "heldout_average": result.get("heldout_average"),
                 "retention": sum(retention) / len(retention)

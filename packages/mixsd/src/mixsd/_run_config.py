@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["METHOD_NAMES", "MethodSpec", "RunConfig", "RunError", "load_run_config"]
 
 # The methods a run can compare; "base" is the untrained model (evaluated, never trained).
-METHOD_NAMES = ("base", "sft", "mixsd", "mixsd-kl", "opsd", "opsd-nll")
+METHOD_NAMES = ("base", "sft", "mixsd", "mixsd-kl", "opsd", "opsd-nll", "memit")
 ROLLOUT_METHODS = ("mixsd", "mixsd-kl")  # trained on mixed rollouts at an alpha
 
 

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UnitLog", "UnitRunner", "digest_of", "file_sha256"]
+__all__ = [
+    "UnitLog",
+    "UnitRunner",
+    "digest_of",
+    "file_sha256",
+    "model_digest",
+    "write_json",
+    "write_jsonl",
+]
 
 
 def _canonical(value: Any) -> Any:
@@ -135,6 +143,32 @@ class UnitRunner:
         totals = ", ".join(f"{s} {_duration(t)}" for s, t in stages.items())
         lines.append(f"per stage: {totals}; total {_duration(sum(stages.values()))}")
         return "\n".join(lines)
+
+
+def model_digest(folder: str) -> Any:
+    """What identifies a model folder's weights cheaply: file names and sizes, config hash."""
+    path = Path(folder)
+    if not path.is_dir():
+        return folder  # a hub id: its name is all we know
+    files = sorted(path.glob("*.safetensors"))
+    return [(f.name, f.stat().st_size) for f in files] + [
+        file_sha256(path / "config.json") if (path / "config.json").is_file() else None
+    ]
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
 
 
 def _duration(seconds: float) -> str:
