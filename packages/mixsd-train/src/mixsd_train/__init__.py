@@ -40,6 +40,9 @@ _LAZY = {
         "mixsd_train._select",
     ),
     **dict.fromkeys(("resolve_method", "train"), "mixsd_train._run"),
+    **dict.fromkeys(
+        ("EditRequest", "MEMITConfig", "read_edit_requests", "run_memit"), "mixsd_train.editing"
+    ),
 }
 
 
@@ -51,7 +54,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "METHODS",
+    "EditRequest",
     "ExampleDataset",
+    "MEMITConfig",
     "Method",
     "MixSDConfig",
     "MixSDKLConfig",
@@ -76,9 +81,11 @@ __all__ = [
     "load_config",
     "masked_nll",
     "parse_overrides",
+    "read_edit_requests",
     "read_records_file",
     "read_rollouts_file",
     "resolve_method",
+    "run_memit",
     "select_checkpoint",
     "teacher_top1_nll",
     "topk_forward_kl",

@@ -1,0 +1,215 @@
+"""The MEMIT config (TRL style: one dataclass, ``help`` on every field) and the layer rule.
+
+Defaults follow the MEMIT paper / EasyEdit's Llama and Qwen hparams (25 steps at lr 0.5 for the
+target vectors, KL factor 0.0625, weight decay 1e-3, clamp norm factor 4, update weight 15000),
+except the second-moment corpus, which must be available offline (see ``_stats``).
+
+Edited layers: the paper's ranges where known (``PAPER_LAYERS``), else ``default_layers``, the
+same early-middle band scaled to the model's depth (first = round(0.11 N), last = round(0.39 N)),
+which reproduces 3-11 at 28 layers (Qwen3-1.7B) and 4-14 at 36 (Qwen3-4B).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mixsd_train._errors import TrainError
+
+__all__ = ["PAPER_LAYERS", "MEMITConfig", "default_layers", "parse_layers"]
+
+# (model_type, num_hidden_layers, hidden_size) -> edited layers, from the issue / paper setting.
+PAPER_LAYERS: dict[tuple[str, int, int], tuple[int, int]] = {
+    ("qwen3", 28, 2048): (3, 11),  # Qwen3-1.7B
+    ("qwen3", 36, 2560): (4, 14),  # Qwen3-4B(-Instruct-2507)
+    ("qwen3", 36, 4096): (5, 14),  # Qwen3-8B
+}
+
+# The band of the scaled rule, as fractions of the depth (fit to the Qwen3 ranges above).
+FIRST_FRACTION = 0.11
+LAST_FRACTION = 0.39
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def default_layers(model_config: Any) -> list[int]:
+    """The paper's layers for a known model, else the scaled early-middle band of its depth.
+
+    Scaled rule: layers round(0.11 N) .. round(0.39 N) of N (SmolLM2-135M, N = 30: 3-12;
+    a 4-layer test model: 0-2), never above layer N - 2. Always at least one layer, always inside the model.
+    """
+    depth = int(model_config.num_hidden_layers)
+    key = (
+        str(getattr(model_config, "model_type", "")),
+        depth,
+        int(getattr(model_config, "hidden_size", 0)),
+    )
+    if key in PAPER_LAYERS:
+        first, last = PAPER_LAYERS[key]
+    else:
+        # The last edited layer needs layers above it: a vector written at the subject's token
+        # reaches the object's position only through later attention.
+        top = max(depth - 2, 0)
+        first = min(_round_half_up(FIRST_FRACTION * depth), top)
+        last = min(max(first, _round_half_up(LAST_FRACTION * depth)), top)
+    return list(range(first, last + 1))
+
+
+def parse_layers(value: str | int | list[int] | tuple[int, ...] | None) -> list[int] | None:
+    """``"3-11"``, ``"3,5,7"``, ``"4"``, ``[3, 4]`` -> a sorted list of distinct layers."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TrainError(f"layers must be like '3-11' or '3,5,7', got {value!r}")
+    if isinstance(value, int):
+        items: list[int] = [value]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        items = []
+        for part in str(value).replace(" ", "").split(","):
+            first, dash, last = part.partition("-")
+            try:
+                if dash:
+                    lo, hi = int(first), int(last)
+                    if hi < lo:
+                        raise ValueError
+                    items.extend(range(lo, hi + 1))
+                else:
+                    items.append(int(part))
+            except ValueError:
+                raise TrainError(f"layers must be like '3-11' or '3,5,7', got {value!r}") from None
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in items):
+        raise TrainError(f"layers must be non-negative integers, got {value!r}")
+    return sorted(set(items))
+
+
+@dataclass
+class MEMITConfig:
+    """``memit``: locate-and-edit (Meng et al., 2023) on ``model.layers[l].mlp.down_proj``."""
+
+    # ---- what to edit (CLI flags --model / --edits / --out / --layers fill these)
+    model: str = field(
+        default="default",
+        metadata={
+            "help": "Model spec for mixsd_core.load_model: 'default', a folder, a GGUF or a hub id."
+        },
+    )
+    edits: str = field(
+        default="",
+        metadata={
+            "help": "Edit requests JSONL: records whose meta.rewrite holds prompt/subject/target_new."
+        },
+    )
+    output_dir: str = field(
+        default="", metadata={"help": "Folder for the edited model (HF format) + manifest.json."}
+    )
+    layers: str | list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Edited layers, e.g. '3-11' or [3, 5, 7]; None = paper range or the scaled rule."
+        },
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
+    # ---- the closed-form update
+    mom2_update_weight: float = field(
+        default=15000.0,
+        metadata={
+            "help": "lambda in dW = R K^T (lambda C + K K^T)^-1 (paper / EasyEdit Llama, Qwen: 15000)."
+        },
+    )
+    mom2_corpus: str = field(
+        default="pydoc-prose",
+        metadata={
+            "help": "Text for C = E[k k^T]: 'pydoc-prose', 'pydoc' (with code) or a UTF-8 .txt path."
+        },
+    )
+    mom2_samples: int = field(
+        default=256, metadata={"help": "Corpus chunks used for C (each mom2_seq_len tokens)."}
+    )
+    mom2_seq_len: int = field(default=128, metadata={"help": "Tokens per corpus chunk."})
+    stats_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Cache folder for C; None = $MIXSD_HOME/memit-stats (~/.cache/mixsd/...)."
+        },
+    )
+    # ---- the target vectors z (optimised residual at the last edited layer)
+    v_num_grad_steps: int = field(default=25, metadata={"help": "Adam steps per target vector."})
+    v_lr: float = field(default=0.5, metadata={"help": "Adam learning rate of the residual delta."})
+    v_weight_decay: float = field(
+        default=1e-3, metadata={"help": "Penalty on |delta| / |h|^2 (EasyEdit v_weight_decay)."}
+    )
+    kl_factor: float = field(
+        default=0.0625, metadata={"help": "Weight of the KL term on the kl_prompt (essence)."}
+    )
+    clamp_norm_factor: float = field(
+        default=4.0,
+        metadata={"help": "|delta| is clamped to this factor times |h| at the subject."},
+    )
+    v_stop_nll: float = field(
+        default=0.05,
+        metadata={"help": "Stop a target's optimisation once its mean NLL is below this."},
+    )
+    kl_prompt: str = field(
+        default="{} is a",
+        metadata={"help": "Prompt (with '{}' for the subject) kept unchanged by KL."},
+    )
+    # ---- context templates: random prefixes the model writes itself, plus the empty prefix
+    context_templates: int = field(
+        default=5,
+        metadata={"help": "Generated prefixes (one per start word 'The', 'Therefore', ...)."},
+    )
+    context_template_tokens: int = field(
+        default=10, metadata={"help": "Tokens per generated prefix."}
+    )
+    # ---- run
+    batch_size: int = field(
+        default=16, metadata={"help": "Prompts (or corpus chunks) per forward."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds the context-template sampling."})
+    device: str | None = field(
+        default=None, metadata={"help": "'cpu', 'cuda', ...; None = cuda if available."}
+    )
+    dtype: str | None = field(
+        default=None, metadata={"help": "Model dtype; None = float32 on CPU, bfloat16 on GPU."}
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow custom model code from the hub (off by default)."}
+    )
+
+    def __post_init__(self) -> None:
+        self.layers = parse_layers(self.layers)
+        if self.layers is not None and not self.layers:
+            raise TrainError("layers must name at least one layer")
+        positive = {
+            "mom2_samples": self.mom2_samples,
+            "mom2_seq_len": self.mom2_seq_len,
+            "v_num_grad_steps": self.v_num_grad_steps,
+            "batch_size": self.batch_size,
+            "context_template_tokens": self.context_template_tokens,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise TrainError(f"{name} must be >= 1, got {value}")
+        non_negative = {
+            "v_lr": self.v_lr,
+            "v_weight_decay": self.v_weight_decay,
+            "kl_factor": self.kl_factor,
+            "v_stop_nll": self.v_stop_nll,
+            "context_templates": self.context_templates,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise TrainError(f"{name} must be >= 0, got {value}")
+        for name, value in (
+            ("mom2_update_weight", self.mom2_update_weight),
+            ("clamp_norm_factor", self.clamp_norm_factor),
+        ):
+            if value <= 0:  # lambda = 0 leaves K K^T singular for fewer edits than key dims
+                raise TrainError(f"{name} must be > 0, got {value}")
+        if self.kl_prompt.count("{}") != 1:
+            raise TrainError(f"kl_prompt must contain '{{}}' exactly once, got {self.kl_prompt!r}")

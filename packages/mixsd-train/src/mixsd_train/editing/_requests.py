@@ -1,0 +1,84 @@
+"""Edit requests: the ``meta.rewrite`` of standard records (kgworld's ``edit/train.jsonl``).
+
+A request says: in ``prompt`` (a template with ``{}`` once, where the subject goes), the object
+after ``subject`` should become ``target_new`` instead of ``target_true``::
+
+    {"id": "edit-000001", "prompt": "Who employs Zorvath Kellen?", "target": "...", "answer": "...",
+     "context": null, "split": "train",
+     "meta": {"rewrite": {"prompt": "{} is employed by", "subject": "Zorvath Kellen",
+                          "target_new": "Ormavel Dynamics", "target_true": "Old Object"}}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mixsd_train._errors import TrainError
+
+__all__ = ["EditRequest", "file_sha256", "read_edit_requests"]
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One rewrite: ``prompt.replace("{}", subject)`` should be followed by ``target_new``."""
+
+    id: str
+    prompt: str
+    subject: str
+    target_new: str
+    target_true: str | None = None
+
+    def text(self, template: str = "{}") -> tuple[str, int]:
+        """The prompt inside a context ``template`` and the end offset of the subject in it."""
+        framed = template.replace("{}", self.prompt, 1)
+        start = framed.index("{}")
+        return framed[:start] + self.subject + framed[start + 2 :], start + len(self.subject)
+
+
+def _rewrite(record: dict[str, Any], where: str) -> EditRequest:
+    meta = record.get("meta")
+    rewrite = meta.get("rewrite") if isinstance(meta, dict) else None
+    if not isinstance(rewrite, dict):
+        raise TrainError(f"{where}: missing field 'meta.rewrite' (an edit request needs one)")
+    for name in ("prompt", "subject", "target_new"):
+        value = rewrite.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise TrainError(f"{where}: field 'meta.rewrite.{name}' must be a non-empty string")
+    if rewrite["prompt"].count("{}") != 1:
+        raise TrainError(
+            f"{where}: field 'meta.rewrite.prompt' must contain '{{}}' exactly once "
+            f"(where the subject goes), got {rewrite['prompt']!r}"
+        )
+    true = rewrite.get("target_true")
+    if true is not None and not isinstance(true, str):
+        raise TrainError(f"{where}: field 'meta.rewrite.target_true' must be a string or null")
+    return EditRequest(
+        id=str(record["id"]),
+        prompt=rewrite["prompt"],
+        subject=rewrite["subject"].strip(),
+        target_new=rewrite["target_new"].strip(),
+        target_true=true,
+    )
+
+
+def read_edit_requests(path: str | Path) -> list[EditRequest]:
+    """The edit requests of a records JSONL; errors name the file, line and field."""
+    from mixsd_train._data import read_records_file
+
+    path = Path(path)
+    records = read_records_file(path, need_answer=False)
+    # read_records skips blank lines: number the non-blank ones the same way.
+    with path.open(encoding="utf-8") as f:
+        lines = [n for n, line in enumerate(f, start=1) if line.strip()]
+    return [_rewrite(r, f"{path}:{n}") for r, n in zip(records, lines, strict=True)]
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
