@@ -5,8 +5,12 @@
 
 Both estimators see the same encoded samples; after one warm-up sample each, they run
 alternately ``--repeats`` times (the machine is shared, so the best time of each is reported).
-Prints both times, the ratio loop / vmap (target >= 3x) and the largest relative difference
-between the two Fishers, a check that they computed the same thing.
+``--attn`` is the attention the model runs with (fishertools loads models with eager; a model
+loaded elsewhere has SDPA): the loop uses it, ``fisher_vmap`` switches to eager for its call
+unless ``--no-eager-switch`` (then SDPA runs per sample inside vmap: no batching rule on CPU).
+Prints both times (wall clock, and the process's CPU time, which other jobs on a shared machine
+disturb less), the ratios loop / vmap (target >= 3x) and the largest relative difference between
+the two Fishers, a check that they computed the same thing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import torch
 
 from fishertools import encode_records, fisher_loop, fisher_vmap, read_records, select_parameters
+from fishertools._fisher import length_chunks
 from fishertools._models import load_model, load_tokenizer
 
 TOPICS = ("the river", "a small company", "the old library", "prime numbers", "a chess opening")
@@ -68,6 +73,24 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="Samples per estimator run.")
     parser.add_argument("--chunk-size", type=int, default=8, help="vmap chunk size.")
     parser.add_argument(
+        "--max-padding",
+        type=float,
+        default=0.1,
+        help="vmap: close a chunk early rather than pad it by more than this fraction.",
+    )
+    parser.add_argument(
+        "--attn",
+        choices=("eager", "sdpa"),
+        default="eager",
+        help="Attention implementation of the model (default: eager, as fishertools loads it).",
+    )
+    parser.add_argument(
+        "--no-eager-switch",
+        dest="eager_switch",
+        action="store_false",
+        help="Let fisher_vmap keep the model's attention instead of switching to eager.",
+    )
+    parser.add_argument(
         "--repeats", type=int, default=1, help="Timed runs of each estimator (best is kept)."
     )
     parser.add_argument(
@@ -96,43 +119,71 @@ def main() -> None:
             load_tokenizer(model_dir.expanduser()),
         )
         samples = encode_records(read_records(data, args.samples), tokenizer, max_length=1024)
+    if args.attn != "eager":
+        model.set_attn_implementation(args.attn)
     names = select_parameters(model, args.include)
     n_params = sum(p.numel() for n, p in model.named_parameters() if n in set(names))
     tokens = [len(s.input_ids) for s in samples]
+    chunks = [
+        [tokens[i] for i in c] for c in length_chunks(tokens, args.chunk_size, args.max_padding)
+    ]
+    padding = sum(len(c) * max(c) for c in chunks) / sum(tokens) - 1
     print(
         f"model {model_dir}: {n_params:,} parameters in {len(names)} tensors; {len(samples)} samples, "
-        f"{min(tokens)}-{max(tokens)} tokens; chunk {args.chunk_size}; {torch.get_num_threads()} threads"
+        f"{min(tokens)}-{max(tokens)} tokens; chunk {args.chunk_size}: {len(chunks)} chunks, "
+        f"{padding:.1%} padding; "
+        f"{torch.get_num_threads()} threads; "
+        f"attention {model.config._attn_implementation}"
+        f"{' (vmap: eager)' if args.eager_switch and args.attn != 'eager' else ''}"
     )
 
     fisher_loop(model, samples[:1], names)  # warm-up: allocator, kernels, lazy inits
-    fisher_vmap(model, samples[:1], names, chunk_size=1)
+    fisher_vmap(model, samples[:1], names, chunk_size=1, eager_attention=args.eager_switch)
     times: dict[str, list[float]] = {"loop": [], "vmap": []}
+    cpu: dict[str, list[float]] = {"loop": [], "vmap": []}
     results = {}
     rss = {}
     for _ in range(args.repeats):
         for method in ("loop", "vmap"):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             if method == "loop":
                 results[method] = fisher_loop(model, samples, names)
             else:
-                results[method] = fisher_vmap(model, samples, names, chunk_size=args.chunk_size)
+                results[method] = fisher_vmap(
+                    model,
+                    samples,
+                    names,
+                    chunk_size=args.chunk_size,
+                    max_padding=args.max_padding,
+                    eager_attention=args.eager_switch,
+                )
             times[method].append(time.perf_counter() - start)
+            cpu[method].append(time.process_time() - cpu_start)
             rss[method] = peak_rss_gib()
             print(
-                f"  {method}: {times[method][-1]:.2f} s (peak RSS so far {rss[method]:.2f} GiB)",
+                f"  {method}: {times[method][-1]:.2f} s, CPU {cpu[method][-1]:.2f} s "
+                f"(peak RSS so far {rss[method]:.2f} GiB)",
                 flush=True,
             )
 
     loop, vec = min(times["loop"]), min(times["vmap"])
+    loop_cpu, vec_cpu = min(cpu["loop"]), min(cpu["vmap"])
     diff = max_rel_diff(results["loop"], results["vmap"])
-    print(f"loop {loop:.2f} s ({loop / len(samples):.3f} s/sample)")
-    print(f"vmap {vec:.2f} s ({vec / len(samples):.3f} s/sample)")
-    print(f"speed-up loop / vmap: {loop / vec:.2f}x   max relative difference {diff:.1e}")
+    print(f"loop {loop:.2f} s ({loop / len(samples):.3f} s/sample), CPU {loop_cpu:.2f} s")
+    print(f"vmap {vec:.2f} s ({vec / len(samples):.3f} s/sample), CPU {vec_cpu:.2f} s")
+    print(
+        f"speed-up loop / vmap: {loop / vec:.2f}x (CPU time {loop_cpu / vec_cpu:.2f}x)   "
+        f"max relative difference {diff:.1e}"
+    )
     if args.json:
         args.json.write_text(json.dumps({
             "model": str(model_dir), "params": n_params, "samples": len(samples),
-            "chunk_size": args.chunk_size, "threads": torch.get_num_threads(),
+            "chunk_size": args.chunk_size, "max_padding": args.max_padding,
+            "chunks": len(chunks), "padding": padding, "threads": torch.get_num_threads(),
+            "attn": args.attn, "vmap_eager_switch": args.eager_switch,
             "loop_s": times["loop"], "vmap_s": times["vmap"], "speedup": loop / vec,
+            "loop_cpu_s": cpu["loop"], "vmap_cpu_s": cpu["vmap"],
+            "cpu_speedup": loop_cpu / vec_cpu,
             "max_rel_diff": diff, "peak_rss_gib": rss,
         }, indent=2) + "\n")  # fmt: skip
 

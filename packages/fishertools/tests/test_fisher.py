@@ -1,5 +1,6 @@
 import json
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ from fishertools import (
     select_parameters,
 )
 from fishertools._data import EncodedSample
+from fishertools._fisher import length_chunks
 
 
 def _max_rel_err(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -32,10 +34,76 @@ def test_vmap_equals_loop(tiny, data_file: Path):
     names = select_parameters(model)
     loop = fisher_loop(model, samples, names)
     # chunk 3 over 7 samples of different lengths: padding and a short last chunk
-    vec = fisher_vmap(model, samples, names, chunk_size=3)
+    vec = fisher_vmap(model, samples, names, chunk_size=3, max_padding=math.inf)
     assert _max_rel_err(loop, vec) < 1e-5
+    assert _max_rel_err(loop, fisher_vmap(model, samples, names, chunk_size=3)) < 1e-5
     assert all(f.dtype == torch.float32 and (f >= 0).all() for f in vec.values())
     assert all(p.requires_grad and p.grad is None for p in model.parameters())  # restored
+
+
+def test_length_chunks_cap_size_and_padding():
+    lengths = [50, 10, 11, 12, 30, 10, 13, 100]
+    # shortest first, at most 3 a chunk, no limit on padding
+    assert length_chunks(lengths, 3, math.inf) == [[1, 5, 2], [3, 6, 4], [0, 7]]
+    # 10% padding at most: 10,10,11 (3 x 11 = 33 <= 1.1 x 31) but not with 12 (48 > 1.1 x 43)
+    chunks = length_chunks(lengths, 8, 0.1)
+    assert chunks == [[1, 5, 2], [3, 6], [4], [0], [7]]
+    for chunk in chunks:
+        tokens = [lengths[i] for i in chunk]
+        assert len(chunk) * max(tokens) <= 1.1 * sum(tokens)
+    assert length_chunks([7, 7, 7], 2, 0.0) == [[0, 1], [2]]
+    assert length_chunks([], 4, 0.1) == []
+
+
+def test_vmap_switches_sdpa_model_to_eager_and_back(tiny_dir: Path, tiny, data_file: Path):
+    """A model loaded elsewhere has SDPA, which vmap runs per sample on CPU: fisher_vmap switches
+    it to eager for the call (same numbers as the eager loop), then restores it."""
+    from fishertools._models import load_model
+
+    eager, tokenizer = tiny
+    model = load_model(tiny_dir)
+    model.set_attn_implementation("sdpa")
+    samples = encode_records(read_records(data_file, 4), tokenizer, max_length=512)
+    names = select_parameters(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vec = fisher_vmap(model, samples, names, chunk_size=2)
+    assert not [w for w in caught if "batching rule" in str(w.message)]
+    assert model.config._attn_implementation == "sdpa"  # restored
+    assert _max_rel_err(fisher_loop(eager, samples, names), vec) < 1e-5
+    # The loop keeps the model's SDPA: the same Fisher up to SDPA's own rounding (~2e-5 on the
+    # tiny model, whose large init makes attention sharp).
+    sdpa_loop = fisher_loop(model, samples, names)
+    assert _max_rel_err(sdpa_loop, vec) < 1e-4
+
+    # Without the switch SDPA falls back to a per-sample loop inside vmap (same kernel, slower).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = fisher_vmap(model, samples, names, chunk_size=2, eager_attention=False)
+    assert [w for w in caught if "batching rule" in str(w.message)]
+    assert _max_rel_err(sdpa_loop, kept) < 1e-5
+
+
+def test_eager_switch_restored_after_an_error(tiny_dir: Path, tiny, data_file: Path):
+    from fishertools._models import load_model
+
+    _, tokenizer = tiny
+    model = load_model(tiny_dir)
+    model.set_attn_implementation("sdpa")
+    seen = []
+    forward = model.forward
+
+    def failing_forward(*args, **kwargs):
+        seen.append(model.config._attn_implementation)
+        raise RuntimeError("boom")
+
+    model.forward = failing_forward
+    samples = encode_records(read_records(data_file, 1), tokenizer, max_length=512)
+    with pytest.raises(RuntimeError, match="boom"):
+        fisher_vmap(model, samples, ["model.norm.weight"])
+    model.forward = forward
+    assert seen == ["eager"] and model.config._attn_implementation == "sdpa"
+    assert all(p.requires_grad for p in model.parameters())
 
 
 def test_sum_reduction_scales_single_sample(tiny, data_file: Path):

@@ -14,7 +14,7 @@ import os
 import platform
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
     "compute_fisher",
     "fisher_loop",
     "fisher_vmap",
+    "length_chunks",
     "load_fisher",
     "response_nll",
     "save_fisher",
@@ -71,6 +72,30 @@ def _frozen(model: torch.nn.Module, trainable: set[str] | None) -> Iterator[None
         model.train(was_training)
 
 
+@contextmanager
+def _eager_attention(model: torch.nn.Module) -> Iterator[None]:
+    """Eager attention for the duration, the model's own implementation restored after.
+
+    Eager attention is plain matmuls and a softmax, which vmap batches. SDPA (the transformers
+    default when a model is loaded elsewhere) has no batching rule on CPU, so inside vmap torch
+    runs it, forward and backward, one sample at a time ("There is a performance drop because
+    we have not yet implemented the batching rule for
+    aten::_scaled_dot_product_flash_attention_for_cpu"). Both compute the same attention, to
+    float rounding. Models without ``set_attn_implementation`` (plain modules) are left alone.
+    """
+    config = getattr(model, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    switch = getattr(model, "set_attn_implementation", None)
+    if before is None or before == "eager" or switch is None:
+        yield
+        return
+    switch("eager")
+    try:
+        yield
+    finally:
+        switch(before)
+
+
 def _new_accumulator(model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
     params = dict(model.named_parameters())
     return {
@@ -105,20 +130,46 @@ def fisher_loop(
     return {n: a.div_(len(samples)) for n, a in acc.items()}
 
 
+def length_chunks(lengths: list[int], chunk_size: int, max_padding: float) -> list[list[int]]:
+    """Indices grouped into vmap chunks: shortest first, at most ``chunk_size`` per chunk.
+
+    A chunk is closed early when taking the next (longer) sample would make its right padding
+    more than ``max_padding`` of its real tokens: padded positions cost the same work as real
+    ones (more in attention), and a short chunk costs little (chunks beyond ~8 gain little).
+    """
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    tokens = 0
+    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        length = lengths[index]
+        padded = (len(chunk) + 1) * length  # the new sample is the longest so far
+        if chunk and (len(chunk) >= chunk_size or padded > (1 + max_padding) * (tokens + length)):
+            chunks.append(chunk)
+            chunk, tokens = [], 0
+        chunk.append(index)
+        tokens += length
+    return [*chunks, chunk] if chunk else chunks
+
+
 def fisher_vmap(
     model: torch.nn.Module,
     samples: list[EncodedSample],
     names: list[str],
     *,
     chunk_size: int = 8,
+    max_padding: float = 0.1,
     reduction: str = "mean",
+    eager_attention: bool = True,
     progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Vectorised estimator: per-sample gradients of a chunk at once with ``vmap(grad(...))``.
 
     Each chunk is right-padded (see ``pad_batch``); inside vmap every sample runs as a batch of
-    one, so the gradient is exactly the batch-size-1 gradient. Samples are sorted by length
-    first so that chunks carry little padding; the sum does not depend on the order.
+    one, so the gradient is exactly the batch-size-1 gradient. Samples are sorted by length and
+    a chunk holds at most ``max_padding`` padding (see ``length_chunks``); the sum does not
+    depend on the order. With ``eager_attention`` (the default) a Hugging Face model runs with
+    eager attention for the call (see ``_eager_attention``); ``False`` keeps its own, e.g. to
+    measure the difference.
     """
     acc = _new_accumulator(model, names)
     params = dict(model.named_parameters())
@@ -133,13 +184,14 @@ def fisher_vmap(
         return response_nll(logits, ids, mask, reduction)
 
     per_sample_grads = vmap(grad(loss), in_dims=(None, 0, 0))
-    ordered = sorted(samples, key=lambda s: len(s.input_ids))
+    chunks = length_chunks([len(s.input_ids) for s in samples], chunk_size, max_padding)
     with (
         _frozen(model, None),
+        _eager_attention(model) if eager_attention else nullcontext(),
         tqdm(total=len(samples), desc="fisher (vmap)", disable=not progress) as bar,
     ):
-        for start in range(0, len(ordered), chunk_size):
-            chunk = ordered[start : start + chunk_size]
+        for indices in chunks:
+            chunk = [samples[i] for i in indices]
             ids, mask = pad_batch(chunk)
             grads = per_sample_grads(chosen, ids.to(device), mask.to(device))
             for name in names:
