@@ -166,7 +166,8 @@ class Pipeline(FisherStage):
 
         split = str(self.config.data.get("split", "kgfact/train"))
         limit = self.config.data.get("limit")
-        unknown = set(self.config.data) - {"split", "limit"}
+        indomain = list(self.config.data.get("indomain", KGFACT_SPLITS[1:]))
+        unknown = set(self.config.data) - {"split", "limit", "indomain"}
         if unknown:
             raise RunError(f"{self.config.where('data', sorted(unknown)[0])}: unknown data option")
         if not (world / f"{split}.jsonl").is_file():
@@ -180,7 +181,7 @@ class Pipeline(FisherStage):
             family, _, name = split.partition("/")
             if family == "kgfact" and name == "train":
                 facts = {r["meta"]["fact"] for r in records}
-                for other in KGFACT_SPLITS[1:]:
+                for other in indomain:
                     source = world / "kgfact" / f"{other}.jsonl"
                     if source.is_file():
                         kept = [r for r in read_jsonl(source) if _about(r, facts)]
@@ -200,7 +201,11 @@ class Pipeline(FisherStage):
             # The world manifest travels along: evaluations record what they ran on.
             (folder / "manifest.json").write_bytes((world / "manifest.json").read_bytes())
 
-        inputs = {"world": world_digest, "split": split, "limit": limit}
+        bad = [x for x in indomain if x not in KGFACT_SPLITS[1:]]
+        if bad:
+            where = self.config.where("data", "indomain")
+            raise RunError(f"{where}: {bad} not among {list(KGFACT_SPLITS[1:])}")
+        inputs = {"world": world_digest, "split": split, "limit": limit, "indomain": indomain}
         digest = self.units.run("data", split.replace("/", "-"), inputs, [train_file], build)
         return folder, train_file, digest
 

@@ -66,7 +66,8 @@ class RunConfig:
         default_factory=lambda: {"split": "kgfact/train", "limit": None},
         metadata={
             "help": "Training records: split (of the world) and limit (the first N facts; "
-            "the in-domain evaluation keeps only questions about those facts)."
+            "the in-domain evaluation keeps only questions about those facts); for KGFact, "
+            "indomain lists the question splits evaluated besides train (default: all)."
         },
     )
     methods: list[MethodSpec] = field(
