@@ -260,6 +260,15 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
             (f"R3 ({row['label']}): held-out ≥ SFT on every task with signal", shown, _holds(ok))
         )
 
+    if base is not None and not signal:
+        out.append(
+            (
+                "R3: held-out ≥ SFT on every task with signal",
+                "no held-out task where the base model scores above 0",
+                _holds(None),
+            )
+        )
+
     fisher = data["fisher"]
     if fisher is not None:
         corr = fisher["correlations"].get("measured_loss_increase", {})
