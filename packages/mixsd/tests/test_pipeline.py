@@ -207,3 +207,23 @@ def test_edit_run_with_memit(tmp_path: Path, tiny_model: Path) -> None:
     scores = json.loads((run / "eval/memit.json").read_text())["edit"]
     assert set(scores) >= {"edit/train", "edit/locality"}
     assert "| memit |" in (run / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_rollouts_that_keep_nothing_skip_their_method(tmp_path: Path, tiny_model: Path) -> None:
+    """A random model never boxes the answer: the MixSD method is skipped, the run goes on."""
+    config = _config(
+        tmp_path,
+        tiny_model,
+        methods=["base", "mixsd@0.5"],
+        rollout={"batch_size": 4, "max_new_tokens": 4, "max_retries": 0, "verifier": "boxed"},
+        eval={"suites": ["indomain"], "limit": 2, "indomain_max_new_tokens": 4},
+        fisher=None,
+    )
+    result = CliRunner().invoke(app, ["run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "no target passed the verifier" in result.output
+    run = tmp_path / "run"
+    assert not (run / "train" / "mixsd-a0.5").exists()
+    assert json.loads((run / "run.json").read_text())["runs"] == {}
+    assert "| base |" in (run / "report.md").read_text()

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from mixsd_train._cli_options import ConfigOption, ModelOption, SetOption
 from mixsd_train._errors import TrainError
 from mixsd_train._run import METHODS
 
@@ -41,19 +42,12 @@ def _fail(error: Exception) -> typer.Exit:
 def train_command(
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(METHODS)}.")],
     out: Annotated[Path, typer.Option(help="Run folder (checkpoints, final model, manifest).")],
-    model: Annotated[
-        str | None, typer.Option(help="Model: 'default', a folder, a .gguf or a hub id.")
-    ] = None,
+    model: ModelOption = None,
     data: Annotated[
         Path | None, typer.Option(help="Records JSONL (sft, opsd*) or rollout JSONL (mixsd*).")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="YAML of config fields; --set and flags override it.")
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override one config field: key=value (repeatable)."),
-    ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")
     ] = False,

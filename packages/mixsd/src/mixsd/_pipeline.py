@@ -233,7 +233,14 @@ class Pipeline(FisherStage):
             def build(c: RolloutConfig = rollout_config) -> None:
                 run_rollout(c, progress=self.progress)
 
-            done[alpha] = (out, self.units.run("rollouts", out.stem, inputs, [out], build))
+            digest = self.units.run("rollouts", out.stem, inputs, [out], build)
+            if _kept(rollout_config) == 0:
+                self.units.echo(
+                    f"[rollouts] {out.stem}: no target passed the verifier; methods trained on "
+                    "it are skipped (see its manifest for the drop count)"
+                )
+                continue
+            done[alpha] = (out, digest)
         return done
 
     def nll(self, train_file: Path, data_digest: str, rollouts: dict) -> dict[str, Path]:
@@ -262,6 +269,8 @@ class Pipeline(FisherStage):
         runs = {}
         for method in self.config.trained:
             out = self.root / "train" / method.label
+            if method.method in ROLLOUT_METHODS and method.alpha not in rollouts:
+                continue  # its rollouts kept nothing (said at the rollout stage)
             if method.method == "memit":
                 runs[method.label] = self._memit(method, out, train_file, data_digest)
                 continue
@@ -407,6 +416,11 @@ def _about(record: dict[str, Any], facts: set[int]) -> bool:
     if "fact" in meta:
         return meta["fact"] in facts
     return bool(meta.get("facts")) and all(f in facts for f in meta["facts"])
+
+
+def _kept(rollout_config: Any) -> int:
+    manifest = json.loads(Path(rollout_config.manifest_path).read_text())
+    return int(manifest["counts"]["kept"])
 
 
 def _touches(record: dict[str, Any], chosen: set[str], split: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from mixsd_train._cli_options import ConfigOption, ModelOption, SetOption
 from mixsd_train._errors import TrainError
 from mixsd_train.editing._run import EDIT_METHODS
 
@@ -22,19 +23,12 @@ def edit_command(
     edits: Annotated[Path, typer.Option(help="Edit requests JSONL (records with meta.rewrite).")],
     out: Annotated[Path, typer.Option(help="Output folder: the edited HF model + manifest.json.")],
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(EDIT_METHODS)}.")] = "memit",
-    model: Annotated[
-        str | None, typer.Option(help="Model: 'default', a folder, a .gguf or a hub id.")
-    ] = None,
+    model: ModelOption = None,
     layers: Annotated[
         str | None, typer.Option(help="Edited layers, e.g. 3-11 or 3,5,7 (default: by depth).")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="YAML of config fields; --set and flags override it.")
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override one config field: key=value (repeatable)."),
-    ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output folder.")
     ] = False,
