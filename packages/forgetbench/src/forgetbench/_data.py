@@ -16,7 +16,6 @@ data folder (``$FORGETBENCH_DATA``, default ``~/.cache/forgetbench/data``) where
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetbench._errors import EvalError
+from mixsd_core import file_sha256
 
 __all__ = [
     "BENCHMARKS",
@@ -268,14 +268,6 @@ def load_benchmark(
     if not rows:
         raise EvalError(f"{file}: no rows")
     return rows
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def list_benchmarks(folder: str | Path | None = None) -> list[Row]:

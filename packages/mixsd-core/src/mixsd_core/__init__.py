@@ -21,7 +21,7 @@ from mixsd_core._nll import (
 )
 from mixsd_core._prompts import EXPERT_TEMPLATES, PromptConfig, detect_task, render_prompts
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
-from mixsd_core._rollout_io import read_records, run_rollout, stop_token_ids
+from mixsd_core._rollout_io import file_sha256, read_records, run_rollout, stop_token_ids
 
 __version__ = "0.1.0"
 
@@ -68,6 +68,7 @@ __all__ = [
     "convert_model",
     "detect_task",
     "draw_mask",
+    "file_sha256",
     "high_nll_overlap",
     "list_models",
     "load_model",

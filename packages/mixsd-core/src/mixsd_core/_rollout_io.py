@@ -84,9 +84,10 @@ def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted(ids)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (every package's input fingerprint)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with Path(path).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -299,7 +300,7 @@ def run_rollout(
     from tqdm.auto import tqdm
 
     records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
-    fingerprint = _fingerprint(config, _sha256(Path(config.data)))
+    fingerprint = _fingerprint(config, file_sha256(config.data))
     size = config.batch_size
     chunks = [range(i, min(i + size, len(records))) for i in range(0, len(records), size)]
     done = _resume_state(config, fingerprint, chunks)
@@ -337,7 +338,7 @@ def run_rollout(
     with tmp.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
     manifest = _manifest(config, fingerprint, model, decode.modes, done, kept)
-    manifest["output_sha256"] = _sha256(tmp)
+    manifest["output_sha256"] = file_sha256(tmp)
     manifest_tmp = config.manifest_path.with_name(config.manifest_path.name + ".tmp")
     manifest_tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp, out)

@@ -17,7 +17,6 @@ Output layout (``config.output_dir``)::
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -28,6 +27,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mixsd_core import file_sha256
 from mixsd_train._errors import TrainError
 
 if TYPE_CHECKING:
@@ -65,14 +65,6 @@ def resolve_method(name: str) -> tuple[type[TrainConfig], type[Trainer], Method]
     configs = importlib.import_module("mixsd_train._config")
     trainers = importlib.import_module("mixsd_train._trainers")
     return getattr(configs, method.config), getattr(trainers, method.trainer), method
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -183,12 +175,15 @@ def train(
         "model": {"spec": config.model, "name_or_path": str(getattr(model, "name_or_path", ""))},
         "data": {
             "path": str(Path(config.data).absolute()),
-            "sha256": _sha256(config.data),
+            "sha256": file_sha256(config.data),
             "examples": len(dataset),
         },
         "eval_data": None
         if not config.eval_data
-        else {"path": str(Path(config.eval_data).absolute()), "sha256": _sha256(config.eval_data)},
+        else {
+            "path": str(Path(config.eval_data).absolute()),
+            "sha256": file_sha256(config.eval_data),
+        },
         "eval_records": len(eval_records),
         "config": config.to_dict(),
         "versions": _versions(),

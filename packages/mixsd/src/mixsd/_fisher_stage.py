@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mixsd._run_config import RunConfig, RunError
-from mixsd._units import UnitRunner, file_sha256, model_digest, write_jsonl
+from mixsd._units import UnitRunner, model_digest, write_jsonl
+from mixsd_core import file_sha256
 
 __all__ = ["FisherStage"]
 

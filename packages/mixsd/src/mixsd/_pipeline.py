@@ -22,7 +22,8 @@ from typing import Any
 from mixsd._fisher_stage import FisherStage
 from mixsd._mounts import model_folder
 from mixsd._run_config import ROLLOUT_METHODS, MethodSpec, RunConfig, RunError
-from mixsd._units import UnitRunner, file_sha256, model_digest, write_json, write_jsonl
+from mixsd._units import UnitRunner, model_digest, write_json, write_jsonl
+from mixsd_core import file_sha256
 
 __all__ = ["check_sections", "run_pipeline"]
 

@@ -10,20 +10,6 @@ import typer
 __all__ = ["report_command", "run_command"]
 
 
-def _parse_sets(items: list[str]) -> dict:
-    import yaml
-
-    from mixsd._run_config import RunError
-
-    values = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise RunError(f"--set {item!r} is not key=value")
-        values[key.strip()] = yaml.safe_load(text)
-    return values
-
-
 def run_command(
     config: Annotated[Path, typer.Argument(help="Run config YAML (e.g. configs/quickstart.yaml).")],
     set_: Annotated[
@@ -38,8 +24,9 @@ def run_command(
     """
     from mixsd._pipeline import run_pipeline
     from mixsd._run_config import load_run_config
+    from mixsd_train import parse_overrides  # the same key=value (YAML value) rule as train
 
-    run_config = load_run_config(config, _parse_sets(set_))
+    run_config = load_run_config(config, parse_overrides(set_))
     result, summary = run_pipeline(run_config, progress=not quiet)
     typer.echo(summary)
     report = Path(run_config.out) / "report.md"

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixsd_core import file_sha256
+
 __all__ = [
     "UnitLog",
     "UnitRunner",
     "digest_of",
-    "file_sha256",
     "model_digest",
     "write_json",
     "write_jsonl",
@@ -48,14 +49,6 @@ def digest_of(value: Any) -> str:
     """sha256 of a JSON-able value, independent of dict order and of PYTHONHASHSEED."""
     text = json.dumps(_canonical(value), sort_keys=True, ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -11,14 +11,13 @@ after ``subject`` should become ``target_new`` instead of ``target_true``::
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mixsd_train._errors import TrainError
 
-__all__ = ["EditRequest", "file_sha256", "read_edit_requests"]
+__all__ = ["EditRequest", "read_edit_requests"]
 
 
 @dataclass(frozen=True)
@@ -74,11 +73,3 @@ def read_edit_requests(path: str | Path) -> list[EditRequest]:
     with path.open(encoding="utf-8") as f:
         lines = [n for n, line in enumerate(f, start=1) if line.strip()]
     return [_rewrite(r, f"{path}:{n}") for r, n in zip(records, lines, strict=True)]
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

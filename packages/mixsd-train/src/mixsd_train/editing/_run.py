@@ -83,9 +83,10 @@ def run_memit(
     """
     import torch
 
+    from mixsd_core import file_sha256
     from mixsd_train.editing._config import MEMITConfig, default_layers
     from mixsd_train.editing._memit import apply_memit, rewrite_accuracy
-    from mixsd_train.editing._requests import file_sha256, read_edit_requests
+    from mixsd_train.editing._requests import read_edit_requests
     from mixsd_train.editing._stats import second_moments
 
     if not isinstance(config, MEMITConfig):
