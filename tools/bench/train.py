@@ -17,14 +17,18 @@ a temporary folder in about a second), or of ``--data``. Everything runs in fp32
     A = NLL / plain (target >= 0.9).
 
 (b) Whole-method cost to the same number of optimizer steps, on the same ``--records`` prompts
-    and global batch: MixSD = mixed rollouts (``run_rollout``, alpha 0.5, greedy, verified, with
-    ``--max-retries`` redraws) + NLL training on the verified targets; OPSD = the OPSD trainer,
-    which samples ``--generations`` rollouts per prompt at every step (temperature 1.0) and
-    trains on top-k KL to the expert-prompted base. Steps default to OPSD's own schedule, two
-    epochs over the prompts. Both use ``--new-tokens`` as the longest rollout. Model loading and
-    saving are not timed. If no target passes the verifier (a random model), MixSD's NLL part
-    trains on the canonical targets instead (same cost per token). Prints both wall times and
-    B = MixSD / OPSD (target <= 0.25).
+    and global batch: MixSD = mixed rollouts (``run_rollout``, ``--alpha`` (0.5), greedy,
+    verified, with ``--max-retries`` redraws, batches of ``--rollout-batch``) + NLL training on
+    the verified targets; OPSD = the OPSD trainer, which samples ``--generations`` rollouts per
+    prompt at every step (temperature 1.0) and trains on top-k KL to the expert-prompted base.
+    Steps default to OPSD's own schedule, two epochs over the prompts. Both use ``--new-tokens``
+    as the longest rollout. Model loading and saving are not timed. If no target passes the
+    verifier (a random model), MixSD's NLL part trains on the canonical targets instead (same
+    cost per token). Prints both wall times and B = MixSD / OPSD (target <= 0.25).
+    ``--opsd-steps K`` times only OPSD's first K steps and scales that to the schedule (an OPSD
+    step samples, scores and trains the same way every time, so its cost is linear in steps;
+    MixSD is always run in full): for schedules too long to run both on a CPU. The output says
+    "projected" when it does.
 
 On a busy 2-core machine use ``--threads 1``: two torch threads that keep getting descheduled
 made a training step about 6x slower. Results: packages/mixsd-train/README.md, "Benchmarks".
@@ -205,7 +209,8 @@ def bench_methods(args: argparse.Namespace, spec: str, records: Path, tmp: Path)
         model=spec,
         data=str(records),
         out=str(tmp / "mix.jsonl"),
-        alpha=0.5,
+        alpha=args.alpha,
+        batch_size=args.rollout_batch,
         max_new_tokens=args.new_tokens,
         max_retries=args.max_retries,
         device="cpu",
@@ -239,22 +244,30 @@ def bench_methods(args: argparse.Namespace, spec: str, records: Path, tmp: Path)
     del model, trainer
 
     # OPSD: the student samples n rollouts per prompt at every step, top-k KL to the teacher.
+    opsd_steps = min(args.opsd_steps or steps, steps)
     model, tokenizer = load_model(spec, dtype="float32", device="cpu")
     config = load_config(
         OPSDConfig,
         None,
         {**common, "data": str(records), "output_dir": str(tmp / "b-opsd"),
-         "num_generations": args.generations, "max_new_tokens": args.new_tokens},
+         "num_generations": args.generations, "max_new_tokens": args.new_tokens,
+         "max_steps": opsd_steps, "logging_steps": opsd_steps},
     )  # fmt: skip
     start = time.perf_counter()  # includes the teacher copy: part of the method
     trainer = train("opsd", config, model=model, tokenizer=tokenizer, run=False)
     trainer.train()
-    opsd_s = time.perf_counter() - start
+    measured_s = time.perf_counter() - start
+    opsd_s = measured_s * steps / opsd_steps
     ratio = mixsd_s / opsd_s
     print(
         f"(b) MixSD  {mixsd_s:8.1f} s  (rollouts {rollout_s:.1f} s + training {mixsd_train_s:.1f} s)"
     )
-    print(f"(b) OPSD   {opsd_s:8.1f} s  (n = {args.generations})")
+    how = (
+        f"{steps} steps"
+        if opsd_steps == steps
+        else f"projected: {opsd_steps} steps took {measured_s:.1f} s, x {steps}/{opsd_steps}"
+    )
+    print(f"(b) OPSD   {opsd_s:8.1f} s  (n = {args.generations}; {how})")
     print(f"B = MixSD / OPSD = {ratio:.3f} (target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'})")
     return {
         "steps": steps,
@@ -263,6 +276,7 @@ def bench_methods(args: argparse.Namespace, spec: str, records: Path, tmp: Path)
         "mixsd_train_s": mixsd_train_s,
         "mixsd_s": mixsd_s,
         "opsd_s": opsd_s,
+        "opsd_steps_timed": opsd_steps,
         "ratio": ratio,
     }
 
@@ -294,6 +308,14 @@ def main() -> None:
         help="(b) MixSD rollout redraws (default: mixsd rollout's).",
     )
     parser.add_argument("--generations", type=int, default=8, help="(b) OPSD samples per prompt.")
+    parser.add_argument("--alpha", type=float, default=0.5, help="(b) MixSD mixing alpha.")
+    parser.add_argument("--rollout-batch", type=int, default=8, help="(b) MixSD rollout batch.")
+    parser.add_argument(
+        "--opsd-steps",
+        type=int,
+        default=None,
+        help="(b) time K OPSD steps and scale (default: all).",
+    )
     parser.add_argument("--skip", choices=("a", "b"), default=None, help="Leave out one part.")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)."

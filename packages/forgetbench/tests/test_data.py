@@ -45,6 +45,13 @@ def test_mmlu_shot_substitute():
     assert not shot_ids & {r["id"] for r in scored}
     prompt = forgetbench.mmlu_prompt(scored[0], shots[scored[0]["subject"]])
     assert prompt.count("Answer: \\boxed{") == 5 and prompt.endswith("Answer:")
+    # Round-robin over subjects: any --limit prefix of 57 rows holds one row per subject,
+    # and each subject keeps its file order.
+    assert len({r["subject"] for r in scored[:57]}) == 57
+    rows = load_benchmark("mmlu")
+    for subject in ("abstract_algebra", "virology"):
+        in_file = [r["id"] for r in rows if r["subject"] == subject][5:]
+        assert [r["id"] for r in scored if r["subject"] == subject] == in_file
 
 
 def test_user_files_in_upstream_schemas(data_folder):

@@ -66,9 +66,10 @@ def test_same_config_same_bytes(tiny_lm, data, tmp_path) -> None:
     assert a.read_bytes() == b.read_bytes()
 
 
-def test_resume_after_interruption(tiny_lm, data, tmp_path) -> None:
+@pytest.mark.parametrize("chunk_batches", [1, 2])
+def test_resume_after_interruption(tiny_lm, data, tmp_path, chunk_batches) -> None:
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
-    _run(tiny_lm, _config(data, whole, no_verify=True))
+    _run(tiny_lm, _config(data, whole, no_verify=True, chunk_batches=chunk_batches))
 
     seen: list[str] = []
 
@@ -77,14 +78,14 @@ def test_resume_after_interruption(tiny_lm, data, tmp_path) -> None:
         if len(seen) == 4:
             raise KeyboardInterrupt
 
+    config = _config(data, cut, no_verify=True, chunk_batches=chunk_batches)
     with pytest.raises(KeyboardInterrupt):
-        _run(tiny_lm, _config(data, cut, no_verify=True), on_record=crash_after_four)
+        _run(tiny_lm, config, on_record=crash_after_four)
     assert not cut.exists() and (tmp_path / "cut.jsonl.partial").exists()
     resumed: list[str] = []
-    _run(
-        tiny_lm, _config(data, cut, no_verify=True), on_record=lambda e: resumed.append(e["index"])
-    )
-    assert resumed == [6, 7]  # chunks of 3: the first two were already done
+    _run(tiny_lm, config, on_record=lambda e: resumed.append(e["index"]))
+    # Chunks of 3 (or 6) examples: the crash came after the chunk holding index 4 was saved.
+    assert resumed == [6, 7]
     assert cut.read_bytes() == whole.read_bytes()
     manifests = [
         json.loads(p.with_name(p.stem + ".manifest.json").read_text()) for p in (whole, cut)
@@ -160,6 +161,47 @@ def test_greedy_pure_modes_do_not_retry(
     manifest = _run(tiny_lm, config)
     assert manifest["counts"]["dropped"] == 8
     assert len(seen) == calls
+
+
+@pytest.mark.parametrize(
+    ("chunk_batches", "sizes"), [(1, [3, 2, 3, 2, 2, 1]), (4, [3, 3, 2, 3, 2])]
+)
+def test_failed_rows_of_a_chunk_retry_in_full_batches(
+    tiny_lm, data, tmp_path, monkeypatch, chunk_batches, sizes
+) -> None:
+    import mixsd_core._rollout as rollout
+
+    seen: list[int] = []
+    real = rollout.mixed_rollout
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    # Examples 0, 3, 6 pass at once, the rest on their second attempt.
+    ids = [json.loads(line)["id"] for line in data.read_text().splitlines()]
+    tries: dict[str, int] = {}
+
+    def verifier(reply: str, answer: str) -> bool:
+        tries[answer] = tries.get(answer, 0) + 1
+        return tries[answer] == 2 or answer in answers_first
+
+    records = [json.loads(line) for line in data.read_text().splitlines()]
+    answers_first = {records[i]["answer"] for i in (0, 3, 6)}
+    monkeypatch.setattr(rollout, "mixed_rollout", counting)
+    out = tmp_path / f"pool{chunk_batches}.jsonl"
+    manifest = _run(
+        tiny_lm, _config(data, out, chunk_batches=chunk_batches, max_retries=3), verifier=verifier
+    )
+    assert seen == sizes
+    assert [r["id"] for r in _lines(out)] == ids
+    assert manifest["attempts_histogram"] == {"0": 3, "1": 5}
+    if chunk_batches == 4:  # same records as retrying batch by batch
+        alone = tmp_path / "pool1.jsonl"
+        tries.clear()
+        monkeypatch.setattr(rollout, "mixed_rollout", real)
+        _run(tiny_lm, _config(data, alone, chunk_batches=1, max_retries=3), verifier=verifier)
+        assert _lines(alone) == _lines(out)
 
 
 def test_finished_output_is_not_redone(tiny_lm, data, tmp_path) -> None:

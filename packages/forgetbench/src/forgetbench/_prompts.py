@@ -73,13 +73,17 @@ def mmlu_split(
 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """No package ships MMLU's dev split: the first ``shots`` test rows of each subject (file
     order) become that subject's fixed shots and are left out of scoring.
-    Returns ``(shots by subject, scored rows)``."""
+    Returns ``(shots by subject, scored rows)``. The scored rows are interleaved round-robin
+    over the subjects (each subject's rows in file order), so that a ``--limit`` prefix covers
+    every subject instead of the first one alone."""
     by_subject: dict[str, list[dict[str, Any]]] = {}
-    scored = []
+    rest: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         chosen = by_subject.setdefault(row["subject"], [])
         if len(chosen) < shots:
             chosen.append(row)
         else:
-            scored.append(row)
+            rest.setdefault(row["subject"], []).append(row)
+    queues = list(rest.values())
+    scored = [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
     return by_subject, scored

@@ -47,6 +47,13 @@ class RolloutConfig:
         default=0, metadata={"help": "Seed of the masks (with example id and attempt)."}
     )
     batch_size: int = field(default=8, metadata={"help": "Examples decoded together."})
+    chunk_batches: int = field(
+        default=8,
+        metadata={
+            "help": "Batches per resumable chunk: a chunk's failed rows from every batch are "
+            "redrawn together, in full batches (1 = each batch retries alone)."
+        },
+    )
     max_new_tokens: int = field(default=256, metadata={"help": "Longest target, in tokens."})
     max_retries: int = field(
         default=10, metadata={"help": "Redraws after a failed first attempt; then drop."}
@@ -100,7 +107,7 @@ class RolloutConfig:
             bad("out", "is required")
         if isinstance(self.alpha, bool) or not 0.0 <= self.alpha <= 1.0:
             bad("alpha", "must be in [0, 1]")
-        for name in ("batch_size", "max_new_tokens"):
+        for name in ("batch_size", "chunk_batches", "max_new_tokens"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
         if self.max_retries < 0:

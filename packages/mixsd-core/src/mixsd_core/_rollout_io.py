@@ -1,9 +1,11 @@
 """The rollout stage: records in, verified mixed targets out, resumable and deterministic.
 
-Input order is split into fixed chunks of ``batch_size`` examples. A chunk is decoded as one
-batch; its failed rows are redrawn together (attempt + 1, fresh mask) until they pass or run out
-of retries. Because a chunk's batches depend only on the chunk, an interrupted and resumed run
-computes exactly what an uninterrupted one does. Finished chunks are appended to ``OUT.partial``
+Input order is split into fixed chunks of ``batch_size * chunk_batches`` examples. A chunk is
+decoded in rounds: each round decodes the chunk's pending rows in batches of ``batch_size``, and
+the rows that failed verification are redrawn in the next round (attempt + 1, fresh mask) until
+they pass or run out of retries. Pooling a chunk's failures keeps retry batches full: on a CPU a
+decode step costs nearly the same for 2 rows as for 8. Because a chunk's batches depend only on
+the chunk, an interrupted and resumed run computes exactly what an uninterrupted one does. Finished chunks are appended to ``OUT.partial``
 (a header line with the run's fingerprint, then one line per example); at the end the kept
 records are written in input order and renamed atomically onto ``OUT``, with the manifest
 ``OUT``-stem ``.manifest.json`` beside it (``rollouts/a.jsonl`` -> ``rollouts/a.manifest.json``).
@@ -228,7 +230,10 @@ class _ChunkDecoder:
             seeds=[stable_seed(config.seed, records[i]["id"], a) for i, a in pending],
         )
 
-    def __call__(self, chunk: range) -> list[Entry]:
+    def __call__(
+        self, chunk: range, on_finished: Callable[[int], None] | None = None
+    ) -> list[Entry]:
+        """The chunk's entries in input order; ``on_finished(n)`` after each round (progress)."""
         config, records = self.config, self.records
         prompts = {i: render_prompts(self.tokenizer, records[i], self.prompt_config) for i in chunk}
         entries: dict[int, Entry] = {}
@@ -237,12 +242,17 @@ class _ChunkDecoder:
         deterministic = config.temperature == 0 and config.alpha in (0.0, 1.0)
         max_retries = 0 if deterministic else config.max_retries
         pending = [(i, 0) for i in chunk]  # (example index, attempt); failed rows retry together
+        # vLLM schedules its own batches: give it the whole round at once.
+        size = len(chunk) if config.backend == "vllm" else config.batch_size
         while pending:
             masks = [
                 draw_mask(config.alpha, config.seed, records[i]["id"], a, config.max_new_tokens)
                 for i, a in pending
             ]
-            outputs = self._decode(pending, prompts, masks)
+            outputs = []
+            for start in range(0, len(pending), size):
+                part = slice(start, start + size)
+                outputs += self._decode(pending[part], prompts, masks[part])
             retry = []
             for (i, attempt), ids, mask in zip(pending, outputs, masks, strict=True):
                 record = self._record(i, ids, mask, attempt, prompts[i])
@@ -255,6 +265,8 @@ class _ChunkDecoder:
                     retry.append((i, attempt + 1))
                 else:
                     entries[i] = {"index": i, "kept": False, "attempts": attempt + 1}
+            if on_finished is not None:
+                on_finished(len(pending) - len(retry))
             pending = retry
         return [entries[i] for i in chunk]
 
@@ -301,7 +313,7 @@ def run_rollout(
 
     records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
     fingerprint = _fingerprint(config, file_sha256(config.data))
-    size = config.batch_size
+    size = config.batch_size * config.chunk_batches
     chunks = [range(i, min(i + size, len(records))) for i in range(0, len(records), size)]
     done = _resume_state(config, fingerprint, chunks)
     if done is None:  # already complete: nothing to do
@@ -324,9 +336,8 @@ def run_rollout(
         for chunk in chunks:
             if chunk[0] in done:
                 continue
-            entries = decode(chunk)
+            entries = decode(chunk, on_finished=bar.update)
             _write_lines(f, entries)
-            bar.update(len(entries))
             for entry in entries:
                 done[entry["index"]] = entry
                 if on_record is not None:
