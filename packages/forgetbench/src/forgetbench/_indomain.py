@@ -9,6 +9,7 @@ KGFunc ``integer``; both are configurable per split.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def run_indomain(
             continue
         path, records = read_split(root, split, limit)
         hashes[str(path)] = file_sha256(path)
+        tick = time.monotonic()
         replies = generate_replies(
             model, tokenizer, records, batch_size=batch_size, max_new_tokens=max_new_tokens
         )
@@ -126,5 +128,5 @@ def run_indomain(
                     "replies": [reply],
                 }
             )
-        scores[split] = accuracy_entry(hits, modes[split])
+        scores[split] = {**accuracy_entry(hits, modes[split]), "seconds": time.monotonic() - tick}
     return scores, samples, hashes
