@@ -128,6 +128,24 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) ->
     assert rows[("eval", "base")] == "reused"
     assert rows[("rollouts", "mixsd-a0.3")] == "ran"
 
+    # Changed rollout settings under the same method name: the old checkpoints go, and the
+    # training starts afresh (it must not resume the previous run's last checkpoint).
+    stale = run / "train/mixsd-a0.3/checkpoint-2/stale-marker"
+    stale.write_text("from the previous inputs")
+    rollout = {"batch_size": 4, "max_new_tokens": 6, "max_retries": 1, "verifier": "any"}
+    fourth_config = _config(
+        tmp_path, tiny_model, methods=["base", "sft", "mixsd@0.3"], rollout=rollout
+    )
+    fourth = runner.invoke(app, ["run", str(fourth_config), "--quiet"])
+    assert fourth.exit_code == 0, fourth.output
+    rows = _summary(fourth.output)
+    assert rows[("rollouts", "mixsd-a0.3")] == "redone"
+    assert rows[("train", "mixsd-a0.3")] == "redone"
+    assert rows[("train", "sft")] == "reused"
+    assert not stale.exists()
+    state = json.loads((run / "train/mixsd-a0.3/trainer_state.json").read_text())
+    assert state["global_step"] == 2
+
 
 def test_bad_config_names_file_line_and_field(tmp_path: Path, tiny_model: Path) -> None:
     runner = CliRunner()

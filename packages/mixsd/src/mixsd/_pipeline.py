@@ -301,10 +301,13 @@ class Pipeline(FisherStage):
             }
 
             def build(m: str = method.method, c: Any = train_config, o: Path = out) -> None:
-                train(m, c, resume=True)
+                train(m, c, resume=True)  # resumes only an interrupted run of these inputs
                 select_checkpoint(o, self.config.select)
 
-            self.units.run("train", method.label, inputs, [out / "selection.json"], build)
+            # The whole folder is the unit's output: changed inputs remove its checkpoints, so
+            # the redone training starts afresh instead of resuming the old run's last one.
+            outputs = [out / "selection.json", out]
+            self.units.run("train", method.label, inputs, outputs, build)
             runs[method.label] = json.loads((out / "selection.json").read_text())
         return runs
 
