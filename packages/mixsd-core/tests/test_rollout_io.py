@@ -132,23 +132,29 @@ def test_examples_that_never_pass_are_dropped(tiny_lm, data, tmp_path) -> None:
     assert manifest["verifier"] == {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
 
 
+@pytest.fixture
+def batch_sizes(monkeypatch) -> list[int]:
+    """The row count of every mixed_rollout call (one decoded batch each), in call order."""
+    import mixsd_core._rollout as rollout
+
+    sizes: list[int] = []
+    real = rollout.mixed_rollout
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rollout, "mixed_rollout", counting)
+    return sizes
+
+
 @pytest.mark.parametrize(
     ("alpha", "temperature", "calls"), [(0.0, 0.0, 1), (1.0, 0.0, 1), (0.5, 0.0, 3)]
 )
 def test_greedy_pure_modes_do_not_retry(
-    tiny_lm, data, tmp_path, monkeypatch, alpha, temperature, calls
+    tiny_lm, data, tmp_path, batch_sizes, alpha, temperature, calls
 ) -> None:
     # With alpha 0 or 1 every redraw is the same mask, so greedy retries cannot change anything.
-    import mixsd_core._rollout as rollout
-
-    seen = []
-    real = rollout.mixed_rollout
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        seen.append(len(args[2]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(rollout, "mixed_rollout", counting)
     config = _config(
         data,
         tmp_path / "o.jsonl",
@@ -160,46 +166,34 @@ def test_greedy_pure_modes_do_not_retry(
     )
     manifest = _run(tiny_lm, config)
     assert manifest["counts"]["dropped"] == 8
-    assert len(seen) == calls
+    assert len(batch_sizes) == calls
 
 
 @pytest.mark.parametrize(
     ("chunk_batches", "sizes"), [(1, [3, 2, 3, 2, 2, 1]), (4, [3, 3, 2, 3, 2])]
 )
 def test_failed_rows_of_a_chunk_retry_in_full_batches(
-    tiny_lm, data, tmp_path, monkeypatch, chunk_batches, sizes
+    tiny_lm, data, tmp_path, batch_sizes, chunk_batches, sizes
 ) -> None:
-    import mixsd_core._rollout as rollout
-
-    seen: list[int] = []
-    real = rollout.mixed_rollout
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        seen.append(len(args[2]))
-        return real(*args, **kwargs)
-
     # Examples 0, 3, 6 pass at once, the rest on their second attempt.
-    ids = [json.loads(line)["id"] for line in data.read_text().splitlines()]
+    records = _lines(data)
+    answers_first = {records[i]["answer"] for i in (0, 3, 6)}
     tries: dict[str, int] = {}
 
     def verifier(reply: str, answer: str) -> bool:
         tries[answer] = tries.get(answer, 0) + 1
         return tries[answer] == 2 or answer in answers_first
 
-    records = [json.loads(line) for line in data.read_text().splitlines()]
-    answers_first = {records[i]["answer"] for i in (0, 3, 6)}
-    monkeypatch.setattr(rollout, "mixed_rollout", counting)
     out = tmp_path / f"pool{chunk_batches}.jsonl"
     manifest = _run(
         tiny_lm, _config(data, out, chunk_batches=chunk_batches, max_retries=3), verifier=verifier
     )
-    assert seen == sizes
-    assert [r["id"] for r in _lines(out)] == ids
+    assert batch_sizes == sizes
+    assert [r["id"] for r in _lines(out)] == [r["id"] for r in records]
     assert manifest["attempts_histogram"] == {"0": 3, "1": 5}
     if chunk_batches == 4:  # same records as retrying batch by batch
         alone = tmp_path / "pool1.jsonl"
         tries.clear()
-        monkeypatch.setattr(rollout, "mixed_rollout", real)
         _run(tiny_lm, _config(data, alone, chunk_batches=1, max_retries=3), verifier=verifier)
         assert _lines(alone) == _lines(out)
 
