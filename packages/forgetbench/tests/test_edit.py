@@ -34,7 +34,7 @@ def test_run_edit_on_the_tiny_model_is_deterministic(loaded, tiny_world):
     for split, entry in scores.items():
         assert 0.0 <= entry["score"] <= 1.0 and entry["n"] == 2
         assert ("old_answer_share" in entry) == forgetbench.EDIT_SPLITS[split]
-    assert len(samples) == 8 and len(hashes) == 4
+    assert len(samples) == 10 and len(hashes) == 4  # edit/rewrite reads edit/train
     assert all(s["task"].startswith("edit/") for s in samples)
     # The edit folder itself works too; greedy decoding gives the same replies again.
     again = run(tiny_world / "edit", splits=["edit/multihop"])
@@ -57,7 +57,8 @@ def test_scores_count_new_old_and_alias_answers(monkeypatch, tiny_world, tmp_pat
         "I do not know.",  # neither
     ]
     monkeypatch.setattr(edit, "generate_replies", lambda *a, **k: replies)
-    scores, samples, _ = forgetbench.run_edit(None, None, folder)
+    question_splits = [s for s in forgetbench.EDIT_SPLITS if s != "edit/rewrite"]
+    scores, samples, _ = forgetbench.run_edit(None, None, folder, splits=question_splits)
     assert scores["edit/train"]["score"] == 0.5 and scores["edit/train"]["n"] == 4
     assert scores["edit/train"]["old_answer_share"] == 0.25
     assert [s["old"] for s in samples] == [0.0, 1.0, 0.0, 0.0]
@@ -88,7 +89,8 @@ def test_mquake_import_is_an_edit_folder(monkeypatch, tmp_path):
     source.write_text(json.dumps(cases))
     out = kgworld.import_mquake(source, tmp_path / "mq")
     monkeypatch.setattr(edit, "generate_replies", lambda *a, **k: ["Still \\boxed{City of Light}"])
-    scores, _, hashes = forgetbench.run_edit(None, None, out)
+    splits = ["edit/train", "edit/paraphrase", "edit/multihop"]
+    scores, _, hashes = forgetbench.run_edit(None, None, out, splits=splits)
     assert scores["edit/multihop"]["score"] == 0.0
     assert scores["edit/multihop"]["old_answer_share"] == 1.0  # an old alias counts as old
     assert "skipped" in scores["edit/paraphrase"] and len(hashes) == 2
@@ -136,4 +138,46 @@ def test_cli_eval_suite_edit(tiny_model, tiny_world, tmp_path):
     assert data["manifest"]["config"]["suites"] == ["edit"]
     assert any(p.endswith("edit/locality.jsonl") for p in data["manifest"]["data_sha256"])
     samples = [json.loads(x) for x in (out.parent / "edit.samples.jsonl").read_text().splitlines()]
-    assert len(samples) == 4
+    assert len(samples) == 5
+
+
+def test_rewrite_scores_the_bare_completion_prompt(monkeypatch, tiny_world, tmp_path):
+    """edit/rewrite fills each rewrite prompt with its subject and checks the new and the old
+    object as greedy continuations (the matcher is scripted here; mixsd-core tests it on a model)."""
+    import mixsd_core._continuation as continuation
+
+    records = _records(tiny_world, "edit/train")[:3]
+    prompts = [r["meta"]["rewrite"]["prompt"].replace("{}", r["meta"]["subject"]) for r in records]
+    greedy = {  # what the "model" writes after each prompt: new, old, neither
+        prompts[0]: records[0]["answer"],
+        prompts[1]: records[1]["meta"]["old_answer"],
+        prompts[2]: "something else",
+    }
+    seen = []
+
+    def scripted(model, tokenizer, prompts, continuations, *, batch_size):
+        seen.append(list(prompts))
+        return [
+            {"top1": greedy[p] == c, "exact": greedy[p] == c}
+            for p, c in zip(prompts, continuations, strict=True)
+        ]
+
+    monkeypatch.setattr(continuation, "greedy_continuation_matches", scripted)
+    (tmp_path / "edit").mkdir()
+    train = tmp_path / "edit" / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    scores, samples, _ = forgetbench.run_edit(None, None, tmp_path, splits=["edit/rewrite"])
+    entry = scores["edit/rewrite"]
+    assert seen[0] == prompts and [s["acc"] for s in samples] == [1.0, 0.0, 0.0]
+    assert (
+        entry["score"] == pytest.approx(1 / 3)
+        and entry["n"] == 3
+        and entry["top1"] == entry["score"]
+    )
+    assert entry["old_answer_share"] == pytest.approx(1 / 3)
+    assert entry["verifier"] == "greedy-continuation"
+    assert [s["old"] for s in samples] == [0.0, 1.0, 0.0]
+    del records[1]["meta"]["rewrite"]
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(forgetbench.EvalError, match=r"record 2: missing field 'meta.rewrite'"):
+        forgetbench.run_edit(None, None, tmp_path, splits=["edit/rewrite"])

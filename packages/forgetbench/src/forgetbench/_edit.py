@@ -7,7 +7,12 @@ in-domain suite's generation and kgworld verifier (``boxed-or-final-sentence``):
 * ``edit/train``: edit accuracy (efficacy), the new object on the edit's own question;
 * ``edit/paraphrase``: the same edits asked with held-out wording (generalisation);
 * ``edit/multihop``: 2-4 hop questions whose answer the edits change (the MQuAKE idea);
-* ``edit/locality``: questions on unedited facts, whose answers must not change.
+* ``edit/locality``: questions on unedited facts, whose answers must not change;
+* ``edit/rewrite``: MEMIT's own efficacy, on the bare completion prompt of each edit's
+  ``meta.rewrite`` ("Vroround Stihem was born in"): is the new object the greedy continuation,
+  token for token (teacher-forced, no chat template)? ``top1`` counts the first token alone.
+  Locate-and-edit methods are edited through that prompt, so it is their home ground, while the
+  question splits above are where SFT and MixSD are trained.
 
 For the first three, ``old_answer_share`` is the share of replies that still give the answer of
 the original world (``meta.old_answer``): the edit did not take. Aliases count as the answer
@@ -34,7 +39,10 @@ EDIT_SPLITS: dict[str, bool] = {
     "edit/paraphrase": True,
     "edit/multihop": True,
     "edit/locality": False,
+    "edit/rewrite": True,
 }
+# edit/rewrite scores the edit requests themselves: the meta.rewrite of edit/train's records.
+_FILES = {"edit/rewrite": "edit/train"}
 
 
 def edit_root(folder: str | Path) -> Path:
@@ -60,6 +68,57 @@ def _golds(meta: dict[str, Any], answer: Any, field: str, aliases: str, where: s
     return [answer, *extra]
 
 
+def _rewrite_scores(
+    model: Any, tokenizer: Any, path: Path, records: list[dict[str, Any]], batch_size: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Teacher-forced greedy check of the new (and the old) object after each bare rewrite prompt."""
+    from mixsd_core._continuation import greedy_continuation_matches
+
+    prompts, news, olds = [], [], []
+    for number, record in enumerate(records, 1):
+        rewrite = (record.get("meta") or {}).get("rewrite")
+        where = f"{path}: record {number}"
+        if not isinstance(rewrite, dict):
+            raise EvalError(f"{where}: missing field 'meta.rewrite' (edit/rewrite needs one)")
+        for name in ("prompt", "subject", "target_new"):
+            if not isinstance(rewrite.get(name), str) or not rewrite[name].strip():
+                raise EvalError(f"{where}: field 'meta.rewrite.{name}' must be a non-empty string")
+        if rewrite["prompt"].count("{}") != 1:
+            raise EvalError(f"{where}: field 'meta.rewrite.prompt' must contain '{{}}' once")
+        prompts.append(rewrite["prompt"].replace("{}", rewrite["subject"].strip()))
+        news.append(rewrite["target_new"].strip())
+        olds.append((rewrite.get("target_true") or "").strip())
+    new = greedy_continuation_matches(model, tokenizer, prompts, news, batch_size=batch_size)
+    have_old = [i for i, o in enumerate(olds) if o]
+    old_matches = greedy_continuation_matches(
+        model,
+        tokenizer,
+        [prompts[i] for i in have_old],
+        [olds[i] for i in have_old],
+        batch_size=batch_size,
+    )
+    old = dict(zip(have_old, old_matches, strict=True))
+    hits = [m["exact"] for m in new]
+    entry = accuracy_entry(hits, "greedy-continuation")
+    entry["top1"] = sum(m["top1"] for m in new) / len(new) if new else 0.0
+    entry["old_answer_share"] = sum(m["exact"] for m in old.values()) / len(old) if old else 0.0
+    rows = [
+        {
+            "task": "edit/rewrite",
+            "id": record.get("id"),
+            "prompt": prompt,
+            "target": target,
+            "acc": float(match["exact"]),
+            "top1": float(match["top1"]),
+            **({"old_answer": olds[i], "old": float(old[i]["exact"])} if i in old else {}),
+        }
+        for i, (record, prompt, target, match) in enumerate(
+            zip(records, prompts, news, new, strict=True)
+        )
+    ]
+    return entry, rows
+
+
 def run_edit(
     model: Any,
     tokenizer: Any,
@@ -81,11 +140,17 @@ def run_edit(
     for split in splits:
         if split not in EDIT_SPLITS:
             raise EvalError(f"unknown edit split {split!r}; known: {', '.join(EDIT_SPLITS)}")
-        if not (root / f"{split}.jsonl").is_file():
-            scores[split] = {"skipped": f"{root / split}.jsonl not in the edit folder"}
+        source = _FILES.get(split, split)
+        if not (root / f"{source}.jsonl").is_file():
+            scores[split] = {"skipped": f"{root / source}.jsonl not in the edit folder"}
             continue
-        path, records = read_split(root, split, limit)
+        path, records = read_split(root, source, limit)
         hashes[str(path)] = file_sha256(path)
+        if split == "edit/rewrite":
+            entry, rows = _rewrite_scores(model, tokenizer, path, records, batch_size)
+            scores[split] = entry
+            samples.extend(rows)
+            continue
         replies = generate_replies(
             model, tokenizer, records, batch_size=batch_size, max_new_tokens=max_new_tokens
         )

@@ -27,6 +27,7 @@ INDOMAIN_NAMES = {
     "edit/paraphrase": "edit para.",
     "edit/multihop": "multi-hop",
     "edit/locality": "locality",
+    "edit/rewrite": "rewrite (completion)",
 }
 HELDOUT_NAMES = {
     "fb_aime24": "AIME24",

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mixsd_core._continuation import continuation_ids, greedy_continuation_matches
 from mixsd_train.editing._config import MEMITConfig
 from mixsd_train.editing._hooks import (
     add_at_positions,
@@ -160,8 +161,7 @@ def subject_outputs(
 
 def _target_ids(tokenizer: Any, request: EditRequest, prompt: str) -> list[int]:
     """The new object's tokens, with the space that separates it from the prompt."""
-    sep = "" if prompt.endswith((" ", "\n")) else " "
-    return list(tokenizer(sep + request.target_new, add_special_tokens=False)["input_ids"])
+    return continuation_ids(tokenizer, prompt, request.target_new)
 
 
 def compute_target(
@@ -364,18 +364,8 @@ def rewrite_accuracy(
     Teacher-forced argmax on the bare prompt + new object: "exact" means greedy decoding from the
     prompt writes the new object token for token.
     """
-    device = _device(model)
-    results = []
-    for start in range(0, len(requests), batch_size):
-        chunk = requests[start : start + batch_size]
-        prompts = [tokenizer(r.text()[0], add_special_tokens=True)["input_ids"] for r in chunk]
-        targets = [_target_ids(tokenizer, r, r.text()[0]) for r in chunk]
-        ids, mask = pad_right(
-            [p + t for p, t in zip(prompts, targets, strict=True)], _pad_id(tokenizer), device
-        )
-        with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-        for r, p, t, row in zip(chunk, prompts, targets, logits, strict=True):
-            predicted = row[len(p) - 1 : len(p) - 1 + len(t)].argmax(-1).tolist()
-            results.append({"id": r.id, "top1": predicted[0] == t[0], "exact": predicted == t})
-    return results
+    prompts = [r.text()[0] for r in requests]
+    matches = greedy_continuation_matches(
+        model, tokenizer, prompts, [r.target_new for r in requests], batch_size=batch_size
+    )
+    return [{"id": r.id, **m} for r, m in zip(requests, matches, strict=True)]
