@@ -74,3 +74,28 @@ def test_registry_names_resolve_to_converted_folders(monkeypatch, tmp_path):
     monkeypatch.setattr(mixsd_core, "convert_model", lambda name: tmp_path / name)
     assert _mounts.model_folder("default") == tmp_path / "default"
     assert _mounts.model_folder("/some/folder") == "/some/folder"
+
+
+def test_a_training_folder_resolves_to_its_selected_checkpoint(tmp_path):
+    """``model: runs/X/train/sft`` starts a later stage from the checkpoint X selected, also
+    after the run folder was moved (selection.json holds absolute paths)."""
+    import json
+
+    import pytest
+
+    from mixsd import _mounts
+
+    run = tmp_path / "train" / "sft"
+    (run / "checkpoint-20").mkdir(parents=True)
+    (run / "checkpoint-20" / "config.json").write_text("{}")
+    selection = run / "selection.json"
+    selection.write_text(json.dumps({"checkpoint": str(run / "checkpoint-20")}))
+    assert _mounts.model_folder(str(run)) == run / "checkpoint-20"
+    selection.write_text(json.dumps({"checkpoint": "/moved/away/train/sft/checkpoint-20"}))
+    assert _mounts.model_folder(str(run)) == run / "checkpoint-20"
+    selection.write_text(json.dumps({"checkpoint": str(run / "checkpoint-40")}))
+    with pytest.raises(ValueError, match="checkpoint-40 is not a model folder"):
+        _mounts.model_folder(str(run))
+    selection.write_text(json.dumps({"step": 3}))
+    with pytest.raises(ValueError, match=r"selection\.json: no 'checkpoint' field"):
+        _mounts.model_folder(str(run))

@@ -132,7 +132,10 @@ class Pipeline(FisherStage):
         self.root = Path(config.out).absolute()
         self.units = UnitRunner(self.root)
         self.progress = progress
-        self.base_model = str(model_folder(config.model))
+        try:
+            self.base_model = str(model_folder(config.model))
+        except ValueError as exc:
+            raise RunError(f"{config.where('model')}: {exc}") from None
         self.base_digest = model_digest(self.base_model)
 
     # -- data -------------------------------------------------------------------------------
