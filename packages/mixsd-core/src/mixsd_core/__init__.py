@@ -19,7 +19,13 @@ from mixsd_core._nll import (
     run_nll,
     summarize_nll,
 )
-from mixsd_core._prompts import EXPERT_TEMPLATES, PromptConfig, detect_task, render_prompts
+from mixsd_core._prompts import (
+    EXPERT_TEMPLATES,
+    PromptConfig,
+    detect_task,
+    render_naive_prompt,
+    render_prompts,
+)
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import file_sha256, read_records, run_rollout, stop_token_ids
 
@@ -78,6 +84,7 @@ __all__ = [
     "mixed_rollout",
     "read_records",
     "reference_mixed_rollout",
+    "render_naive_prompt",
     "render_prompts",
     "run_nll",
     "run_rollout",

@@ -25,6 +25,7 @@ __all__ = [
     "detect_task",
     "expert_user_message",
     "naive_user_message",
+    "render_naive_prompt",
     "render_prompts",
 ]
 
@@ -146,11 +147,16 @@ def _render(tokenizer: Any, user_message: str) -> str:
     )
 
 
+def render_naive_prompt(tokenizer: Any, record: Mapping[str, Any]) -> str:
+    """The naive prompt alone (the question, through the chat template): what the student sees."""
+    return _render(tokenizer, naive_user_message(record))
+
+
 def render_prompts(
     tokenizer: Any, record: Mapping[str, Any], config: PromptConfig | None = None
 ) -> tuple[str, str]:
     """``(naive_prompt, expert_prompt)`` as rendered chat-template strings."""
     config = config or PromptConfig()
-    return _render(tokenizer, naive_user_message(record)), _render(
+    return render_naive_prompt(tokenizer, record), _render(
         tokenizer, expert_user_message(record, config)
     )

@@ -30,6 +30,25 @@ def test_read_edit_requests(write_edits: Callable[..., Path]) -> None:
     text, end = first.text("Some prefix. {}")
     assert text == "Some prefix. Zorvath Kellen is employed by"
     assert text[:end].endswith("Zorvath Kellen")
+    assert first.question == "Question about Zorvath Kellen?"
+
+
+def test_chat_request_asks_the_question_then_starts_the_reply(
+    write_edits: Callable[..., Path], make_edit: Callable[..., dict[str, Any]], edit_model_dir: Path
+) -> None:
+    from mixsd_core import load_model, render_naive_prompt
+
+    record = make_edit(0, "{} was born in", "Lio Tarn", "Port Drume", "Quellport")
+    record["prompt"] = "Where was Lio Tarn born? Put it within \\boxed{}."  # a literal {} too
+    (request,) = read_edit_requests(write_edits(records=[record]))
+    _, tokenizer = load_model(str(edit_model_dir), device="cpu")
+    chat = request.in_chat(tokenizer)
+    question_turn = render_naive_prompt(tokenizer, record)
+    assert chat.prompt == question_turn + "{} was born in"
+    for template in ("{}", "Some prefix. {}"):
+        text, end = chat.text(template)
+        assert text == template.replace("{}", question_turn + "Lio Tarn was born in")
+        assert text[:end].endswith("<|im_start|>assistant\nLio Tarn")
 
 
 @pytest.mark.parametrize(
@@ -110,6 +129,8 @@ def test_config_checks() -> None:
         MEMITConfig(kl_prompt="is a")
     with pytest.raises(TrainError, match="v_num_grad_steps must be >= 1"):
         MEMITConfig(v_num_grad_steps=0)
+    with pytest.raises(TrainError, match="prompt_format must be 'completion' or 'chat'"):
+        MEMITConfig(prompt_format="qa")
 
 
 def test_edit_command(

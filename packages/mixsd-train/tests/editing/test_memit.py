@@ -75,6 +75,23 @@ def test_single_edit_flips_top1_and_touches_only_listed_layers(
     assert changed == {f"model.layers.{i}.mlp.down_proj.weight" for i in (1, 2)}
 
 
+def test_chat_format_edits_the_reply_to_the_question(
+    edit_model_dir: Path, write_edits: Callable[..., Path], tmp_path: Path
+) -> None:
+    """prompt_format chat: the new object follows the question's chat turn + reply start."""
+    config = tiny_config(
+        edit_model_dir, write_edits(1), tmp_path, layers="1-2", prompt_format="chat"
+    )
+    manifest = run_memit(config, progress=False)
+    assert manifest["rewrite_accuracy"]["before"]["top1"] == 0.0
+    assert manifest["rewrite_accuracy"]["after"]["top1"] == 1.0
+    edited, tokenizer = load_model(config.output_dir, device="cpu")
+    requests = read_edit_requests(config.edits)
+    chat = [r.in_chat(tokenizer) for r in requests]
+    assert chat[0].prompt.startswith("<|im_start|>user\n")
+    assert rewrite_accuracy(edited, tokenizer, chat)[0]["top1"]
+
+
 def test_second_moment_is_symmetric_psd_and_matches_fp64(
     edit_model_dir: Path, tmp_path: Path
 ) -> None:

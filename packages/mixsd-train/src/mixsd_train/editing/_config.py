@@ -154,6 +154,14 @@ class MEMITConfig:
         default=0.05,
         metadata={"help": "Stop a target's optimisation once its mean NLL is below this."},
     )
+    prompt_format: str = field(
+        default="completion",
+        metadata={
+            "help": "'completion': edit through the bare rewrite prompt ('X was born in', the "
+            "paper's MEMIT); 'chat': the record's question through the chat template, then the "
+            "rewrite prompt as the start of the reply (how a chat model is asked)."
+        },
+    )
     kl_prompt: str = field(
         default="{} is a",
         metadata={"help": "Prompt (with '{}' for the subject) kept unchanged by KL."},
@@ -211,5 +219,9 @@ class MEMITConfig:
         ):
             if value <= 0:  # lambda = 0 leaves K K^T singular for fewer edits than key dims
                 raise TrainError(f"{name} must be > 0, got {value}")
+        if self.prompt_format not in ("completion", "chat"):
+            raise TrainError(
+                f"prompt_format must be 'completion' or 'chat', got {self.prompt_format!r}"
+            )
         if self.kl_prompt.count("{}") != 1:
             raise TrainError(f"kl_prompt must contain '{{}}' exactly once, got {self.kl_prompt!r}")

@@ -11,6 +11,7 @@ after ``subject`` should become ``target_new`` instead of ``target_true``::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,32 @@ class EditRequest:
     subject: str
     target_new: str
     target_true: str | None = None
+    question: str | None = None  # the record's naive user message, for prompt_format "chat"
 
     def text(self, template: str = "{}") -> tuple[str, int]:
-        """The prompt inside a context ``template`` and the end offset of the subject in it."""
+        """The prompt inside a context ``template`` and the end offset of the subject in it.
+
+        The subject goes in the prompt's last ``{}``: a chat-rendered question before the rewrite
+        prompt may hold a literal ``\\boxed{}``.
+        """
         framed = template.replace("{}", self.prompt, 1)
-        start = framed.index("{}")
+        start = framed.rindex("{}")
         return framed[:start] + self.subject + framed[start + 2 :], start + len(self.subject)
+
+    def in_chat(self, tokenizer: Any) -> EditRequest:
+        """The request with its question asked through the chat template and the rewrite prompt
+        as the start of the reply ("<question turn><assistant> {} was born in")."""
+        from mixsd_core import render_naive_prompt
+
+        if self.question is None:
+            raise TrainError(f"{self.id}: prompt_format 'chat' needs the record's question")
+        chat = render_naive_prompt(tokenizer, {"prompt": self.question})
+        return dataclasses.replace(self, prompt=chat + self.prompt)
 
 
 def _rewrite(record: dict[str, Any], where: str) -> EditRequest:
+    from mixsd_core._prompts import naive_user_message
+
     meta = record.get("meta")
     rewrite = meta.get("rewrite") if isinstance(meta, dict) else None
     if not isinstance(rewrite, dict):
@@ -60,6 +78,7 @@ def _rewrite(record: dict[str, Any], where: str) -> EditRequest:
         subject=rewrite["subject"].strip(),
         target_new=rewrite["target_new"].strip(),
         target_true=true,
+        question=naive_user_message(record) if record.get("prompt") else None,
     )
 
 

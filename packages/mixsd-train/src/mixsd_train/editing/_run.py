@@ -106,6 +106,8 @@ def run_memit(
             device=config.device,
             trust_remote_code=config.trust_remote_code,
         )
+    if config.prompt_format == "chat":
+        requests = [r.in_chat(tokenizer) for r in requests]
     depth = int(model.config.num_hidden_layers)
     layers = config.layers or default_layers(model.config)
     if max(layers) >= depth:
