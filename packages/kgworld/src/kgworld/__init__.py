@@ -20,9 +20,9 @@ from kgworld._config import (
     KGFuncConfig,
     KGWorldError,
     WorldConfig,
-    load_config,
     resolve_config,
 )
+from kgworld._config_file import load_config
 from kgworld._edit import rewrite_prompt
 from kgworld._kgfunc import FEW_SHOT_INPUTS, OPERATIONS, Operation, recompute_answer
 from kgworld._mquake import import_mquake, load_mquake

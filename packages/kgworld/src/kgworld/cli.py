@@ -13,7 +13,8 @@ try:
 except ImportError:  # pragma: no cover - only without the cli extra
     sys.exit("kgworld's command line needs the cli extra: pip install 'kgworld[cli]'")
 
-from kgworld._config import KGWorldError, config_help, load_config, resolve_config
+from kgworld._config import KGWorldError, config_help, resolve_config
+from kgworld._config_file import load_config
 
 app = typer.Typer(
     name="kgworld",
