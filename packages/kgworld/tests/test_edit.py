@@ -321,3 +321,29 @@ def test_mquake_file_that_is_not_a_list_or_not_json(tmp_path):
     path.write_text("[\n{,")
     with pytest.raises(KGWorldError, match=r"bad\.json:2: invalid JSON"):
         kgworld.load_mquake(path)
+
+
+def test_read_rewrite_checks_the_request():
+    record = {
+        "meta": {
+            "rewrite": {
+                "prompt": "{} resides in",
+                "subject": " Mira Solend ",
+                "target_new": "Quellport ",
+                "target_true": None,
+            }
+        }
+    }
+    assert kgworld.read_rewrite(record, "f:1") == kgworld.Rewrite(
+        "{} resides in", "Mira Solend", "Quellport", None
+    )
+    bad = [
+        ({"meta": {}}, "f:1: missing field 'meta.rewrite'"),
+        ({"meta": {"rewrite": {**record["meta"]["rewrite"], "subject": " "}}}, "'meta.rewrite.subject' must be a non-empty string"),
+        ({"meta": {"rewrite": {**record["meta"]["rewrite"], "prompt": "{} and {}"}}}, "must contain '{}' exactly once"),
+        ({"meta": {"rewrite": {**record["meta"]["rewrite"], "target_true": 3}}}, "'meta.rewrite.target_true' must be a string or null"),
+    ]  # fmt: skip
+    for broken, message in bad:
+        with pytest.raises(KGWorldError) as info:
+            kgworld.read_rewrite(broken, "f:1")
+        assert message in str(info.value)

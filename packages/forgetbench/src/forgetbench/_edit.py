@@ -72,22 +72,18 @@ def _rewrite_scores(
     model: Any, tokenizer: Any, path: Path, records: list[dict[str, Any]], batch_size: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Teacher-forced greedy check of the new (and the old) object after each bare rewrite prompt."""
+    import kgworld
     from mixsd_core._continuation import greedy_continuation_matches
 
     prompts, news, olds = [], [], []
     for number, record in enumerate(records, 1):
-        rewrite = (record.get("meta") or {}).get("rewrite")
-        where = f"{path}: record {number}"
-        if not isinstance(rewrite, dict):
-            raise EvalError(f"{where}: missing field 'meta.rewrite' (edit/rewrite needs one)")
-        for name in ("prompt", "subject", "target_new"):
-            if not isinstance(rewrite.get(name), str) or not rewrite[name].strip():
-                raise EvalError(f"{where}: field 'meta.rewrite.{name}' must be a non-empty string")
-        if rewrite["prompt"].count("{}") != 1:
-            raise EvalError(f"{where}: field 'meta.rewrite.prompt' must contain '{{}}' once")
-        prompts.append(rewrite["prompt"].replace("{}", rewrite["subject"].strip()))
-        news.append(rewrite["target_new"].strip())
-        olds.append((rewrite.get("target_true") or "").strip())
+        try:
+            rewrite = kgworld.read_rewrite(record, f"{path}: record {number}")
+        except kgworld.KGWorldError as exc:
+            raise EvalError(str(exc)) from None
+        prompts.append(rewrite.prompt.replace("{}", rewrite.subject))
+        news.append(rewrite.target_new)
+        olds.append((rewrite.target_true or "").strip())
     new = greedy_continuation_matches(model, tokenizer, prompts, news, batch_size=batch_size)
     have_old = [i for i, o in enumerate(olds) if o]
     old_matches = greedy_continuation_matches(

@@ -23,7 +23,7 @@ from kgworld._config import (
     resolve_config,
 )
 from kgworld._config_file import load_config
-from kgworld._edit import rewrite_prompt
+from kgworld._edit import Rewrite, read_rewrite, rewrite_prompt
 from kgworld._kgfunc import FEW_SHOT_INPUTS, OPERATIONS, Operation, recompute_answer
 from kgworld._mquake import import_mquake, load_mquake
 from kgworld._verify import (
@@ -49,6 +49,7 @@ __all__ = [
     "KGFuncConfig",
     "KGWorldError",
     "Operation",
+    "Rewrite",
     "World",
     "WorldConfig",
     "__version__",
@@ -63,6 +64,7 @@ __all__ = [
     "load_mquake",
     "normalize_answer",
     "read_jsonl",
+    "read_rewrite",
     "recompute_answer",
     "resolve_config",
     "rewrite_prompt",

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from kgworld._config import ConfigError, EditConfig, WorldConfig
+from kgworld._config import ConfigError, EditConfig, KGWorldError, WorldConfig
 from kgworld._graph import FactGraph
 from kgworld._kgfact import Record, _record, ask, boxed_target
 from kgworld._rng import derived_rng
@@ -67,6 +68,45 @@ def rewrite_request(relation: Relation, subject: str, new: str, old: str) -> dic
         "target_new": new,
         "target_true": old,
     }
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """An edit request: after ``prompt.replace("{}", subject)`` comes ``target_new`` (was
+    ``target_true``)."""
+
+    prompt: str
+    subject: str
+    target_new: str
+    target_true: str | None
+
+
+def read_rewrite(record: dict[str, Any], where: str) -> Rewrite:
+    """A record's edit request (``meta.rewrite``), checked: prompt, subject and target_new are
+    non-empty strings (subject and target_new stripped), the prompt holds ``{}`` once, and
+    target_true is a string or null. Errors start with ``where`` and name the field."""
+    meta = record.get("meta")
+    rewrite = meta.get("rewrite") if isinstance(meta, dict) else None
+    if not isinstance(rewrite, dict):
+        raise KGWorldError(f"{where}: missing field 'meta.rewrite' (an edit request needs one)")
+    for name in ("prompt", "subject", "target_new"):
+        value = rewrite.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise KGWorldError(f"{where}: field 'meta.rewrite.{name}' must be a non-empty string")
+    if rewrite["prompt"].count("{}") != 1:
+        raise KGWorldError(
+            f"{where}: field 'meta.rewrite.prompt' must contain '{{}}' exactly once "
+            f"(where the subject goes), got {rewrite['prompt']!r}"
+        )
+    true = rewrite.get("target_true")
+    if true is not None and not isinstance(true, str):
+        raise KGWorldError(f"{where}: field 'meta.rewrite.target_true' must be a string or null")
+    return Rewrite(
+        prompt=rewrite["prompt"],
+        subject=rewrite["subject"].strip(),
+        target_new=rewrite["target_new"].strip(),
+        target_true=true,
+    )
 
 
 class _Index:

@@ -10,13 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["continuation_ids", "greedy_continuation_matches"]
+__all__ = ["continuation_ids", "greedy_continuation_matches", "pad_right"]
 
 
 def continuation_ids(tokenizer: Any, prompt: str, continuation: str) -> list[int]:
     """The continuation's tokens, with the space that separates a word from the prompt."""
     sep = "" if prompt.endswith((" ", "\n")) or continuation.startswith(" ") else " "
     return list(tokenizer(sep + continuation, add_special_tokens=False)["input_ids"])
+
+
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """``(ids, attention_mask)``; right padding keeps every real token at its index, so
+    positions read from the unpadded rows stay valid."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids.to(device), mask.to(device)
 
 
 def greedy_continuation_matches(
@@ -31,27 +45,22 @@ def greedy_continuation_matches(
     ``exact`` (greedy decoding from the prompt writes the whole continuation)."""
     import torch
 
+    from mixsd_core._rollout import _pad_id
+
     if len(prompts) != len(continuations):
         raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     results: list[dict[str, bool]] = []
     everything = list(zip(prompts, continuations, strict=True))
     for start in range(0, len(everything), batch_size):
         pairs = everything[start : start + batch_size]
         heads = [list(tokenizer(p, add_special_tokens=True)["input_ids"]) for p, _ in pairs]
         tails = [continuation_ids(tokenizer, p, c) for p, c in pairs]
-        width = max(len(h) + len(t) for h, t in zip(heads, tails, strict=True))
-        # Right padding keeps every real token at its index, so positions need no shifting.
-        ids = torch.full((len(pairs), width), int(pad or 0), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, (head, tail) in enumerate(zip(heads, tails, strict=True)):
-            ids[row, : len(head) + len(tail)] = torch.tensor(head + tail)
-            mask[row, : len(head) + len(tail)] = 1
+        ids, mask = pad_right(
+            [h + t for h, t in zip(heads, tails, strict=True)], _pad_id(tokenizer), device
+        )
         with torch.no_grad():
-            logits = model(
-                input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False
-            ).logits
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
         for row, (head, tail) in enumerate(zip(heads, tails, strict=True)):
             predicted = logits[row, len(head) - 1 : len(head) - 1 + len(tail)].argmax(-1).tolist()
             results.append({"top1": predicted[0] == tail[0], "exact": predicted == tail})

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from mixsd_core._continuation import pad_right
 from mixsd_train._errors import TrainError
 
 __all__ = [
@@ -188,16 +189,3 @@ def encode_prompts(
         ids.append(list(batch["input_ids"][i]))
         positions.append(int(token))
     return ids, positions
-
-
-def pad_right(
-    rows: Sequence[Sequence[int]], pad_id: int, device: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right padding keeps every real token at its index (the positions above stay valid)."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids.to(device), mask.to(device)

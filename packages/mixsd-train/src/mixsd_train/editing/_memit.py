@@ -159,11 +159,6 @@ def subject_outputs(
     return torch.cat(out)
 
 
-def _target_ids(tokenizer: Any, request: EditRequest, prompt: str) -> list[int]:
-    """The new object's tokens, with the space that separates it from the prompt."""
-    return continuation_ids(tokenizer, prompt, request.target_new)
-
-
 def compute_target(
     model: Any,
     tokenizer: Any,
@@ -180,7 +175,7 @@ def compute_target(
     ids, positions = encode_prompts(
         tokenizer, [p for p, _ in prompts] + [kl_text], [e for _, e in prompts] + [kl_end]
     )
-    target = _target_ids(tokenizer, request, prompts[0][0])
+    target = continuation_ids(tokenizer, prompts[0][0], request.target_new)
     # Rewrite rows read the new object teacher-forced; the last row is the KL prompt.
     rows = [row + target[:-1] for row in ids[:-1]] + [ids[-1]]
     batch, mask = pad_right(rows, _pad_id(tokenizer), device)

@@ -54,31 +54,20 @@ class EditRequest:
 
 
 def _rewrite(record: dict[str, Any], where: str) -> EditRequest:
+    import kgworld
     from mixsd_core._prompts import naive_user_message
 
-    meta = record.get("meta")
-    rewrite = meta.get("rewrite") if isinstance(meta, dict) else None
-    if not isinstance(rewrite, dict):
-        raise TrainError(f"{where}: missing field 'meta.rewrite' (an edit request needs one)")
-    for name in ("prompt", "subject", "target_new"):
-        value = rewrite.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise TrainError(f"{where}: field 'meta.rewrite.{name}' must be a non-empty string")
-    if rewrite["prompt"].count("{}") != 1:
-        raise TrainError(
-            f"{where}: field 'meta.rewrite.prompt' must contain '{{}}' exactly once "
-            f"(where the subject goes), got {rewrite['prompt']!r}"
-        )
-    true = rewrite.get("target_true")
-    if true is not None and not isinstance(true, str):
-        raise TrainError(f"{where}: field 'meta.rewrite.target_true' must be a string or null")
+    try:
+        rewrite = kgworld.read_rewrite(record, where)
+    except kgworld.KGWorldError as exc:
+        raise TrainError(str(exc)) from None
     return EditRequest(
         id=str(record["id"]),
-        prompt=rewrite["prompt"],
-        subject=rewrite["subject"].strip(),
-        target_new=rewrite["target_new"].strip(),
-        target_true=true,
-        question=naive_user_message(record) if record.get("prompt") else None,
+        prompt=rewrite.prompt,
+        subject=rewrite.subject,
+        target_new=rewrite.target_new,
+        target_true=rewrite.target_true,
+        question=naive_user_message(record),  # read_records requires the prompt
     )
 
 
