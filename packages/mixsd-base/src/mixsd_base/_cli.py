@@ -1,0 +1,184 @@
+"""One command-line runner and one way to turn a config dataclass into command-line options.
+
+* :func:`run_cli` is every console script's ``main``: a :class:`UserError` prints one line
+  (``error: file:line: field 'x': ...``) and exits 1, never a traceback; ``MIXSD_DEBUG=1``
+  shows the traceback instead.
+* :func:`config_command` makes a Typer command take ``--config FILE``, ``--set key=value``
+  (repeatable) and one ``--flag`` per scalar field of a dataclass (help from its metadata), and
+  hands the command the loaded, checked config: defaults < file < ``--set`` < flags.
+
+Typer is imported only here, inside the functions, so the base package needs nothing installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from mixsd_base._config import _hints, load_config, parse_overrides
+from mixsd_base._errors import UserError
+
+__all__ = ["DEBUG_ENV", "config_command", "run_cli", "scalar_fields"]
+
+DEBUG_ENV = "MIXSD_DEBUG"
+R = TypeVar("R")
+
+
+def report_user_error(error: UserError) -> None:
+    """Print a user error as the one line every command prints (stderr)."""
+    print(f"error: {error}", file=sys.stderr)
+
+
+def run_cli(app: Callable[[], Any]) -> None:
+    """Run a Typer app (or any callable) as a console script with the shared error policy."""
+    try:
+        app()
+    except UserError as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        report_user_error(error)
+        raise SystemExit(1) from None
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _scalar(hint: Any) -> Any | None:
+    """The command-line type of a field (``int``, ``str``, ...), or None when it has none."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _scalar(options[0]) if len(options) == 1 else None
+    if origin is Literal:
+        return str if all(isinstance(a, str) for a in typing.get_args(hint)) else None
+    return hint if hint in _SCALARS else None
+
+
+def scalar_fields(cls: type) -> list[tuple[str, Any, str]]:
+    """(name, command-line type, help) of the fields that get their own ``--flag``.
+
+    Fields with ``metadata={"cli": False}`` are left to ``--config`` / ``--set``, as are lists,
+    mappings and nested sections.
+    """
+    hints = _hints(cls)
+    rows = []
+    for f in fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.metadata.get("cli", True) is False:
+            continue
+        kind = _scalar(hints.get(f.name))
+        if kind is not None:
+            rows.append((f.name, kind, f.metadata.get("help", "")))
+    return rows
+
+
+def _default_text(f: Any) -> str:
+    if f.default is MISSING:
+        return ""
+    return f" [default: {f.default}]" if f.default not in (None, "") else ""
+
+
+def config_command(
+    cls: type,
+    *,
+    flags: bool = True,
+    exclude: tuple[str, ...] = (),
+    rename: dict[str, str] | None = None,
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Decorate ``def command(config: cls, **other_params)`` into a Typer command function.
+
+    The wrapper's parameters are the command's own (minus ``config``), then ``--config``,
+    ``--set`` and one flag per scalar field of ``cls`` (unless ``flags`` is False or the field
+    is in ``exclude``). ``rename`` maps a field to another flag name (``{"data": "input"}``).
+    """
+    import typer
+
+    rename = rename or {}
+    by_name = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    flag_fields = [row for row in scalar_fields(cls) if row[0] not in exclude] if flags else []
+
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
+        own = [p for name, p in inspect.signature(func).parameters.items() if name != "config"]
+        own_hints = typing.get_type_hints(func, include_extras=True)
+        taken = {p.name for p in own}
+        params = list(own)
+        annotations = {p.name: own_hints[p.name] for p in own if p.name in own_hints}
+        params.append(
+            inspect.Parameter(
+                "config_file",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[
+                    Path | None,
+                    typer.Option(
+                        "--config",
+                        "-c",
+                        help=f"YAML/JSON file of {cls.__name__} fields.",
+                        show_default=False,
+                    ),
+                ],
+            )
+        )
+        params.append(
+            inspect.Parameter(
+                "set_items",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[
+                    list[str] | None,
+                    typer.Option(
+                        "--set",
+                        help="Override one field: key=value (YAML value; repeatable; a.b for nested).",
+                        show_default=False,
+                    ),
+                ],
+            )
+        )
+        flag_params: dict[str, str] = {}
+        for name, kind, help_text in flag_fields:
+            param = rename.get(name, name)
+            if param in taken:
+                continue
+            flag_params[param] = name
+            option = (
+                typer.Option(f"--{param.replace('_', '-')}/--no-{param.replace('_', '-')}")
+                if kind is bool
+                else typer.Option(f"--{param.replace('_', '-')}")
+            )
+            option.help = help_text + _default_text(by_name[name])
+            option.show_default = False
+            params.append(
+                inspect.Parameter(
+                    param,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=None,
+                    annotation=Annotated[kind | None, option],
+                )
+            )
+        for p in params[len(own) :]:
+            annotations[p.name] = p.annotation
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> R:
+            config_file = kwargs.pop("config_file", None)
+            overrides = parse_overrides(kwargs.pop("set_items", None) or [])
+            for param, name in flag_params.items():
+                value = kwargs.pop(param, None)
+                if value is not None:
+                    overrides[name] = value
+            config = load_config(cls, config_file, overrides)
+            return func(*args, config=config, **kwargs)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = annotations
+        del command.__wrapped__  # Typer must read the new signature, not the original's
+        return command
+
+    return decorate

@@ -1,0 +1,221 @@
+"""Files: atomic writes, JSON Lines with line-numbered errors, content hashes, manifests.
+
+An output appears under its final name only once complete (written to a sibling temporary
+file, then renamed), so an interrupted run never leaves a half-written file that looks done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any
+
+from mixsd_base._errors import DataError
+
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "dump_jsonl_line",
+    "file_sha256",
+    "iter_jsonl",
+    "package_versions",
+    "read_json",
+    "read_jsonl",
+    "read_text",
+    "text_sha256",
+    "write_json",
+    "write_jsonl",
+    "write_text",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it to ``path`` when the block succeeds.
+
+    For writers that need a file name (``save_file``, ``torch.save``). On an error the temporary
+    file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing (UTF-8 in text mode); rename on success."""
+    with atomic_path(path) as tmp:
+        encoding = None if "b" in mode else "utf-8"
+        with open(tmp, mode, encoding=encoding, newline=None if encoding is None else "\n") as f:
+            yield f
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically; returns the path."""
+    with atomic_write(path) as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(
+    path: str | Path, obj: Any, *, indent: int | None = 2, sort_keys: bool = False
+) -> Path:
+    """Write one JSON document atomically (UTF-8, non-ASCII kept, trailing newline)."""
+    return write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
+    )
+
+
+def dump_jsonl_line(record: Mapping[str, Any]) -> str:
+    """One record as one JSON line (compact, non-ASCII kept, newline-terminated)."""
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> int:
+    """Write records as JSON Lines atomically; returns how many were written."""
+    count = 0
+    with atomic_write(path) as f:
+        for record in records:
+            f.write(dump_jsonl_line(record))
+            count += 1
+    return count
+
+
+def read_text(path: str | Path, *, what: str = "file") -> str:
+    """Read a UTF-8 text file; a missing, unreadable or non-UTF-8 file is a :class:`DataError`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{what} not found", path=path) from None
+    except IsADirectoryError:
+        raise DataError(f"expected a {what}, found a folder", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read {what} ({exc.strerror})", path=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})",
+            path=path,
+            line=line,
+        ) from None
+
+
+def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
+    """Read one JSON document; errors name the file and line."""
+    text = read_text(path, what=what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+
+
+def iter_jsonl(
+    path: str | Path,
+    *,
+    required: Sequence[str] = (),
+    types: Mapping[str, type | tuple[type, ...]] | None = None,
+    what: str = "JSONL file",
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, record)`` for each non-blank line of a JSON Lines file.
+
+    Every record must be a JSON object holding the ``required`` fields, each field named in
+    ``types`` of that type (``None`` allowed only where ``type(None)`` is listed). Any failure is
+    one :class:`DataError` naming the file, the line and the field.
+    """
+    text = read_text(path, what=what)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
+        if not isinstance(record, dict):
+            raise DataError(
+                f"expected a JSON object, got {type(record).__name__}", path=path, line=number
+            )
+        for name in required:
+            if name not in record:
+                raise DataError("missing field", path=path, line=number, field=name)
+        for name, expected in (types or {}).items():
+            if name in record and not isinstance(record[name], expected):
+                kinds = expected if isinstance(expected, tuple) else (expected,)
+                names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise DataError(
+                    f"expected {names}, got {type(record[name]).__name__}",
+                    path=path,
+                    line=number,
+                    field=name,
+                )
+        yield number, record
+
+
+def read_jsonl(
+    path: str | Path,
+    *,
+    required: Sequence[str] = (),
+    types: Mapping[str, type | tuple[type, ...]] | None = None,
+    allow_empty: bool = False,
+    what: str = "JSONL file",
+) -> list[dict[str, Any]]:
+    """All records of a JSON Lines file (see :func:`iter_jsonl`); empty is an error by default."""
+    records = [r for _, r in iter_jsonl(path, required=required, types=types, what=what)]
+    if not records and not allow_empty:
+        raise DataError(f"{what} holds no records", path=path)
+    return records
+
+
+def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (weights can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def text_sha256(text: str) -> str:
+    """Hex sha256 of a text's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_DEFAULT_DISTS = (
+    "mixsd-base",
+    "kgworld",
+    "mixsd-core",
+    "mixsd-train",
+    "forgetbench",
+    "fishertools",
+    "mixsd",
+)
+
+
+def package_versions(
+    *dists: str, extra: Callable[[], Mapping[str, str]] | None = None
+) -> dict[str, str]:
+    """``{distribution: version}`` of the named (default: the workspace's) installed packages.
+
+    Missing distributions are left out, so a manifest written by kgworld alone lists only what
+    is installed. ``extra`` adds computed entries (e.g. ``python``).
+    """
+    out: dict[str, str] = {}
+    for dist in dists or _DEFAULT_DISTS:
+        with contextlib.suppress(PackageNotFoundError):
+            out[dist] = version(dist)
+    if extra is not None:
+        out.update(extra())
+    return out

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import typer
+from typer.testing import CliRunner
+
+from mixsd_base import ConfigError, config_command
+
+
+@dataclass
+class Opts:
+    alpha: float = field(default=0.5, metadata={"help": "Mixing probability."})
+    name: str = field(default="x", metadata={"help": "A name."})
+    greedy: bool = field(default=True, metadata={"help": "Greedy decoding."})
+    tags: list[str] = field(default_factory=list, metadata={"help": "Tags (--set only)."})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.alpha <= 1:
+            raise ConfigError(f"must be in [0, 1], got {self.alpha}", field="alpha")
+
+
+app = typer.Typer()
+
+
+@app.command()
+@config_command(Opts)
+def show(config: Opts, verbose: bool = False) -> None:
+    typer.echo(f"{config.alpha} {config.name} {config.greedy} {config.tags} {verbose}")
+
+
+def test_flags_set_and_config_file(tmp_path):
+    path = tmp_path / "o.yaml"
+    path.write_text("alpha: 0.25\nname: file\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["--config", str(path), "--set", "tags=[a, b]", "--name", "flag", "--no-greedy"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "0.25 flag False ['a', 'b'] False"
+    help_text = runner.invoke(app, ["--help"]).output
+    assert "Mixing probability." in help_text and "--set" in help_text
+
+
+_SCRIPT = """
+from dataclasses import dataclass
+import typer
+from mixsd_base import ConfigError, config_command, run_cli
+
+@dataclass
+class O:
+    alpha: float = 0.5
+    def __post_init__(self):
+        if self.alpha > 1:
+            raise ConfigError("must be <= 1", field="alpha")
+
+app = typer.Typer()
+
+@app.command()
+@config_command(O)
+def run(config: O) -> None:
+    print(config.alpha)
+
+run_cli(app)
+"""
+
+
+def test_user_error_is_one_line_exit_1(tmp_path):
+    script = tmp_path / "cli.py"
+    script.write_text(_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), "--alpha", "2"], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (1, "error: field 'alpha': must be <= 1\n")
+    done = subprocess.run(
+        [sys.executable, str(script), "--alpha", "2"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MIXSD_DEBUG": "1"},
+    )
+    assert done.returncode == 1 and "Traceback" in done.stderr

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mixsd_base import (
+    DataError,
+    Registry,
+    UnknownNameError,
+    atomic_write,
+    file_sha256,
+    read_jsonl,
+    text_sha256,
+    write_json,
+    write_jsonl,
+)
+
+
+def test_jsonl_round_trip_and_atomic(tmp_path):
+    out = tmp_path / "sub" / "r.jsonl"
+    assert write_jsonl(out, [{"id": "a", "x": "é"}, {"id": "b", "x": None}]) == 2
+    assert out.read_text(encoding="utf-8") == '{"id": "a", "x": "é"}\n{"id": "b", "x": null}\n'
+    assert read_jsonl(out, required=["id"]) == [{"id": "a", "x": "é"}, {"id": "b", "x": None}]
+    assert [p.name for p in out.parent.iterdir()] == ["r.jsonl"]  # no temporary left
+
+
+def test_atomic_write_leaves_old_file_on_error(tmp_path):
+    out = tmp_path / "o.json"
+    write_json(out, {"a": 1})
+    with pytest.raises(RuntimeError), atomic_write(out) as f:
+        f.write("half")
+        raise RuntimeError("interrupted")
+    assert json.loads(out.read_text(encoding="utf-8")) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json"]
+
+
+@pytest.mark.parametrize(
+    ("content", "kwargs", "message"),
+    [
+        (b'{"id": "a"}\n{"id": \n', {}, r"r.jsonl:2: invalid JSON"),
+        (b'{"id": "a"}\n[1]\n', {}, r"r.jsonl:2: expected a JSON object, got list"),
+        (b'{"id": "a"}\n{"x": 1}\n', {"required": ["id"]}, r"r.jsonl:2: field 'id': missing field"),
+        (b'{"id": 3}\n', {"types": {"id": str}}, r"r.jsonl:1: field 'id': expected str, got int"),
+        (b'{"id": "a"}\n\xff\n', {}, r"r.jsonl:2: not UTF-8"),
+        (b"\n", {}, r"r.jsonl: JSONL file holds no records"),
+    ],
+)
+def test_jsonl_errors_name_file_line_field(tmp_path, content, kwargs, message):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_jsonl(path, **kwargs)
+
+
+def test_hashes(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("abc", encoding="utf-8")
+    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert file_sha256(path) == text_sha256("abc") == expected
+
+
+def test_registry_lookup_and_did_you_mean():
+    reg: Registry[int] = Registry("verifier", {"boxed": 1})
+    reg.register("integer", 2)
+
+    @reg.register("exact")
+    def _exact() -> int:
+        return 3
+
+    assert reg["boxed"] == 1 and "integer" in reg and list(reg) == ["boxed", "integer", "exact"]
+    with pytest.raises(UnknownNameError) as info:
+        reg["boxd"]
+    assert (
+        str(info.value)
+        == "unknown verifier 'boxd' (did you mean 'boxed'?); choose one of: boxed, integer, exact"
+    )
+    with pytest.raises(ValueError, match="twice"):
+        reg.register("boxed", 9)
+    with pytest.raises(TypeError):
+        reg["new"] = 4  # type: ignore[index]
