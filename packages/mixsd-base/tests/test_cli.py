@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import typer
 from typer.testing import CliRunner
@@ -43,6 +44,36 @@ def test_flags_set_and_config_file(tmp_path):
     assert result.output.strip() == "0.25 flag False ['a', 'b'] False"
     help_text = runner.invoke(app, ["--help"]).output
     assert "Mixing probability." in help_text and "--set" in help_text
+
+
+@dataclass
+class Listed:
+    out: str = field(metadata={"help": "Where to write."})
+    suites: list[str] = field(default_factory=lambda: ["a"], metadata={"help": "Suites."})
+    data: Path | None = field(default=None, metadata={"help": "A file."})
+
+
+listed_app = typer.Typer()
+
+
+@listed_app.command()
+@config_command(Listed, lists=True, aliases={"suites": ("--suite",)})
+def listed(config: Listed) -> None:
+    typer.echo(f"{config.out} {config.suites} {config.data!r}")
+
+
+def test_list_flags_aliases_paths_and_required_fields(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(
+        listed_app, ["--out", "o", "--suites", "x", "--suite", "y", "--data", "d.jsonl"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "o ['x', 'y'] PosixPath('d.jsonl')"
+    result = runner.invoke(listed_app, ["--out", "o"])  # a list flag not given keeps the default
+    assert result.output.strip() == "o ['a'] None"
+    result = runner.invoke(listed_app, [])
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == "field 'out': required: it has no default"
 
 
 _SCRIPT = """

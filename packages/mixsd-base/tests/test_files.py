@@ -53,6 +53,17 @@ def test_jsonl_errors_name_file_line_field(tmp_path, content, kwargs, message):
         read_jsonl(path, **kwargs)
 
 
+def test_gzipped_jsonl_reads_like_plain(tmp_path):
+    import gzip
+
+    path = tmp_path / "r.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"id": "a"}\n\n{"id": "b"}\n'))
+    assert read_jsonl(path) == [{"id": "a"}, {"id": "b"}]
+    path.write_bytes(b"not gzip")
+    with pytest.raises(DataError, match=r"r.jsonl.gz: not a readable gzip"):
+        read_jsonl(path)
+
+
 def test_hashes(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("abc", encoding="utf-8")

@@ -10,7 +10,14 @@
 * :func:`run_cli` / :func:`config_command`: one error policy and one way to build options.
 """
 
-from mixsd_base._cli import DEBUG_ENV, config_command, report_user_error, run_cli, scalar_fields
+from mixsd_base._cli import (
+    DEBUG_ENV,
+    config_command,
+    list_fields,
+    report_user_error,
+    run_cli,
+    scalar_fields,
+)
 from mixsd_base._config import (
     ConfigSource,
     as_dict,
@@ -64,6 +71,7 @@ __all__ = [
     "iter_jsonl",
     "lazy_exports",
     "lazy_table",
+    "list_fields",
     "load_config",
     "merge",
     "nest",

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from mixsd_base._config import _hints, load_config, parse_overrides
 from mixsd_base._errors import UserError
 
-__all__ = ["DEBUG_ENV", "config_command", "run_cli", "scalar_fields"]
+__all__ = ["DEBUG_ENV", "config_command", "list_fields", "run_cli", "scalar_fields"]
 
 DEBUG_ENV = "MIXSD_DEBUG"
 R = TypeVar("R")
@@ -48,7 +48,7 @@ def run_cli(app: Callable[[], Any]) -> None:
         raise SystemExit(1) from None
 
 
-_SCALARS = (bool, int, float, str)
+_SCALARS = (bool, int, float, str, Path)
 
 
 def _scalar(hint: Any) -> Any | None:
@@ -60,6 +60,33 @@ def _scalar(hint: Any) -> Any | None:
     if origin is Literal:
         return str if all(isinstance(a, str) for a in typing.get_args(hint)) else None
     return hint if hint in _SCALARS else None
+
+
+def _list_item(hint: Any) -> Any | None:
+    """The item type of a ``list[int]`` / ``list[str]`` ... field, or None for anything else."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _list_item(options[0]) if len(options) == 1 else None
+    if origin is not list:
+        return None
+    args = typing.get_args(hint)
+    item = _scalar(args[0]) if args else None
+    return item if item is not bool else None
+
+
+def list_fields(cls: type) -> list[tuple[str, Any, str]]:
+    """(name, item type, help) of the list-of-scalar fields (a repeatable ``--flag`` each with
+    ``config_command(..., lists=True)``); ``metadata={"cli": False}`` leaves one out."""
+    hints = _hints(cls)
+    rows = []
+    for f in fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.metadata.get("cli", True) is False:
+            continue
+        item = _list_item(hints.get(f.name))
+        if item is not None:
+            rows.append((f.name, item, f.metadata.get("help", "")))
+    return rows
 
 
 def scalar_fields(cls: type) -> list[tuple[str, Any, str]]:
@@ -89,20 +116,32 @@ def config_command(
     cls: type,
     *,
     flags: bool = True,
+    lists: bool = False,
     exclude: tuple[str, ...] = (),
     rename: dict[str, str] | None = None,
+    aliases: dict[str, tuple[str, ...]] | None = None,
 ) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Decorate ``def command(config: cls, **other_params)`` into a Typer command function.
 
     The wrapper's parameters are the command's own (minus ``config``), then ``--config``,
     ``--set`` and one flag per scalar field of ``cls`` (unless ``flags`` is False or the field
-    is in ``exclude``). ``rename`` maps a field to another flag name (``{"data": "input"}``).
+    is in ``exclude``); with ``lists`` also one repeatable flag per list-of-scalar field
+    (``--tag a --tag b``; given at all, it replaces the whole list). ``rename`` maps a field to
+    another flag name (``{"data": "input"}``), ``aliases`` a field to extra flag spellings
+    (``{"suites": ("--suite",)}``).
     """
     import typer
 
     rename = rename or {}
+    aliases = aliases or {}
     by_name = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     flag_fields = [row for row in scalar_fields(cls) if row[0] not in exclude] if flags else []
+    if flags and lists:
+        flag_fields += [
+            (name, list[item], help_text)  # type: ignore[valid-type]
+            for name, item, help_text in list_fields(cls)
+            if name not in exclude
+        ]
 
     def decorate(func: Callable[..., R]) -> Callable[..., R]:
         own = [p for name, p in inspect.signature(func).parameters.items() if name != "config"]
@@ -147,10 +186,11 @@ def config_command(
             if param in taken:
                 continue
             flag_params[param] = name
+            spelled = param.replace("_", "-")
             option = (
-                typer.Option(f"--{param.replace('_', '-')}/--no-{param.replace('_', '-')}")
+                typer.Option(f"--{spelled}/--no-{spelled}", *aliases.get(name, ()))
                 if kind is bool
-                else typer.Option(f"--{param.replace('_', '-')}")
+                else typer.Option(f"--{spelled}", *aliases.get(name, ()))
             )
             option.help = help_text + _default_text(by_name[name])
             option.show_default = False
@@ -171,8 +211,8 @@ def config_command(
             overrides = parse_overrides(kwargs.pop("set_items", None) or [])
             for param, name in flag_params.items():
                 value = kwargs.pop(param, None)
-                if value is not None:
-                    overrides[name] = value
+                if value is not None and value != []:  # a list flag not given is []
+                    overrides[name] = list(value) if isinstance(value, list | tuple) else value
             config = load_config(cls, config_file, overrides)
             return func(*args, config=config, **kwargs)
 

@@ -325,6 +325,9 @@ def build_config(
             value = f.metadata["coerce"](value)
         hint = hints.get(key, Any)
         kwargs[key] = _checked(value, hint, (*keys, str(key)), source)
+    for name, f in known.items():
+        if name not in kwargs and f.default is MISSING and f.default_factory is MISSING:
+            raise source.error((*keys, name), "required: it has no default")
     try:
         return cls(**kwargs)
     except UserError as exc:

@@ -7,9 +7,11 @@ file, then renamed), so an interrupted run never leaves a half-written file that
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -93,10 +95,15 @@ def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> int:
 
 
 def read_text(path: str | Path, *, what: str = "file") -> str:
-    """Read a UTF-8 text file; a missing, unreadable or non-UTF-8 file is a :class:`DataError`."""
+    """Read a UTF-8 text file (gzip-compressed when its name ends in ``.gz``); a missing,
+    unreadable or non-UTF-8 file is a :class:`DataError`."""
     path = Path(path)
     try:
         data = path.read_bytes()
+        if path.suffix == ".gz":  # data packages ship JSONL gzipped (HumanEval.jsonl.gz)
+            data = gzip.decompress(data)
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise DataError(f"not a readable gzip {what}", path=path) from None
     except FileNotFoundError:
         raise DataError(f"{what} not found", path=path) from None
     except IsADirectoryError:
