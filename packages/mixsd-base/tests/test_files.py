@@ -25,6 +25,16 @@ def test_jsonl_round_trip_and_atomic(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["r.jsonl"]  # no temporary left
 
 
+def test_jsonl_lines_end_only_at_newline(tmp_path):
+    # A model's text may hold U+2028 or U+0085, which write_jsonl keeps unescaped.
+    out = tmp_path / "r.jsonl"
+    records = [{"id": "a", "x": "one\u2028two\x85three"}, {"id": "b", "x": "ok"}]
+    write_jsonl(out, records)
+    assert read_jsonl(out) == records
+    out.write_bytes(b'{"id": "a"}\r\n{"id": "b"}\r\n')
+    assert read_jsonl(out) == [{"id": "a"}, {"id": "b"}]
+
+
 def test_atomic_write_leaves_old_file_on_error(tmp_path):
     out = tmp_path / "o.json"
     write_json(out, {"a": 1})

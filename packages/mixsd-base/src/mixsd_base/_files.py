@@ -144,7 +144,9 @@ def iter_jsonl(
     one :class:`DataError` naming the file, the line and the field.
     """
     text = read_text(path, what=what)
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() would also break inside a record at U+2028,
+    # U+0085 and the like, which JSON writes unescaped with ensure_ascii=False.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
