@@ -5,7 +5,14 @@ from typing import Literal
 
 import pytest
 
-from mixsd_base import ConfigError, UserError, load_config, parse_overrides, read_config_file
+from mixsd_base import (
+    ConfigError,
+    UserError,
+    build_config,
+    load_config,
+    parse_overrides,
+    read_config_file,
+)
 
 
 @dataclass
@@ -53,6 +60,14 @@ def test_wrong_type_and_literal(tmp_path):
         load_config(Top, path)
     with pytest.raises(ConfigError, match=r"field 'section\.size': expected an integer, got 'x'"):
         load_config(Top, None, parse_overrides(["section.size=x"]))
+
+
+def test_a_section_built_beforehand_is_kept():
+    section = Section(size=9)
+    cfg = build_config(Top, {"section": section})
+    assert cfg.section is section
+    with pytest.raises(ConfigError, match="field 'section': expected a mapping, got int"):
+        build_config(Top, {"section": 3})
 
 
 def test_post_init_error_gets_file_and_line(tmp_path):

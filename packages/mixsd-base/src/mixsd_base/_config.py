@@ -237,6 +237,8 @@ def _convert(value: Any, hint: Any, keys: Key, source: ConfigSource) -> Any:
             + ", ".join(choices)
         )
     if is_dataclass(hint) and isinstance(hint, type):
+        if isinstance(value, hint):  # a section built beforehand (e.g. by a custom reader)
+            return value
         return build_config(hint, value, source=source, prefix=keys)
     if hint is bool:
         if isinstance(value, bool):
