@@ -12,6 +12,8 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mixsd_core import _models
+from mixsd_core import ModelSpec, _models, parse_dtype, resolve_model_spec
 from mixsd_core._model_registry import source_files
 from mixsd_core._models import (
     CHATML_TEMPLATE,
@@ -232,6 +234,83 @@ def test_bad_specs(tiny, tmp_path: Path) -> None:
         load_model(tmp_path)
     with pytest.raises(ModelError, match="unknown dtype"):
         load_model(tiny["folder"], dtype="float13")
+
+
+# ---------------------------------------------------------------------------- model specs
+
+
+def _training_run(root: Path, model_folder: Path, step: int = 3) -> Path:
+    """A training folder as ``mixsd train`` leaves it: checkpoint-N folders and selection.json."""
+    run = root / "train" / "sft"
+    shutil.copytree(model_folder, run / f"checkpoint-{step}")
+    selection = {"rule": "last", "step": step, "checkpoint": str(run / f"checkpoint-{step}")}
+    (run / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+    return run
+
+
+def test_resolve_each_kind_of_spec(tiny, registry, tmp_path: Path) -> None:
+    converted = resolve_model_spec("tiny")
+    assert converted == ModelSpec("tiny", "registry", str(tmp_path / "home" / "models" / "tiny"))
+    assert (Path(converted.source) / "config.json").is_file()
+    folder = resolve_model_spec(tiny["folder"])
+    assert folder == ModelSpec(str(tiny["folder"]), "folder", str(tiny["folder"]))
+    gguf = resolve_model_spec(str(tiny["gguf"]))
+    assert (gguf.kind, gguf.source) == ("gguf", str(tiny["gguf"].resolve()))
+    hub = resolve_model_spec("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert (hub.kind, hub.source) == ("hub", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    run = _training_run(tmp_path / "runs", tiny["folder"])
+    assert resolve_model_spec(run) == ModelSpec(str(run), "training-run", str(run / "checkpoint-3"))
+
+
+def test_moved_training_folder_finds_its_checkpoint(tiny, tmp_path: Path) -> None:
+    run = _training_run(tmp_path / "old", tiny["folder"])
+    moved = tmp_path / "new" / "sft"
+    moved.parent.mkdir()
+    run.rename(moved)  # selection.json still names the old absolute path
+    assert resolve_model_spec(moved).source == str(moved / "checkpoint-3")
+    # load_model takes the training folder like any other spec (`mixsd train --model RUN/train/sft`)
+    model, tok = load_model(moved, device="cpu")
+    ref_model, ref_tok = _reference(tiny["folder"])
+    ids = ref_tok(TEXT)["input_ids"]
+    assert tok(TEXT)["input_ids"] == ids
+    assert torch.equal(_logits(model, ids), _logits(ref_model, ids))
+
+
+def test_bad_selection_names_file_and_field(tiny, tmp_path: Path) -> None:
+    run = _training_run(tmp_path, tiny["folder"])
+    selection = run / "selection.json"
+    selection.write_text(json.dumps({"rule": "last", "step": 3}))
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(selection))}: field 'checkpoint': "):
+        resolve_model_spec(run)
+    selection.write_text(json.dumps({"checkpoint": str(tmp_path / "elsewhere" / "checkpoint-9")}))
+    with pytest.raises(ModelError, match=r"field 'checkpoint': .*checkpoint-9 is not a model"):
+        resolve_model_spec(run)
+    selection.write_text("{not json")
+    with pytest.raises(ModelError, match=r"selection\.json: not valid JSON"):
+        resolve_model_spec(run)
+    selection.unlink()  # checkpoints but no selection: say how to make one
+    with pytest.raises(ModelError, match=r"needs selection\.json: run `mixsd train select"):
+        load_model(run)
+
+
+def test_parse_dtype_words() -> None:
+    words = {
+        "fp32": torch.float32,
+        "float32": torch.float32,
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "half": torch.float16,
+        "BF16": torch.bfloat16,
+    }
+    for word, dtype in words.items():
+        assert parse_dtype(word) is dtype
+    assert parse_dtype(torch.float16) is torch.float16
+    assert parse_dtype("auto", "cpu") is parse_dtype(None, "cpu") is torch.float32
+    assert parse_dtype("auto", "cuda") is parse_dtype(None, "cuda:0") is torch.bfloat16
+    with pytest.raises(ModelError, match=r"unknown dtype 'float13' \(use auto, fp32, bf16"):
+        parse_dtype("float13")
 
 
 # ---------------------------------------------------------------------------- registry cache

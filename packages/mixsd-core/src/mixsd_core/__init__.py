@@ -1,6 +1,7 @@
 """MixSD core."""
 
 from mixsd_core._masks import draw_mask, stable_seed
+from mixsd_core._model_spec import DTYPE_WORDS, ModelSpec, parse_dtype, resolve_model_spec
 from mixsd_core._models import (
     MODEL_REGISTRY,
     ModelError,
@@ -28,6 +29,16 @@ from mixsd_core._prompts import (
 )
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import file_sha256, read_records, run_rollout, stop_token_ids
+from mixsd_core._tokens import (
+    pad_left,
+    pad_right,
+    pad_token_id,
+    render_chat,
+    render_user_prompt,
+    response_nll,
+    response_nll_tensors,
+    token_nll,
+)
 
 __version__ = "0.1.0"
 
@@ -59,10 +70,12 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AUTO_VERIFIERS",
     "DEFAULT_NLL_THRESHOLD",
+    "DTYPE_WORDS",
     "EXPERT_TEMPLATES",
     "MODEL_REGISTRY",
     "ModelError",
     "ModelInfo",
+    "ModelSpec",
     "NLLConfig",
     "NLLError",
     "PromptConfig",
@@ -82,10 +95,19 @@ __all__ = [
     "load_vllm_model",
     "mask_runs",
     "mixed_rollout",
+    "pad_left",
+    "pad_right",
+    "pad_token_id",
+    "parse_dtype",
     "read_records",
     "reference_mixed_rollout",
+    "render_chat",
     "render_naive_prompt",
     "render_prompts",
+    "render_user_prompt",
+    "resolve_model_spec",
+    "response_nll",
+    "response_nll_tensors",
     "run_nll",
     "run_rollout",
     "sample_rollout",
@@ -93,5 +115,6 @@ __all__ = [
     "stable_seed",
     "stop_token_ids",
     "summarize_nll",
+    "token_nll",
     "vllm_mixed_rollout",
 ]

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+# pad_right lives in _tokens; imported here too because MEMIT's hooks import it from this module.
+from mixsd_core._tokens import pad_right, pad_token_id
+
 __all__ = ["continuation_ids", "greedy_continuation_matches", "pad_right"]
 
 
@@ -17,20 +20,6 @@ def continuation_ids(tokenizer: Any, prompt: str, continuation: str) -> list[int
     """The continuation's tokens, with the space that separates a word from the prompt."""
     sep = "" if prompt.endswith((" ", "\n")) or continuation.startswith(" ") else " "
     return list(tokenizer(sep + continuation, add_special_tokens=False)["input_ids"])
-
-
-def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
-    """``(ids, attention_mask)``; right padding keeps every real token at its index, so
-    positions read from the unpadded rows stay valid."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def greedy_continuation_matches(
@@ -45,8 +34,6 @@ def greedy_continuation_matches(
     ``exact`` (greedy decoding from the prompt writes the whole continuation)."""
     import torch
 
-    from mixsd_core._rollout import _pad_id
-
     if len(prompts) != len(continuations):
         raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
     device = next(model.parameters()).device
@@ -57,7 +44,7 @@ def greedy_continuation_matches(
         heads = [list(tokenizer(p, add_special_tokens=True)["input_ids"]) for p, _ in pairs]
         tails = [continuation_ids(tokenizer, p, c) for p, c in pairs]
         ids, mask = pad_right(
-            [h + t for h, t in zip(heads, tails, strict=True)], _pad_id(tokenizer), device
+            [h + t for h, t in zip(heads, tails, strict=True)], pad_token_id(tokenizer), device
         )
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits

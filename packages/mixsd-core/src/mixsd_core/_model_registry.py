@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixsd_base import UserError
+
 __all__ = [
     "CHATML_TEMPLATE",
     "MODEL_REGISTRY",
@@ -40,7 +42,7 @@ CHATML_TEMPLATE = (
 )
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model spec that cannot be resolved, a missing package or a corrupt source file."""
 
 

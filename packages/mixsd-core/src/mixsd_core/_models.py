@@ -39,6 +39,7 @@ from mixsd_core._model_registry import (
     source_files,
     unknown_model,
 )
+from mixsd_core._model_spec import parse_dtype, resolve_model_spec
 
 if TYPE_CHECKING:
     import torch
@@ -255,21 +256,6 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """fp32 on CPU (no fast bf16 there), bf16 on GPU, unless the caller says otherwise."""
-    import torch
-
-    if dtype is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    aliases = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
-    resolved = getattr(torch, aliases.get(dtype, dtype), None)
-    if not isinstance(resolved, torch.dtype):
-        raise ModelError(f"unknown dtype {dtype!r} (use float32, bfloat16 or float16)")
-    return resolved
-
-
 def _finish(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -282,15 +268,6 @@ def _finish(
     return model.to(device=device, dtype=dtype).eval(), tokenizer
 
 
-def _looks_like_path(spec: str) -> bool:
-    return (
-        spec.startswith((".", "/", "~"))
-        or spec.endswith(".gguf")
-        or spec.count("/") > 1
-        or (os.sep != "/" and os.sep in spec)
-    )
-
-
 def load_model(
     spec: str | os.PathLike[str] = "default",
     *,
@@ -298,43 +275,28 @@ def load_model(
     device: str | torch.device | None = None,
     trust_remote_code: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load ``(model, tokenizer)`` from a registry name, a local folder, a ``.gguf`` or a hub id.
+    """Load ``(model, tokenizer)`` from any model spec: a registry name, a training folder (its
+    selected checkpoint), a local folder, a ``.gguf`` or a hub id (see ``resolve_model_spec``).
 
     Registry models are converted once into the cache (see ``convert_model``). A ``.gguf`` path
     is dequantised in memory on every call (register it to cache the conversion). Weights load
-    from safetensors only. dtype defaults to fp32 on CPU and bf16 on CUDA.
+    from safetensors only. dtype: a word of ``parse_dtype``; by default fp32 on CPU, bf16 on CUDA.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device_ = _resolve_device(device)
-    dtype_ = _resolve_dtype(dtype, device_)
-    text = os.fspath(spec)
-    path = Path(text).expanduser()
-    # A bare name is a registry name even if a folder of that name happens to be in the cwd
-    # (write ./default for the folder); anything with a separator is a path or a hub id.
-    bare = "/" not in text and os.sep not in text
-    entry = lookup(text) if bare else None
-
-    if entry is not None:
-        path = convert_model(entry.name)
-    elif path.is_file() and path.suffix == ".gguf":
-        tokenizer, _ = _load_gguf_tokenizer(path.resolve())
-        return _finish(_load_gguf_weights(path.resolve()), tokenizer, dtype_, device_)
-    elif path.exists() and not (path / "config.json").is_file():
-        raise ModelError(
-            f"{path} is neither a Hugging Face model folder (no config.json) nor a .gguf"
-        )
-    elif not path.exists():
-        if _looks_like_path(text):
-            raise ModelError(f"model path {text!r} does not exist")
-        if "/" not in text:
-            raise unknown_model(text)
-        # A hub id: works for online users (and offline with a populated HF cache).
+    dtype_ = parse_dtype(dtype, device_)
+    resolved = resolve_model_spec(spec)
+    if resolved.kind == "gguf":
+        gguf = Path(resolved.source)
+        tokenizer, _ = _load_gguf_tokenizer(gguf)
+        return _finish(_load_gguf_weights(gguf), tokenizer, dtype_, device_)
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": trust_remote_code}
-    source = str(path) if path.exists() else text
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(
+            resolved.source, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(resolved.source, dtype=dtype_, **kwargs)
     except OSError as error:  # no safetensors, no network, no such repo
-        raise ModelError(f"cannot load model {text!r}: {error}") from error
+        raise ModelError(f"cannot load model {resolved.spec!r}: {error}") from error
     return _finish(model, tokenizer, dtype_, device_)

@@ -4,8 +4,8 @@ Each record is scored the way training tokenises it (``mixsd_train._data.encode_
 naive prompt rendered by ``render_prompts`` (chat template, ``add_generation_prompt=True``),
 tokenised without extra special tokens, then ``tokenizer(target)`` (no special tokens) and one
 EOS. The NLL of every target token (EOS included) is ``-log p(token | prompt, earlier tokens)``
-under the model, fp32, no grad. Rows are left-padded with position ids counted over real tokens
-only, so a record's NLLs do not depend on the batch it lands in.
+under the model, fp32, no grad (``mixsd_core.response_nll``, left padding: position ids count real
+tokens only, so a record's NLLs do not depend on the batch it lands in).
 
 Plain record files use their ``target``; rollout files (``mixsd rollout`` output) use their
 ``target`` (the mixed text) and, by default, only records whose ``verified`` is not False.
@@ -28,6 +28,7 @@ from typing import Any
 
 from mixsd_core._prompts import PromptConfig, render_prompts
 from mixsd_core._rollout_config import RolloutError
+from mixsd_core._tokens import pad_token_id, response_nll
 
 __all__ = [
     "DEFAULT_NLL_THRESHOLD",
@@ -139,44 +140,28 @@ def score_targets(
     progress: Callable[[int], None] | None = None,
 ) -> list[ScoredTarget]:
     """Per-token NLL of each record's target (EOS appended) given its naive prompt."""
-    import torch
-
     if tokenizer.eos_token_id is None:
         raise NLLError("the tokenizer has no EOS token: cannot mark where a target ends")
     eos = int(tokenizer.eos_token_id)
-    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
     encoded = [_encode(tokenizer, r, eos) for r in records]
-    device = model.device
     scored: list[ScoredTarget] = []
-    with torch.inference_mode():
-        for start in range(0, len(encoded), batch_size):
-            batch = encoded[start : start + batch_size]
-            rows = [p + t for p, t in batch]
-            width = max(len(r) for r in rows)
-            keep = max(len(t) for _, t in batch) + 1  # logits of the last target-length+1 slots
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            attention = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, row in enumerate(rows):  # left padding: every target ends in the last column
-                ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-                attention[i, width - len(row) :] = 1
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            logits = model(
-                input_ids=ids.to(device),
-                attention_mask=attention.to(device),
-                position_ids=positions.to(device),
-                use_cache=False,
-                logits_to_keep=keep,
-            ).logits
-            # logits[:, j] predicts the token at column width - keep + j + 1.
-            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            targets = ids[:, width - keep + 1 :].to(device)
-            nll = -logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu()
-            for i, (_, target) in enumerate(batch):
-                values = nll[i, nll.shape[1] - len(target) :].tolist()
-                record_id = str(records[start + i].get("id", start + i))
-                scored.append(ScoredTarget(record_id, list(target), values))
-            if progress is not None:
-                progress(len(batch))
+    # Batch by batch, so the progress bar moves; left padding and logits for the target columns
+    # only (prompts are several times longer than targets).
+    for start in range(0, len(encoded), batch_size):
+        batch = encoded[start : start + batch_size]
+        values = response_nll(
+            model,
+            [p for p, _ in batch],
+            [t for _, t in batch],
+            batch_size=batch_size,
+            padding="left",
+            pad_id=pad_token_id(tokenizer),
+        )
+        for i, ((_, target), nll) in enumerate(zip(batch, values, strict=True)):
+            record_id = str(records[start + i].get("id", start + i))
+            scored.append(ScoredTarget(record_id, list(target), nll))
+        if progress is not None:
+            progress(len(batch))
     return scored
 
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mixsd_core._tokens import render_user_prompt
+
 __all__ = [
     "EXPERT_TEMPLATES",
     "TASK_TYPES",
@@ -137,19 +139,9 @@ def expert_user_message(record: Mapping[str, Any], config: PromptConfig) -> str:
     )
 
 
-def _render(tokenizer: Any, user_message: str) -> str:
-    # enable_thinking=False matters for Qwen3-style templates and is ignored by the others.
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": user_message}],
-        tokenize=False,
-        add_generation_prompt=True,
-        enable_thinking=False,
-    )
-
-
 def render_naive_prompt(tokenizer: Any, record: Mapping[str, Any]) -> str:
     """The naive prompt alone (the question, through the chat template): what the student sees."""
-    return _render(tokenizer, naive_user_message(record))
+    return render_user_prompt(tokenizer, naive_user_message(record))
 
 
 def render_prompts(
@@ -157,6 +149,6 @@ def render_prompts(
 ) -> tuple[str, str]:
     """``(naive_prompt, expert_prompt)`` as rendered chat-template strings."""
     config = config or PromptConfig()
-    return render_naive_prompt(tokenizer, record), _render(
+    return render_naive_prompt(tokenizer, record), render_user_prompt(
         tokenizer, expert_user_message(record, config)
     )
