@@ -5,6 +5,7 @@ import json
 import pytest
 
 import kgworld
+import mixsd_base
 from kgworld import ConfigError, load_config, resolve_config
 
 
@@ -28,21 +29,37 @@ def test_precedence_defaults_preset_file_flags():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"sed": 1}, "unknown key sed"),
-        ({"kgfact": {"domain": 3}}, "unknown key kgfact.domain"),
-        ({"kgfact": {"domains": "five"}}, "kgfact.domains: expected an integer"),
-        ({"kgfact": {"domains": True}}, "kgfact.domains: expected an integer"),
-        ({"kgfact": {"domains": 1}}, "at least 2"),
-        ({"kgfact": {"entities_per_domain": 0}}, "positive integer"),
-        ({"kgfact": {"splits": ["train", "bogus"]}}, "unknown split 'bogus'"),
-        ({"kgfunc": {"train_ops": "BB"}}, "duplicate labels"),
-        ({"preset": "medium"}, "unknown preset 'medium'"),
-        ({"kgfact": 3}, "expected a mapping"),
+        ({"sed": 1}, "field 'sed': unknown key \\(did you mean 'seed'\\?\\)"),
+        ({"kgfact": {"domain": 3}}, "field 'kgfact.domain': unknown key"),
+        ({"kgfact": {"domains": "five"}}, "field 'kgfact.domains': expected an integer"),
+        ({"kgfact": {"domains": True}}, "field 'kgfact.domains': expected an integer"),
+        ({"kgfact": {"domains": 1}}, "field 'kgfact.domains': must be at least 2"),
+        ({"kgfact": {"entities_per_domain": 0}}, "entities_per_domain': must be a positive"),
+        ({"kgfact": {"splits": ["train", "bogus"]}}, "kgfact.splits': unknown split 'bogus'"),
+        ({"kgfact": {"splits": "train"}}, "field 'kgfact.splits': expected a list"),
+        ({"kgfunc": {"train_ops": "BB"}}, "field 'kgfunc.train_ops': has duplicate labels"),
+        ({"preset": "medium"}, "field 'preset': unknown preset 'medium'"),
+        ({"kgfact": 3}, "field 'kgfact': expected a mapping"),
     ],
 )
 def test_bad_values_name_the_field(data, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as info:
         resolve_config(data)
+    # kgworld's ConfigError is both kgworld's and the shared base's, so either catch works.
+    assert isinstance(info.value, kgworld.KGWorldError)
+    assert isinstance(info.value, mixsd_base.ConfigError)
+
+
+def test_op_labels_may_be_spelled_as_one_string():
+    config = resolve_config({"kgfunc": {"train_ops": "BCD", "unseen_ops": ["a", "b"]}})
+    assert (config.kgfunc.train_ops, config.kgfunc.unseen_ops) == (["B", "C", "D"], ["a", "b"])
+
+
+def test_none_flags_are_unset_but_nested_null_sets_null():
+    config = resolve_config({"seed": 5}, {"seed": None, "preset": None})
+    assert config.seed == 5 and config.preset is None
+    config = resolve_config(overrides={"edit": {"multihop_per_hops": None}})
+    assert config.edit.multihop_per_hops is None
 
 
 def test_yaml_and_json_files(tmp_path):
@@ -59,20 +76,39 @@ def test_bad_files_name_file_and_line(tmp_path):
         load_config(bad)
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("kgfact:\n  entities: 3\n")
-    with pytest.raises(ConfigError, match=r"unknown\.yaml:2: unknown key kgfact\.entities"):
+    with pytest.raises(
+        ConfigError, match=r"unknown\.yaml:2: field 'kgfact\.entities': unknown key"
+    ):
         load_config(unknown)
     typed = tmp_path / "typed.yaml"
     typed.write_text("seed: 1\nkgfunc:\n  enabled: true\n  train_size: many\n")
     with pytest.raises(
-        ConfigError, match=r"typed\.yaml:4: kgfunc\.train_size: expected an integer"
+        ConfigError, match=r"typed\.yaml:4: field 'kgfunc\.train_size': expected an integer"
     ):
         load_config(typed)
-    with pytest.raises(ConfigError, match="cannot read config"):
+    checked = tmp_path / "checked.yaml"
+    checked.write_text("kgfact:\n  domains: 5\n  twohop_limit: -1\n")
+    with pytest.raises(
+        ConfigError, match=r"checked\.yaml:3: field 'kgfact\.twohop_limit': must be >= 0"
+    ):
+        load_config(checked)
+    with pytest.raises(ConfigError, match=r"missing\.yaml: config file not found"):
         load_config(tmp_path / "missing.yaml")
     top = tmp_path / "list.json"
     top.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match="mapping at the top level"):
+    with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(top)
+
+
+def test_a_file_extends_another(tmp_path):
+    (tmp_path / "base.yaml").write_text("preset: large\nkgfact:\n  twohop_limit: 5\n")
+    (tmp_path / "top.yaml").write_text("extends: base.yaml\nkgfact:\n  retrieval_limit: 3\n")
+    config = load_config(tmp_path / "top.yaml", {"seed": 9})
+    assert (config.kgfact.entities_per_domain, config.kgfact.twohop_limit) == (25, 5)
+    assert (config.kgfact.retrieval_limit, config.seed) == (3, 9)
+    (tmp_path / "base.yaml").write_text("kgfact:\n  domains: 1\n")
+    with pytest.raises(ConfigError, match=r"base\.yaml:2: field 'kgfact\.domains'"):
+        load_config(tmp_path / "top.yaml")
 
 
 def test_impossible_worlds_are_refused():

@@ -112,13 +112,13 @@ def test_config_knobs_shape_the_split():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ({"count": 0}, "edit.count must be a positive integer"),
-        ({"multihop_min_hops": 1}, "multihop_min_hops must be >= 2"),
-        ({"multihop_min_hops": 3, "multihop_max_hops": 2}, "is below"),
-        ({"splits": ["train", "twohop"]}, "edit.splits: unknown split 'twohop'"),
-        ({"locality_count": -1}, "locality_count must be >= 0"),
-        ({"splits": ["multihop"]}, "edit.splits must include train"),
-        ({"cont": 3}, "unknown key edit.cont"),
+        ({"count": 0}, "field 'edit.count': must be a positive integer"),
+        ({"multihop_min_hops": 1}, "field 'edit.multihop_min_hops': must be >= 2"),
+        ({"multihop_min_hops": 3, "multihop_max_hops": 2}, "max_hops': 2 is below"),
+        ({"splits": ["train", "twohop"]}, "field 'edit.splits': unknown split 'twohop'"),
+        ({"locality_count": -1}, "field 'edit.locality_count': must be >= 0"),
+        ({"splits": ["multihop"]}, "field 'edit.splits': must include train"),
+        ({"cont": 3}, "field 'edit.cont': unknown key \\(did you mean 'count'\\?\\)"),
     ],
 )
 def test_bad_edit_config_is_one_clear_error(edit, message):
@@ -134,7 +134,7 @@ def test_more_edits_than_facts_is_an_error():
 def test_yaml_error_names_file_and_line(tmp_path):
     config = tmp_path / "world.yaml"
     config.write_text("preset: small\nedit:\n  count: many\n")
-    with pytest.raises(ConfigError, match=r"world\.yaml:3: edit\.count: expected an integer"):
+    with pytest.raises(ConfigError, match=r"world\.yaml:3: field 'edit\.count': expected an"):
         kgworld.load_config(config)
 
 

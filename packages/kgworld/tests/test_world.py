@@ -43,6 +43,19 @@ def test_byte_identical_across_processes_and_hash_seeds(tmp_path):
     assert len(digests[0]) == 1 + 1 + 4 + 3 + 4  # manifest, graph, kgfact/*, kgfunc/*, edit/*
 
 
+# sha256 of the small preset's (seed 42) {file: sha256} map: pins every byte the generator
+# writes (names, relations, edges, templates, KGFunc draws). A change that alters worlds on
+# purpose updates it and says so in its commit message.
+SMALL_PRESET_FILES_DIGEST = "87c109f76112cbb38aeb686a5302979917fb8a6714468e1aa88ef13081f877f3"
+
+
+def test_small_preset_bytes_are_unchanged():
+    world = kgworld.generate(kgworld.resolve_config(overrides={"preset": "small"}))
+    hashes = {rel: hashlib.sha256(b"".join(chunks)).hexdigest() for rel, chunks in world.files()}
+    digest = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+    assert digest == SMALL_PRESET_FILES_DIGEST
+
+
 def test_same_seed_same_world_other_seed_other_world(small_world):
     config = small_world.config
     again = kgworld.generate(config)

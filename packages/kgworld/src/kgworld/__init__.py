@@ -7,22 +7,26 @@ Python API::
     world.write("world/")
     same = kgworld.load("world/")
 
-The library imports only networkx and the standard library; the command line
-(``kgworld gen|stats|check|import-mquake``) needs the ``cli`` extra (Typer, PyYAML).
+The library imports only networkx, mixsd_base (the shared MixSD plumbing, standard library
+only) and the standard library; the command line (``kgworld gen|config|stats|check|
+import-mquake``) needs the ``cli`` extra (Typer, PyYAML). User errors are
+:class:`KGWorldError` (a ``mixsd_base.UserError``); an unknown verifier name is mixsd_base's
+``UnknownNameError``.
 """
 
 from kgworld._check import check_world, world_stats
 from kgworld._config import (
     PRESETS,
     ConfigError,
+    DataError,
     EditConfig,
     KGFactConfig,
     KGFuncConfig,
     KGWorldError,
     WorldConfig,
+    load_config,
     resolve_config,
 )
-from kgworld._config_file import load_config
 from kgworld._edit import Rewrite, read_rewrite, rewrite_prompt
 from kgworld._kgfunc import FEW_SHOT_INPUTS, OPERATIONS, Operation, recompute_answer
 from kgworld._mquake import import_mquake, load_mquake
@@ -44,6 +48,7 @@ __all__ = [
     "PRESETS",
     "VERIFIERS",
     "ConfigError",
+    "DataError",
     "EditConfig",
     "KGFactConfig",
     "KGFuncConfig",

@@ -1,28 +1,54 @@
 """One dataclass config for world generation: defaults < preset < YAML/JSON file < CLI flags.
 
-Every field carries ``help`` metadata (shown by ``kgworld gen --help`` and in the README).
-Unknown keys and wrong types are errors that name the file and the field.
+Every field carries ``help`` metadata (shown by ``kgworld config`` and in the README). Loading,
+type checks, unknown keys (with a did-you-mean) and ``file:line: field 'a.b'`` errors are
+mixsd_base's; this module adds the presets and kgworld's own error classes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import mixsd_base
+from mixsd_base import ConfigSource, UserError, build_config, merge, nest, read_config_file, suggest
 
 KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
 KGFUNC_SPLITS = ("train", "test", "unseen")
 EDIT_SPLITS = ("train", "paraphrase", "multihop", "locality")
 
 
-class KGWorldError(Exception):
+class KGWorldError(UserError):
     """A user-facing error: bad config, bad input file, impossible world. One clear line."""
 
 
-class ConfigError(KGWorldError, ValueError):
+class ConfigError(KGWorldError, mixsd_base.ConfigError):
     """A config file or value that cannot be used."""
+
+
+class DataError(KGWorldError, mixsd_base.DataError):
+    """A world folder or input file that cannot be read."""
+
+
+@contextmanager
+def kgworld_errors(kind: type[KGWorldError]) -> Iterator[None]:
+    """Raise the shared readers' user errors as ``kind`` (same message, file, line and field),
+    so ``except kgworld.KGWorldError`` catches every user error kgworld's API raises."""
+    try:
+        yield
+    except KGWorldError:
+        raise
+    except UserError as exc:
+        raise kind(exc.message, path=exc.path, line=exc.line, field=exc.field) from exc
+
+
+def _labels(value: Any) -> Any:
+    """``"BCDEFGH"`` is a handy spelling of the label list ``["B", "C", ..., "H"]``."""
+    return list(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -73,14 +99,14 @@ class KGFactConfig:
     def __post_init__(self) -> None:
         _positive(self, "domains", "entities_per_domain", "relations_per_pair")
         if self.domains < 2:
-            raise ConfigError("kgfact.domains must be at least 2 (facts link two domains)")
+            raise ConfigError("must be at least 2 (facts link two domains)", field="domains")
         if self.retrieval_context_size < 1:
-            raise ConfigError("kgfact.retrieval_context_size must be at least 1")
+            raise ConfigError("must be at least 1", field="retrieval_context_size")
         for name in ("twohop_limit", "retrieval_limit"):
             value = getattr(self, name)
             if value is not None and value < 0:
-                raise ConfigError(f"kgfact.{name} must be >= 0 or null, got {value}")
-        _known_splits("kgfact", self.splits, KGFACT_SPLITS)
+                raise ConfigError(f"must be >= 0 or null, got {value}", field=name)
+        _known_splits(self.splits, KGFACT_SPLITS)
 
 
 @dataclass
@@ -94,12 +120,16 @@ class KGFuncConfig:
     )
     train_ops: list[str] = field(
         default_factory=lambda: list("BCDEFGH"),
-        metadata={"help": "Labels of the training operations (the paper's B-H)."},
+        metadata={
+            "help": "Labels of the training operations (the paper's B-H).",
+            "coerce": _labels,
+        },
     )
     unseen_ops: list[str] = field(
         default_factory=lambda: list("abcdefghijklmnopqrst"),
         metadata={
-            "help": "Labels of the familiar operations never trained on (a-t), the forgetting probe."
+            "help": "Labels of the familiar operations never trained on (a-t), the forgetting probe.",
+            "coerce": _labels,
         },
     )
     train_size: int = field(
@@ -120,11 +150,11 @@ class KGFuncConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "train_size", "test_per_op", "unseen_per_op", "max_input")
-        _known_splits("kgfunc", self.splits, KGFUNC_SPLITS)
+        _known_splits(self.splits, KGFUNC_SPLITS)
         for name in ("train_ops", "unseen_ops"):
             labels = getattr(self, name)
             if len(set(labels)) != len(labels):
-                raise ConfigError(f"kgfunc.{name} has duplicate labels: {labels}")
+                raise ConfigError(f"has duplicate labels: {labels}", field=name)
 
 
 @dataclass
@@ -173,21 +203,25 @@ class EditConfig:
     def __post_init__(self) -> None:
         _positive(self, "count", "multihop_min_hops", "multihop_max_hops")
         if self.multihop_min_hops < 2:
-            raise ConfigError(f"edit.multihop_min_hops must be >= 2, got {self.multihop_min_hops}")
+            raise ConfigError(
+                f"must be >= 2, got {self.multihop_min_hops}", field="multihop_min_hops"
+            )
         if self.multihop_max_hops < self.multihop_min_hops:
             raise ConfigError(
-                f"edit.multihop_max_hops={self.multihop_max_hops} is below "
-                f"edit.multihop_min_hops={self.multihop_min_hops}"
+                f"{self.multihop_max_hops} is below multihop_min_hops={self.multihop_min_hops}",
+                field="multihop_max_hops",
             )
         if self.multihop_per_hops is not None and self.multihop_per_hops < 0:
             raise ConfigError(
-                f"edit.multihop_per_hops must be >= 0 or null, got {self.multihop_per_hops}"
+                f"must be >= 0 or null, got {self.multihop_per_hops}", field="multihop_per_hops"
             )
         if self.locality_count < 0:
-            raise ConfigError(f"edit.locality_count must be >= 0, got {self.locality_count}")
-        _known_splits("edit", self.splits, EDIT_SPLITS)
+            raise ConfigError(f"must be >= 0, got {self.locality_count}", field="locality_count")
+        _known_splits(self.splits, EDIT_SPLITS)
         if self.splits and "train" not in self.splits:
-            raise ConfigError("edit.splits must include train: the other edit splits refer to it")
+            raise ConfigError(
+                "must include train: the other edit splits refer to it", field="splits"
+            )
 
 
 @dataclass
@@ -217,7 +251,9 @@ class WorldConfig:
     def __post_init__(self) -> None:
         if self.preset is not None and self.preset not in PRESETS:
             raise ConfigError(
-                f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
+                f"unknown preset {self.preset!r}{suggest(self.preset, list(PRESETS))}; "
+                f"choose one of: {', '.join(PRESETS)}",
+                field="preset",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,112 +274,44 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _positive(obj: Any, *names: str) -> None:
-    section = type(obj).__name__.removesuffix("Config").lower()
     for name in names:
         value = getattr(obj, name)
         if value < 1:
-            raise ConfigError(f"{section}.{name} must be a positive integer, got {value}")
+            raise ConfigError(f"must be a positive integer, got {value}", field=name)
 
 
-def _known_splits(section: str, splits: list[str], known: tuple[str, ...]) -> None:
+def _known_splits(splits: list[str], known: tuple[str, ...]) -> None:
     for split in splits:
         if split not in known:
             raise ConfigError(
-                f"{section}.splits: unknown split {split!r}; known: {', '.join(known)}"
+                f"unknown split {split!r}{suggest(split, list(known))}; known: {', '.join(known)}",
+                field="splits",
             )
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _check_type(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        hint = next(h for h in options if h is not type(None))
-        origin = typing.get_origin(hint)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        if isinstance(value, str) and item is str:
-            value = list(value)  # "BCDEFGH" is a handy spelling of a label list
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown key {prefix}{unknown[0]!s}; known keys here: {', '.join(sorted(known))}"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        path = f"{where}.{name}" if where else name
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, path)
-        else:
-            kwargs[name] = _check_type(value, hint, path)
-    return cls(**kwargs)
-
-
 def resolve_config(
-    file_data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+    file_data: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> WorldConfig:
     """Resolve defaults < preset < file < overrides into a validated :class:`WorldConfig`.
 
-    ``overrides`` uses the same nested shape as the file; ``None`` values there mean "unset".
+    ``overrides`` uses the file's nested shape (or dotted keys); a top-level ``None`` there means
+    "unset" (a flag not given), while a nested ``null`` from ``--set`` still sets a field to null.
     """
-    file_data = dict(file_data or {})
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    preset = overrides.get("preset", file_data.get("preset"))
-    data: dict[str, Any] = {}
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-        data = _merge(data, PRESETS[preset])
-    data = _merge(data, file_data)
-    data = _merge(data, overrides)
-    return _build(WorldConfig, data, "")
+    return _resolve(ConfigSource(dict(file_data or {})), overrides)
 
 
-def config_help(cls: type = WorldConfig, prefix: str = "") -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for every field, nested sections flattened."""
-    rows: list[tuple[str, Any, str]] = []
-    hints = typing.get_type_hints(cls)
-    instance = cls()
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(hints[f.name]):
-            rows.extend(config_help(hints[f.name], f"{key}."))
-        else:
-            rows.append((key, getattr(instance, f.name), f.metadata.get("help", "")))
-    return rows
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> WorldConfig:
+    """Load a YAML/JSON config file (``extends:`` allowed) and apply ``overrides``; errors name
+    the file and, for YAML, the line of the offending key."""
+    with kgworld_errors(ConfigError):
+        source = read_config_file(path)
+    return _resolve(source, overrides)
+
+
+def _resolve(source: ConfigSource, overrides: Mapping[str, Any] | None) -> WorldConfig:
+    with kgworld_errors(ConfigError):
+        flags = nest({k: v for k, v in (overrides or {}).items() if v is not None})
+        preset = flags.get("preset", source.data.get("preset"))
+        # An unknown preset adds nothing here; WorldConfig's own check then names it.
+        data = merge(PRESETS.get(preset, {}) if isinstance(preset, str) else {}, source.data)
+        return build_config(WorldConfig, merge(data, flags), source=source)

@@ -25,13 +25,12 @@ Output, in the shared record schema (the layout of a world's ``edit/``):
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-from kgworld._config import KGFactConfig, KGWorldError
+from kgworld._config import DataError, KGFactConfig, kgworld_errors
 from kgworld._kgfact import Record, _record, boxed_target
+from mixsd_base import file_sha256, read_json
 
 DEFAULT_INSTRUCTION = KGFactConfig().instruction
 
@@ -40,13 +39,15 @@ class _Case:
     """Typed access to one case; every error names the file, the case index and the field."""
 
     def __init__(self, path: Path, index: int, data: Any):
-        self.where = f"{path}: case {index}"
+        self.path, self.case = path, f"case {index}"
         if not isinstance(data, dict):
-            raise KGWorldError(f"{self.where}: expected an object, got {type(data).__name__}")
+            raise DataError(
+                f"{self.case}: expected an object, got {type(data).__name__}", path=path
+            )
         self.data = data
 
-    def fail(self, field: str, problem: str) -> KGWorldError:
-        return KGWorldError(f"{self.where}: field {field!r}: {problem}")
+    def fail(self, field: str, problem: str) -> DataError:
+        return DataError(f"{self.case}: field {field!r}: {problem}", path=self.path)
 
     def text(self, node: Any, field: str) -> str:
         if not isinstance(node, str) or not node.strip():
@@ -111,14 +112,10 @@ class _Case:
 
 
 def _read_cases(path: Path) -> list[Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise KGWorldError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise KGWorldError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    with kgworld_errors(DataError):
+        data = read_json(path, what="MQuAKE file")
     if not isinstance(data, list):
-        raise KGWorldError(f"{path}: expected a JSON list of MQuAKE cases")
+        raise DataError("expected a JSON list of MQuAKE cases", path=path)
     return data
 
 
@@ -219,7 +216,7 @@ def import_mquake(
         "version": _version(),
         "kind": MQUAKE_KIND,
         "source": str(source),
-        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "source_sha256": file_sha256(source),
         "instruction": instruction,
         "counts": {"edit/train": len(train), "edit/multihop": len(multihop)},
     }

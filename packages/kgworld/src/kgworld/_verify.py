@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from mixsd_base import Registry
+
 _BOXED = "\\boxed{"
 _WRAPPERS = re.compile(
     r"^\\(?:text|textbf|textit|mathrm|mathbf|operatorname|mbox)\s*\{(.*)\}$", re.S
@@ -98,23 +100,22 @@ def verify_integer(reply: str, answer: str) -> bool:
     return pred is not None and gold is not None and pred == gold
 
 
-VERIFIERS: dict[str, Callable[[str, str], bool]] = {
-    "boxed": verify_boxed,
-    "boxed-or-final-sentence": verify_boxed_or_final_sentence,
-    "integer": verify_integer,
-}
+# Read-only (no item assignment): code with its own rule passes that callable instead, as
+# mixsd_core's rollout (verifier=...) allows.
+VERIFIERS: Registry[Callable[[str, str], bool]] = Registry(
+    "verifier",
+    {
+        "boxed": verify_boxed,
+        "boxed-or-final-sentence": verify_boxed_or_final_sentence,
+        "integer": verify_integer,
+    },
+)
 
 
 def get_verifier(name: str) -> Callable[[str, str], bool]:
-    """Look a verifier up by name; an unknown name lists the known ones."""
-    try:
-        return VERIFIERS[name]
-    except KeyError:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, VERIFIERS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"unknown verifier {name!r}{hint}; known: {', '.join(VERIFIERS)}") from None
+    """Look a verifier up by name; an unknown name is an ``UnknownNameError`` (a ``KeyError``
+    and a ``mixsd_base.ConfigError``) with a did-you-mean and the known names."""
+    return VERIFIERS.get_or_fail(name)
 
 
 def verify(reply: str, answer: str, mode: str = "boxed") -> bool:

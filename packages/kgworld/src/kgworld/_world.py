@@ -27,11 +27,19 @@ from pathlib import Path
 
 import networkx as nx
 
-from kgworld._config import KGWorldError, WorldConfig, resolve_config
+import mixsd_base
+from kgworld._config import (
+    DataError,
+    KGWorldError,
+    WorldConfig,
+    kgworld_errors,
+    resolve_config,
+)
 from kgworld._edit import edit_splits
 from kgworld._graph import FactGraph, build_graph
 from kgworld._kgfact import kgfact_splits
 from kgworld._kgfunc import kgfunc_splits
+from mixsd_base import file_sha256, read_json
 
 Record = dict[str, object]
 MANIFEST = "manifest.json"
@@ -135,6 +143,9 @@ def write_folder(
     return out
 
 
+# World files are written here, not with mixsd_base.write_jsonl / write_json: they stay
+# ASCII-escaped (json's default), so worlds keep their bytes and hashes, and each file is
+# hashed while it streams into a folder that is renamed into place as a whole.
 # Records are trees of fresh dicts and lists: the circular-reference check is wasted work.
 _encode = json.JSONEncoder(check_circular=False, sort_keys=True).encode
 _encode_in_order = json.JSONEncoder(check_circular=False).encode
@@ -165,9 +176,11 @@ def _graph_chunks(kg: FactGraph, per_chunk: int = 8192) -> Iterator[bytes]:
 
 def check_output_dir(out: Path, *, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise KGWorldError(f"{out}: exists and is not a directory")
+        raise KGWorldError("exists and is not a directory", path=out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise KGWorldError(f"{out}: output directory is not empty (pass --overwrite to replace it)")
+        raise KGWorldError(
+            "output directory is not empty (pass --overwrite to replace it)", path=out
+        )
 
 
 def generate(
@@ -212,21 +225,11 @@ def _generate(config: WorldConfig, progress: Callable[[str], None] | None) -> Wo
     return World(config, kg, splits)
 
 
-def read_jsonl(path: Path) -> list[Record]:
-    """Records of a JSONL file; a malformed line is reported with its file and line number."""
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise KGWorldError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise KGWorldError(f"{path}:{number}: expected a JSON object per line")
-            records.append(record)
-    return records
+def read_jsonl(path: str | Path) -> list[Record]:
+    """Records of a JSONL file (empty when it holds none); a malformed line is a
+    :class:`DataError` naming the file and line."""
+    with kgworld_errors(DataError):
+        return mixsd_base.read_jsonl(path, allow_empty=True)
 
 
 def load(path: str | Path, *, verify_hashes: bool = True) -> World:
@@ -234,36 +237,36 @@ def load(path: str | Path, *, verify_hashes: bool = True) -> World:
     root = Path(path).absolute()
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
-        raise KGWorldError(f"{manifest_path}: not found (is {root} a kgworld output folder?)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise KGWorldError(f"{manifest_path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
-    if isinstance(manifest, dict) and manifest.get("kind") == MQUAKE_KIND:
-        raise KGWorldError(f"{manifest_path}: an MQuAKE import (edit/ files only), not a world")
+        raise DataError(f"not found (is {root} a kgworld output folder?)", path=manifest_path)
+    with kgworld_errors(DataError):
+        manifest = read_json(manifest_path, what="world manifest")
+    if not isinstance(manifest, dict):
+        raise DataError("expected a JSON object", path=manifest_path)
+    if manifest.get("kind") == MQUAKE_KIND:
+        raise DataError("an MQuAKE import (edit/ files only), not a world", path=manifest_path)
     for key in ("config", "files"):
         if key not in manifest:
-            raise KGWorldError(f"{manifest_path}: missing field {key!r}")
+            raise DataError("missing field", path=manifest_path, field=key)
+    if not isinstance(manifest["files"], dict):
+        raise DataError("expected an object of file: sha256", path=manifest_path, field="files")
     try:
         config = resolve_config(manifest["config"])
     except KGWorldError as exc:
-        raise KGWorldError(f"{manifest_path}: field 'config': {exc}") from exc
+        field = f"config.{exc.field}" if exc.field else "config"
+        raise DataError(exc.message, path=manifest_path, field=field) from exc
     kg: FactGraph | None = None
     splits: dict[str, list[Record]] = {}
     for rel, expected in manifest["files"].items():
         file = root / rel
         if not file.is_file():
-            raise KGWorldError(f"{file}: listed in the manifest but missing")
-        payload = file.read_bytes()
-        if verify_hashes and hashlib.sha256(payload).hexdigest() != expected:
-            raise KGWorldError(f"{file}: sha256 differs from {manifest_path} (file was modified)")
+            raise DataError("listed in the manifest but missing", path=file)
+        if verify_hashes and file_sha256(file) != expected:
+            raise DataError(f"sha256 differs from {manifest_path} (file was modified)", path=file)
         if rel == GRAPH:
-            try:
-                kg = FactGraph.from_node_link(json.loads(payload), str(file))
-            except json.JSONDecodeError as exc:
-                raise KGWorldError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+            with kgworld_errors(DataError):
+                kg = FactGraph.from_node_link(read_json(file), str(file))
         else:
             splits[rel.removesuffix(".jsonl")] = read_jsonl(file)
     if kg is None:
-        raise KGWorldError(f"{manifest_path}: no {GRAPH} listed")
+        raise DataError(f"no {GRAPH} listed", path=manifest_path, field="files")
     return World(config, kg, splits)

@@ -13,8 +13,8 @@ try:
 except ImportError:  # pragma: no cover - only without the cli extra
     sys.exit("kgworld's command line needs the cli extra: pip install 'kgworld[cli]'")
 
-from kgworld._config import KGWorldError, config_help, resolve_config
-from kgworld._config_file import load_config
+from kgworld._config import KGWorldError, WorldConfig, load_config, resolve_config
+from mixsd_base import config_help, parse_overrides, run_cli
 
 app = typer.Typer(
     name="kgworld",
@@ -22,25 +22,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _parse_set(pairs: list[str]) -> dict[str, Any]:
-    """``--set kgfact.twohop_limit=100`` -> nested dict; values are JSON when they parse."""
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise KGWorldError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        node = result
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return result
 
 
 @app.command()
@@ -62,7 +43,7 @@ def gen(
     """Generate a world: manifest.json, graph.json and the split JSONL files."""
     from kgworld._world import check_output_dir, generate
 
-    overrides = {"preset": preset, "seed": seed, **_parse_set(set_ or [])}
+    overrides = {"preset": preset, "seed": seed, **parse_overrides(set_ or [])}
     world_config = load_config(config, overrides) if config else resolve_config(None, overrides)
     check_output_dir(out.absolute(), overwrite=overwrite)  # fail before any work
     progress = None if quiet else (lambda line: typer.echo(line, err=True))
@@ -79,7 +60,7 @@ def show_config(
     """Print every knob as a commented YAML config (a starting point for --config)."""
     resolved = resolve_config(None, {"preset": preset}).to_dict()
     section = None
-    for key, _, text in config_help():
+    for key, _, text in config_help(WorldConfig):
         parent, _, leaf = key.rpartition(".")
         if parent != section and parent:
             typer.echo(f"{parent}:")
@@ -113,7 +94,7 @@ def check(world_dir: Annotated[Path, typer.Argument(help="A folder written by ge
     problems = check_world(load(world_dir))
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise KGWorldError(f"{world_dir}: {problems[0]}{more}")
+        raise KGWorldError(f"{problems[0]}{more}", path=world_dir)
     typer.echo(f"{world_dir}: ok")
 
 
@@ -139,9 +120,6 @@ def import_mquake_command(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 1."""
-    try:
-        app()
-    except KGWorldError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+    """Console entry point: a user error is one line on stderr and exit code 1
+    (``MIXSD_DEBUG=1`` shows the traceback)."""
+    run_cli(app)
