@@ -5,6 +5,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from typer.testing import CliRunner
@@ -29,7 +30,10 @@ app = typer.Typer()
 
 @app.command()
 @config_command(Opts)
-def show(config: Opts, verbose: bool = False) -> None:
+def show(
+    config: Opts,
+    verbose: Annotated[bool, typer.Option("--loud", help="Say more.")] = False,
+) -> None:
     typer.echo(f"{config.alpha} {config.name} {config.greedy} {config.tags} {verbose}")
 
 
@@ -38,10 +42,11 @@ def test_flags_set_and_config_file(tmp_path):
     path.write_text("alpha: 0.25\nname: file\n", encoding="utf-8")
     runner = CliRunner()
     result = runner.invoke(
-        app, ["--config", str(path), "--set", "tags=[a, b]", "--name", "flag", "--no-greedy"]
+        app,
+        ["--config", str(path), "--set", "tags=[a, b]", "--name", "flag", "--no-greedy", "--loud"],
     )
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "0.25 flag False ['a', 'b'] False"
+    assert result.output.strip() == "0.25 flag False ['a', 'b'] True"  # own option's own name
     help_text = runner.invoke(app, ["--help"]).output
     assert "Mixing probability." in help_text and "--set" in help_text
 

@@ -100,3 +100,9 @@ def test_registry_lookup_and_did_you_mean():
         reg.register("boxed", 9)
     with pytest.raises(TypeError):
         reg["new"] = 4  # type: ignore[index]
+    with reg.temporary("stand-in", 5):
+        assert reg["stand-in"] == 5
+    assert "stand-in" not in reg
+    with pytest.raises(ValueError, match="twice"), reg.temporary("boxed", 9):
+        pass
+    assert reg["boxed"] == 1

@@ -144,8 +144,14 @@ def config_command(
         ]
 
     def decorate(func: Callable[..., R]) -> Callable[..., R]:
-        own = [p for name, p in inspect.signature(func).parameters.items() if name != "config"]
         own_hints = typing.get_type_hints(func, include_extras=True)
+        # Resolved annotations: under `from __future__ import annotations` they are strings,
+        # which Typer cannot read its Option/Argument settings from through __signature__.
+        own = [
+            p.replace(annotation=own_hints.get(name, p.annotation))
+            for name, p in inspect.signature(func).parameters.items()
+            if name != "config"
+        ]
         taken = {p.name for p in own}
         params = list(own)
         annotations = {p.name: own_hints[p.name] for p in own if p.name in own_hints}

@@ -3,6 +3,7 @@ of thing a user can name (verifiers, models, methods, suites, templates, presets
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from difflib import get_close_matches
 from typing import Generic, TypeVar, overload
@@ -55,6 +56,16 @@ class Registry(Mapping[str, T], Generic[T]):
             return item
 
         return add if obj is None else add(obj)
+
+    @contextlib.contextmanager
+    def temporary(self, name: str, obj: T) -> Iterator[T]:
+        """Register ``obj`` under ``name`` for the length of a ``with`` block (tests: a
+        stand-in verifier); the registry is as before afterwards."""
+        self.register(name, obj)
+        try:
+            yield obj
+        finally:
+            del self._entries[name]
 
     def get_or_fail(self, name: str, *, field: str | None = None) -> T:
         """The entry called ``name``; an :class:`UnknownNameError` naming the choices otherwise."""
