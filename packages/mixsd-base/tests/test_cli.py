@@ -118,3 +118,44 @@ def test_user_error_is_one_line_exit_1(tmp_path):
         env={**os.environ, "MIXSD_DEBUG": "1"},
     )
     assert done.returncode == 1 and "Traceback" in done.stderr
+
+
+@dataclass
+class Short:
+    out: str = ""
+    steps: int = 1
+
+
+@dataclass
+class Long(Short):
+    width: int = 2
+
+
+chosen_app = typer.Typer()
+
+
+@chosen_app.command()
+@config_command(
+    None,
+    choose=lambda params: Long if params["kind"] == "long" else Short,
+    param_fields={"where": "out"},
+)
+def chosen(
+    config: Short,
+    kind: Annotated[str, typer.Option()] = "short",
+    where: Annotated[str | None, typer.Option("--where")] = None,
+) -> None:
+    typer.echo(f"{type(config).__name__} {config.out} {config.steps} {where}")
+
+
+def test_class_chosen_by_an_option_and_params_that_set_fields():
+    runner = CliRunner()
+    result = runner.invoke(chosen_app, ["--kind", "long", "--where", "o", "--set", "width=3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Long o 1 o"
+    result = runner.invoke(chosen_app, ["--set", "out=s", "--set", "steps=4"])
+    assert result.output.strip() == "Short s 4 None"
+    result = runner.invoke(chosen_app, ["--set", "out=s", "--where", "w"])  # param beats --set
+    assert result.output.strip() == "Short w 1 w"
+    result = runner.invoke(chosen_app, ["--set", "width=3"])  # a field of the other class
+    assert isinstance(result.exception, ConfigError) and "width" in str(result.exception)

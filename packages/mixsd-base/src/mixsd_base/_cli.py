@@ -113,13 +113,15 @@ def _default_text(f: Any) -> str:
 
 
 def config_command(
-    cls: type,
+    cls: type | None,
     *,
     flags: bool = True,
     lists: bool = False,
     exclude: tuple[str, ...] = (),
     rename: dict[str, str] | None = None,
     aliases: dict[str, tuple[str, ...]] | None = None,
+    choose: Callable[[dict[str, Any]], type] | None = None,
+    param_fields: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Decorate ``def command(config: cls, **other_params)`` into a Typer command function.
 
@@ -129,19 +131,30 @@ def config_command(
     (``--tag a --tag b``; given at all, it replaces the whole list). ``rename`` maps a field to
     another flag name (``{"data": "input"}``), ``aliases`` a field to extra flag spellings
     (``{"suites": ("--suite",)}``).
+
+    ``choose`` picks the config class at call time from the command's own parameters
+    (``{"method": "sft", ...}`` -> ``SFTConfig``), for commands whose class depends on an
+    option; ``cls`` then only supplies the flags, and may be None (no flags) when importing a
+    class is too slow for ``--help``. ``param_fields`` names own parameters that also set a
+    field when given (``{"out": "output_dir"}``); like flags, they win over ``--set``.
     """
     import typer
 
+    if cls is None and choose is None:
+        raise TypeError("config_command needs a class or a choose function")
     rename = rename or {}
     aliases = aliases or {}
-    by_name = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-    flag_fields = [row for row in scalar_fields(cls) if row[0] not in exclude] if flags else []
-    if flags and lists:
-        flag_fields += [
-            (name, list[item], help_text)  # type: ignore[valid-type]
-            for name, item, help_text in list_fields(cls)
-            if name not in exclude
-        ]
+    param_fields = param_fields or {}
+    by_name = {f.name: f for f in fields(cls)} if cls is not None else {}  # type: ignore[arg-type]
+    flag_fields: list[tuple[str, Any, str]] = []
+    if flags and cls is not None:
+        flag_fields = [row for row in scalar_fields(cls) if row[0] not in exclude]
+        if lists:
+            flag_fields += [
+                (name, list[item], help_text)  # type: ignore[valid-type]
+                for name, item, help_text in list_fields(cls)
+                if name not in exclude
+            ]
 
     def decorate(func: Callable[..., R]) -> Callable[..., R]:
         own_hints = typing.get_type_hints(func, include_extras=True)
@@ -165,7 +178,7 @@ def config_command(
                     typer.Option(
                         "--config",
                         "-c",
-                        help=f"YAML/JSON file of {cls.__name__} fields.",
+                        help=f"YAML/JSON file of {cls.__name__ if cls else 'config'} fields.",
                         show_default=False,
                     ),
                 ],
@@ -219,7 +232,11 @@ def config_command(
                 value = kwargs.pop(param, None)
                 if value is not None and value != []:  # a list flag not given is []
                     overrides[name] = list(value) if isinstance(value, list | tuple) else value
-            config = load_config(cls, config_file, overrides)
+            for param, name in param_fields.items():
+                if kwargs.get(param) is not None:
+                    overrides[name] = kwargs[param]
+            target = choose(dict(kwargs)) if choose is not None else cls
+            config = load_config(target, config_file, overrides)  # type: ignore[arg-type]
             return func(*args, config=config, **kwargs)
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
