@@ -8,6 +8,7 @@ import pytest
 
 import forgetbench
 from forgetbench import EvalError, list_benchmarks, load_benchmark
+from mixsd_base import UserError
 
 
 def test_packaged_counts_and_schemas():
@@ -80,19 +81,27 @@ def test_list_benchmarks(data_folder, tmp_path_factory):
 def test_bad_files_name_file_line_and_field(tmp_path, write_rows):
     bad = tmp_path / "math500.jsonl"
     bad.write_text('{"problem": "p", "answer": "1"}\n{not json\n', encoding="utf-8")
-    with pytest.raises(EvalError, match=r"math500.jsonl:2: invalid JSON"):
+    with pytest.raises(UserError, match=r"math500.jsonl:2: invalid JSON"):
         load_benchmark("math500", folder=tmp_path)
     write_rows(bad, [{"problem": "p"}])
-    with pytest.raises(EvalError, match=r"math500.jsonl:1: missing field 'answer'"):
+    with pytest.raises(EvalError, match=r"math500.jsonl:1: field 'answer': missing field"):
+        load_benchmark("math500", folder=tmp_path)
+    write_rows(
+        bad,
+        [{"problem": "p", "answer": "1", "id": "a"}, {"problem": "q", "answer": "2", "id": "a"}],
+    )
+    with pytest.raises(
+        EvalError, match=r"math500.jsonl:2: field 'id': 'a' repeats .*math500.jsonl:1"
+    ):
         load_benchmark("math500", folder=tmp_path)
     with pytest.raises(EvalError, match="forgetbench data fetch aime24"):
         load_benchmark("aime24", folder=tmp_path)
-    with pytest.raises(EvalError, match="did you mean 'gsm8k'"):
+    with pytest.raises(UserError, match="did you mean 'gsm8k'"):
         load_benchmark("gsm8kk")
 
 
 def test_registry_rejects_duplicates():
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match="registered twice"):
         forgetbench.register_benchmark(forgetbench.BENCHMARKS["mmlu"])
 
 

@@ -51,7 +51,7 @@ def test_refloss_of_the_base_is_zero_and_cached(loaded, tiny_model, tmp_path):
 
     kwargs = dict(load=load, n_prompts=3, max_new_tokens=5, cache_dir=tmp_path)
     first = forgetbench.run_refloss(model, tokenizer, str(tiny_model), **kwargs)
-    assert loads == [str(tiny_model)] and first["forgetting"] == pytest.approx(0.0, abs=1e-5)
+    assert loads == [str(tiny_model)] and first["delta_l_ref"] == pytest.approx(0.0, abs=1e-5)
     assert first["l_ref"] > 0 and first["n_prompts"] == 3
     again = forgetbench.run_refloss(model, tokenizer, str(tiny_model), **kwargs)
     assert loads == [str(tiny_model)]  # the reference responses came from the cache
@@ -85,7 +85,7 @@ def test_cli_eval_end_to_end(tiny_model, tiny_world, tmp_path):
     assert "no data" in held["fb_math500"]["skipped"]
     assert sum(data["taxonomy"]["fb_gsm8k100"].values()) == 1 - held["fb_gsm8k100"]["score"]
     assert set(data["indomain"]) == set(forgetbench.INDOMAIN_SPLITS)
-    assert data["refloss"]["forgetting"] == pytest.approx(0.0, abs=1e-5)
+    assert data["refloss"]["delta_l_ref"] == pytest.approx(0.0, abs=1e-5)
     manifest = data["manifest"]
     assert manifest["config"]["indomain_max_new_tokens"] == 4  # from the YAML
     assert any(p.endswith("cases.jsonl") for p in manifest["data_sha256"])
@@ -106,21 +106,59 @@ def test_cli_eval_end_to_end(tiny_model, tiny_world, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--suites", "heldout,bogus"], "unknown suite"),
-        (["--suites", "indomain"], "needs --world"),
-        (["--suites", "heldout", "--limit", "0"], "limit must be >= 1"),
-        (["--world", "/nonexistent/world"], "not found"),
-        (["--config", "/nonexistent.yaml"], "cannot read"),
+        (["--suites", "heldout,bogus"], "field 'suites': unknown suite(s) ['bogus']"),
+        (["--suites", "indomain"], "field 'world': the indomain suite needs --world"),
+        (["--suites", "heldout", "--limit", "0"], "field 'limit': must be >= 1"),
+        (["--world", "/nonexistent/world"], "field 'world': /nonexistent/world not found"),
+        (["--config", "/nonexistent.yaml"], "/nonexistent.yaml: config file not found"),
+        (["--set", "batch_sise=2"], "field 'batch_sise': unknown key (did you mean 'batch_size'?)"),
+        (["--tasks", "fb_gsm8k10"], "field 'tasks': unknown held-out task 'fb_gsm8k10' (did you"),
     ],
 )
-def test_cli_bad_input_is_one_line(args, message, tmp_path):
+def test_eval_bad_input_is_one_line(args, message, tmp_path, monkeypatch, capsys):
+    """Through the console entry point: one line naming the file / field, exit code 1."""
+    import sys
+
     from forgetbench.cli import main
 
-    runner = CliRunner()
-    result = runner.invoke(app, ["eval", "--model", "x", "--out", str(tmp_path / "o.json"), *args])
-    assert result.exit_code != 0 and message in str(result.exception)
+    if "--tasks" in args:  # the task is checked once the model is loaded: use a tiny one
+        pytest.importorskip("torch")
+        monkeypatch.setattr("forgetbench._runner._loader", lambda config: lambda spec: (None, None))
+    argv = ["forgetbench", "eval", "--model", "x", "--out", str(tmp_path / "o.json"), *args]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and err.count("\n") == 1
+    assert err.startswith("error: ") and message in err, err
+
+
+def test_config_file_errors_name_the_line(tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_text("model: m\nout: o.json\nsuites: [heldout]\nlimit: 0\n")
+    result = CliRunner().invoke(app, ["eval", "--config", str(config)])
     assert isinstance(result.exception, forgetbench.EvalError)
-    assert callable(main)
+    assert str(result.exception) == f"{config}:4: field 'limit': must be >= 1, got 0"
+    config.write_text("model: m\n")
+    result = CliRunner().invoke(app, ["eval", "--config", str(config)])
+    assert str(result.exception) == f"{config}: field 'out': required: it has no default"
+
+
+def test_comma_lists_and_repeated_flags_mean_the_same(tmp_path):
+    from mixsd_base import load_config
+
+    as_comma = load_config(forgetbench.EvalConfig, None, {"model": "m", "out": "o.json",
+                                                         "suites": ["heldout,refloss"]})  # fmt: skip
+    as_set = load_config(forgetbench.EvalConfig, None, {"model": "m", "out": "o.json",
+                                                       "suites": "heldout, refloss"})  # fmt: skip
+    assert as_comma.suites == as_set.suites == ["heldout", "refloss"]
+
+
+def test_cli_data_bad_input(tmp_path):
+    result = CliRunner().invoke(app, ["data", "fetch", "gsm8kk", "--data-dir", str(tmp_path)])
+    assert "unknown benchmark 'gsm8kk' (did you mean 'gsm8k'?)" in str(result.exception)
+    result = CliRunner().invoke(app, ["data", "list", "--set", "data_dri=x"])
+    assert "field 'data_dri': unknown key (did you mean 'data_dir'?)" in str(result.exception)
 
 
 def test_cli_data_list(tmp_path):

@@ -21,7 +21,6 @@ from forgetbench._data import (
     Benchmark,
     data_dir,
     fetch_benchmark,
-    file_sha256,
     get_benchmark,
     list_benchmarks,
     load_benchmark,
@@ -34,7 +33,7 @@ from forgetbench._generate import greedy_generate, render_user, response_nll
 from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_dir
 from forgetbench._indomain import INDOMAIN_SPLITS, run_indomain
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
-from forgetbench._refloss import reference_prompts, reference_set, run_refloss
+from forgetbench._refloss import l_ref, reference_prompts, reference_set, run_refloss
 from forgetbench._runner import evaluate, retention
 from forgetbench._sandbox import code_execution_allowed, run_humaneval
 from forgetbench._scoring import (
@@ -71,10 +70,10 @@ __all__ = [
     "evaluate",
     "extract_code",
     "fetch_benchmark",
-    "file_sha256",
     "get_benchmark",
     "greedy_generate",
     "has_code_block",
+    "l_ref",
     "last_boxed",
     "leakage_entities",
     "list_benchmarks",

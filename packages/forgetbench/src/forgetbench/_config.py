@@ -1,19 +1,34 @@
-"""``EvalConfig``: every setting of one ``forgetbench eval`` run (defaults < YAML < CLI)."""
+"""``EvalConfig``: every setting of one ``forgetbench eval`` run (defaults < YAML < CLI).
+
+Loading (YAML with line numbers, ``--set``, unknown keys, did-you-mean) is mixsd_base's
+``load_config`` / ``build_config``; this module only declares the fields and checks values.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from forgetbench._errors import EvalError
+from forgetbench._heldout import HELDOUT_TASKS
+from forgetbench._suites import SUITES
+from mixsd_base import build_config
 
-__all__ = ["DEFAULT_SUITES", "DEFAULT_TASKS", "SUITES", "EvalConfig"]
+__all__ = ["DEFAULT_SUITES", "DEFAULT_TASKS", "SUITES", "EvalConfig", "comma_list"]
 
-SUITES = ("heldout", "indomain", "refloss", "edit")
 # The edit suite is opt-in: only worlds with an edit/ split (or MQuAKE imports) can run it.
 DEFAULT_SUITES = ("heldout", "indomain", "refloss")
 DEFAULT_TASKS = ("fb_aime24", "fb_math500", "fb_gsm8k", "fb_gsm8k100", "fb_humaneval", "fb_mmlu")
+
+
+def comma_list(value: Any) -> Any:
+    """``"a,b"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]``: the comma lists ``--suites`` and
+    ``--tasks`` have always taken, accepted wherever a list is (flag, ``--set``, YAML)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+        return value  # not strings: the loader's type check reports it
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
 @dataclass
@@ -28,11 +43,19 @@ class EvalConfig:
     )
     suites: list[str] = field(
         default_factory=lambda: list(DEFAULT_SUITES),
-        metadata={"help": "which suites to run: heldout, indomain, refloss (default), edit"},
+        metadata={
+            "help": "which suites to run: heldout, indomain, refloss (default), edit; "
+            "repeatable or comma-separated",
+            "coerce": comma_list,
+        },
     )
     tasks: list[str] = field(
         default_factory=lambda: list(DEFAULT_TASKS),
-        metadata={"help": "held-out lm-eval tasks (those without data here are reported skipped)"},
+        metadata={
+            "help": "held-out lm-eval tasks (those without data here are reported skipped); "
+            "repeatable or comma-separated",
+            "coerce": comma_list,
+        },
     )
     world: str | None = field(
         default=None,
@@ -106,28 +129,30 @@ class EvalConfig:
     def __post_init__(self) -> None:
         bad = [s for s in self.suites if s not in SUITES]
         if bad or not self.suites:
-            raise EvalError(f"unknown suite(s) {bad}; choose from {', '.join(SUITES)}")
+            raise EvalError(
+                f"unknown suite(s) {bad}; choose from {', '.join(SUITES)}", field="suites"
+            )
+        for task in self.tasks:  # before any model is loaded
+            HELDOUT_TASKS.get_or_fail(task, field="tasks")
         if "indomain" in self.suites and self.world is None:
-            raise EvalError("the indomain suite needs --world (a kgworld folder)")
+            raise EvalError("the indomain suite needs --world (a kgworld folder)", field="world")
         if "edit" in self.suites and self.world is None and self.edits is None:
-            raise EvalError("the edit suite needs --world or --edits (a folder holding edit/)")
+            raise EvalError(
+                "the edit suite needs --world or --edits (a folder holding edit/)", field="edits"
+            )
         if self.limit is not None and self.limit < 1:
-            raise EvalError(f"limit must be >= 1, got {self.limit}")
+            raise EvalError(f"must be >= 1, got {self.limit}", field="limit")
         for name in ("max_new_tokens", "indomain_max_new_tokens", "batch_size", "ref_prompts"):
             if getattr(self, name) < 1:
-                raise EvalError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise EvalError(f"must be >= 1, got {getattr(self, name)}", field=name)
         if not self.out.endswith(".json"):
-            raise EvalError(f"--out must name a .json file, got {self.out!r}")
+            raise EvalError(f"must name a .json file, got {self.out!r}", field="out")
         for name in ("world", "edits", "base", "ref_prompts_file"):
             value = getattr(self, name)
             if value is not None and not Path(value).expanduser().exists():
-                raise EvalError(f"{name}: {Path(value).expanduser().absolute()} not found")
+                raise EvalError(f"{Path(value).expanduser().absolute()} not found", field=name)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EvalConfig:
-        """Build from a mapping (a YAML file's root, CLI overrides); an unknown key is an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise EvalError(f"unknown eval config key(s): {', '.join(unknown)}")
-        return cls(**values)
+        """Build from a mapping (a YAML file's root, CLI overrides): mixsd_base.build_config."""
+        return build_config(cls, values)

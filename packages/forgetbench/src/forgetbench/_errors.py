@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from mixsd_base import UserError
+
 __all__ = ["EvalError"]
 
 
-class EvalError(Exception):
+class EvalError(UserError):
     """Bad input or an unavailable resource: the message names the file, line and field."""

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from forgetbench._data import get_benchmark, resolve_data_file
-from forgetbench._errors import EvalError
 from forgetbench._sandbox import ALLOW_ENV
 from forgetbench._taxonomy import TaxonomyConfig, classify, tally
+from mixsd_base import Registry
 
 __all__ = ["HELDOUT_TASKS", "HeldoutTask", "run_heldout", "tasks_dir"]
 
@@ -34,32 +34,26 @@ class HeldoutTask:
     generative: bool = True  # has text replies to classify
 
 
-HELDOUT_TASKS: dict[str, HeldoutTask] = {
-    "fb_aime24": HeldoutTask("aime24", "exact_match"),
-    "fb_aime24_paper": HeldoutTask("aime24", "exact_match"),
-    "fb_math500": HeldoutTask("math500", "exact_match"),
-    "fb_gsm8k": HeldoutTask("gsm8k", "exact_match"),
-    "fb_gsm8k100": HeldoutTask("gsm8k-100", "exact_match"),
-    "fb_humaneval": HeldoutTask("humaneval", "pass@1", prompt_field="chat_prompt"),
-    "fb_mmlu": HeldoutTask("mmlu", "acc"),
-    "fb_mmlu_ll": HeldoutTask(
-        "mmlu", "acc", prompt_field="prompt_ll", chat=False, generative=False
-    ),
-}
+HELDOUT_TASKS: Registry[HeldoutTask] = Registry(
+    "held-out task",
+    {
+        "fb_aime24": HeldoutTask("aime24", "exact_match"),
+        "fb_aime24_paper": HeldoutTask("aime24", "exact_match"),
+        "fb_math500": HeldoutTask("math500", "exact_match"),
+        "fb_gsm8k": HeldoutTask("gsm8k", "exact_match"),
+        "fb_gsm8k100": HeldoutTask("gsm8k-100", "exact_match"),
+        "fb_humaneval": HeldoutTask("humaneval", "pass@1", prompt_field="chat_prompt"),
+        "fb_mmlu": HeldoutTask("mmlu", "acc"),
+        "fb_mmlu_ll": HeldoutTask(
+            "mmlu", "acc", prompt_field="prompt_ll", chat=False, generative=False
+        ),
+    },
+)
 
 
 def tasks_dir() -> Path:
     """The folder to pass to ``lm_eval --include_path``."""
     return Path(__file__).parent / "tasks"
-
-
-def _task(name: str) -> HeldoutTask:
-    try:
-        return HELDOUT_TASKS[name]
-    except KeyError:
-        raise EvalError(
-            f"unknown held-out task {name!r}; known: {', '.join(HELDOUT_TASKS)}"
-        ) from None
 
 
 def _samples(
@@ -116,7 +110,7 @@ def run_heldout(
     files: dict[str, str] = {}
     runnable: dict[bool, list[str]] = {True: [], False: []}
     for name in tasks:
-        task = _task(name)
+        task = HELDOUT_TASKS.get_or_fail(name, field="tasks")
         file = resolve_data_file(task.benchmark, folder=data_dir)
         if file is None:
             scores[name] = {"skipped": f"no data for {task.benchmark} (forgetbench data list)"}
@@ -160,7 +154,7 @@ def run_heldout(
                 bootstrap_iters=1000,
             )
             for name in names:
-                task = _task(name)
+                task = HELDOUT_TASKS.get_or_fail(name, field="tasks")
                 result = out["results"][name]
                 stderr = result.get(f"{task.metric}_stderr,none")
                 logged = _samples(

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from forgetbench._data import file_sha256
 from forgetbench._errors import EvalError
+from mixsd_base import file_sha256, read_jsonl
 
 __all__ = ["INDOMAIN_SPLITS", "accuracy_entry", "generate_replies", "run_indomain"]
 
@@ -31,19 +31,16 @@ INDOMAIN_SPLITS: dict[str, str] = {
 
 
 def read_split(world: Path, split: str, limit: int | None) -> tuple[Path, list[dict[str, Any]]]:
-    from kgworld import KGWorldError, read_jsonl
-
     path = world / f"{split}.jsonl"
     if not path.is_file():
-        raise EvalError(f"{path}: not found (is {world} a kgworld output folder?)")
-    try:
-        records = read_jsonl(path)
-    except KGWorldError as exc:
-        raise EvalError(str(exc)) from None
-    for number, record in enumerate(records, 1):
-        for name in ("prompt", "answer"):
-            if not isinstance(record.get(name), str):
-                raise EvalError(f"{path}: record {number}: missing field {name!r}")
+        raise EvalError(f"not found (is {world} a kgworld output folder?)", path=path)
+    records = read_jsonl(
+        path,
+        required=("prompt", "answer"),
+        types={"prompt": str, "answer": str},
+        allow_empty=True,
+        what=f"{split} split",
+    )
     return path, records[:limit] if limit is not None else records
 
 
@@ -98,7 +95,7 @@ def run_indomain(
 
     root = Path(world).expanduser().absolute()
     if not root.is_dir():
-        raise EvalError(f"{root}: world folder not found")
+        raise EvalError("world folder not found", path=root)
     modes = {**INDOMAIN_SPLITS, **(verifiers or {})}
     scores: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []

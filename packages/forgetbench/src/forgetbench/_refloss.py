@@ -1,9 +1,12 @@
-"""Reference-loss forgetting (the paper's Eq. 1-2).
+"""Reference-loss forgetting, ΔL_ref (token mean) (the paper's Eq. 1-2).
 
 The base model θ₀ answers a fixed set of general prompts greedily, once; its responses are cached
-per base model. L_ref(θ) is the token-mean NLL of those responses under θ, and
-forgetting = L_ref(θ) − L_ref(θ₀). It moves even where a small model scores near zero on the
-benchmarks themselves.
+per base model. L_ref(θ) is the token-mean NLL of those responses under θ (every response token
+of every prompt weighs the same: Σ NLL / Σ tokens), and ΔL_ref = L_ref(θ) − L_ref(θ₀). It moves
+even where a small model scores near zero on the benchmarks themselves.
+
+fishertools' ΔNLL (sample mean) is a different measure on a similar set: each response's mean
+NLL, averaged over responses (a short response weighs as much as a long one).
 
 The default reference set interleaves held-out prompts that ship offline (gsm8k-100 problems,
 HumanEval functions, zero-shot MMLU questions), round-robin, in file order; a JSONL file of
@@ -14,36 +17,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from forgetbench._data import load_benchmark
-from forgetbench._errors import EvalError
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
+from mixsd_base import atomic_write, iter_jsonl, read_json
 
-__all__ = ["reference_prompts", "reference_set", "run_refloss"]
+__all__ = ["l_ref", "reference_prompts", "reference_set", "run_refloss"]
+
+
+def l_ref(nll: Sequence[tuple[float, int]]) -> tuple[float, int]:
+    """L_ref, the token mean of ``(summed NLL, token count)`` per response, and the token count.
+
+    The one definition of L_ref; ΔL_ref (token mean) is L_ref(θ) − L_ref(θ₀).
+    """
+    tokens = sum(n for _, n in nll)
+    return sum(s for s, _ in nll) / max(tokens, 1), tokens
 
 
 def reference_prompts(n: int = 200, *, prompts_file: str | Path | None = None) -> list[str]:
     """The ``n`` user turns of the reference set (deterministic)."""
     if prompts_file is not None:
         path = Path(prompts_file).expanduser().absolute()
-        if not path.is_file():
-            raise EvalError(f"{path}: reference prompt file not found")
-        prompts = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                raise EvalError(f"{path}:{number}: missing field 'prompt'")
-            prompts.append(row["prompt"])
-        return prompts[:n]
+        rows = iter_jsonl(
+            path, required=("prompt",), types={"prompt": str}, what="reference prompt file"
+        )
+        return [row["prompt"] for _, row in rows][:n]
     _, mmlu = mmlu_split(load_benchmark("mmlu"))
     pools = [
         [math_prompt(r["problem"]) for r in load_benchmark("gsm8k-100")],
@@ -85,25 +86,24 @@ def reference_set(
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     cache = Path(cache_dir).expanduser().absolute() / "refloss" / f"{digest}.json"
     if cache.is_file():
-        return json.loads(cache.read_text(encoding="utf-8"))
+        return read_json(cache)
     model, tokenizer = base if base is not None else load(base_spec)
     rendered = [render_user(tokenizer, p) for p in prompts]
     responses = greedy_generate(
         model, tokenizer, rendered, max_new_tokens=max_new_tokens, batch_size=batch_size
     )
-    nll = response_nll(model, tokenizer, rendered, responses, batch_size=batch_size)
-    tokens = sum(n for _, n in nll)
+    l_ref_base, tokens = l_ref(
+        response_nll(model, tokenizer, rendered, responses, batch_size=batch_size)
+    )
     data = {
         "base_model": base_spec,
         "rendered": rendered,
         "responses": responses,
-        "l_ref_base": sum(s for s, _ in nll) / max(tokens, 1),
+        "l_ref_base": l_ref_base,
         "tokens": tokens,
     }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(f".{cache.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(data), encoding="utf-8")
-    partial.replace(cache)  # atomic: a crashed run never leaves a half-written reference
+    with atomic_write(cache) as f:  # a crashed run never leaves a half-written reference
+        f.write(json.dumps(data))
     return data
 
 
@@ -120,7 +120,8 @@ def run_refloss(
     cache_dir: str | Path = "~/.cache/forgetbench",
     is_base: bool = False,
 ) -> dict[str, Any]:
-    """L_ref of ``model`` on the base model's reference responses, and the increase over base."""
+    """L_ref of ``model`` on the base model's reference responses, and ΔL_ref (token mean), its
+    increase over the base model's (key ``delta_l_ref``)."""
     from forgetbench._generate import response_nll
 
     prompts = reference_prompts(n_prompts, prompts_file=prompts_file)
@@ -133,14 +134,14 @@ def run_refloss(
         load=load,
         base=(model, tokenizer) if is_base else None,
     )
-    nll = response_nll(model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size)
-    tokens = sum(n for _, n in nll)
-    l_ref = sum(s for s, _ in nll) / max(tokens, 1)
+    mine, tokens = l_ref(
+        response_nll(model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size)
+    )
     return {
         "base_model": base_spec,
-        "l_ref": l_ref,
+        "l_ref": mine,
         "l_ref_base": ref["l_ref_base"],
-        "forgetting": l_ref - ref["l_ref_base"],
+        "delta_l_ref": mine - ref["l_ref_base"],
         "n_prompts": len(prompts),
         "n_tokens": tokens,
     }

@@ -15,7 +15,6 @@ import re
 import string
 
 __all__ = [
-    "SCORERS",
     "extract_code",
     "has_code_block",
     "last_boxed",
@@ -92,7 +91,3 @@ def extract_code(reply: str) -> str:
         if before.strip():
             return before
     return reply
-
-
-# Scorers by benchmark kind (code is scored by execution, in `_sandbox`).
-SCORERS = {"math": score_math, "mcq": score_mmlu}

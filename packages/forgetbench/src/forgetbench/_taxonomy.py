@@ -22,6 +22,7 @@ from pathlib import Path
 
 from forgetbench._errors import EvalError
 from forgetbench._scoring import has_code_block, last_boxed
+from mixsd_base import read_jsonl
 
 __all__ = ["BUCKETS", "TaxonomyConfig", "classify", "leakage_entities", "tally"]
 
@@ -47,19 +48,17 @@ class TaxonomyConfig:
     def __post_init__(self) -> None:
         for name in ("max_chars", "max_newlines", "min_entity_chars"):
             if getattr(self, name) < 0:
-                raise EvalError(f"taxonomy: {name} must be >= 0, got {getattr(self, name)}")
+                raise EvalError(f"must be >= 0, got {getattr(self, name)}", field=name)
 
 
 def leakage_entities(train_file: str | Path, config: TaxonomyConfig | None = None) -> list[str]:
     """Multi-word entity names of a KGFact train file, lower-cased: subjects and boxed answers."""
-    from kgworld import read_jsonl
-
     config = config or TaxonomyConfig()
     path = Path(train_file)
     if not path.is_file():
-        raise EvalError(f"{path.absolute()}: KGFact train file not found (needed for leakage)")
+        raise EvalError("KGFact train file not found (needed for leakage)", path=path.absolute())
     names: set[str] = set()
-    for record in read_jsonl(path):
+    for record in read_jsonl(path, allow_empty=True, what="KGFact train file"):
         subject = (record.get("meta") or {}).get("subject")
         boxed = last_boxed(str(record.get("target") or "")) or record.get("answer")
         for name in (subject, boxed):
