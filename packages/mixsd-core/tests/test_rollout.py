@@ -1,4 +1,5 @@
-"""The mixed-rollout decoder against `generate` and a no-cache reference, masks, sampling."""
+"""The mixed-rollout decoder against `generate` and the no-cache reference method, greedy
+decoding, masks, sampling."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import torch
 
 from mixsd_core import (
     draw_mask,
+    greedy_generate,
     mixed_rollout,
     reference_mixed_rollout,
     render_prompts,
     sample_rollout,
+    sampled_mixed_rollout,
     stop_token_ids,
 )
 
@@ -151,6 +154,23 @@ def test_mixed_sampling_is_seeded(tiny_lm, prompts) -> None:
     masks = [draw_mask(0.5, 0, i, 0, STEPS) for i in ids]
     eos = stop_token_ids(model, tok)
     kwargs = dict(max_new_tokens=STEPS, eos_token_ids=eos, temperature=0.8, seeds=list(range(8)))
-    a = mixed_rollout(model, tok, naive, expert, masks, **kwargs)
-    assert a == mixed_rollout(model, tok, naive, expert, masks, **kwargs)
+    a = sampled_mixed_rollout(model, tok, naive, expert, masks, **kwargs)
+    assert a == sampled_mixed_rollout(model, tok, naive, expert, masks, **kwargs)
     assert a != _mixed(tiny_lm, naive, expert, masks)
+    with pytest.raises(ValueError, match="use mixed_rollout"):
+        sampled_mixed_rollout(model, tok, naive, expert, masks, **{**kwargs, "temperature": 0.0})
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_greedy_generate_is_generate(tiny_lm, prompts, batch_size) -> None:
+    model, tok = tiny_lm
+    _, naive, _ = prompts
+    expected = [_generate(model, tok, p) for p in naive]
+    assert len({len(e) for e in expected}) >= 2  # rows stop at different steps
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in naive]
+    got = greedy_generate(model, tok, naive, max_new_tokens=STEPS, batch_size=batch_size)
+    assert got == expected
+    assert greedy_generate(model, tok, ids, max_new_tokens=STEPS, batch_size=batch_size) == got
+    # Explicit stops: a stop id that never comes decodes the full length.
+    long = greedy_generate(model, tok, naive[:2], max_new_tokens=STEPS, stop_ids=[-1])
+    assert [len(r) for r in long] == [STEPS, STEPS]

@@ -1,4 +1,6 @@
-"""The rollout stage: output records, retries and drops, resume, determinism, bad inputs."""
+"""The rollout stage: output records, retries and drops, resume, determinism, bad inputs.
+
+The retry loop alone (no model) is tested in test_retry.py."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mixsd_base import DataError
 from mixsd_core import RolloutConfig, RolloutError, render_prompts, run_rollout
 
 STEPS = 12
@@ -233,13 +236,21 @@ def test_partial_from_other_config_is_refused(tiny_lm, data, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("{not json", r"bad\.jsonl:2: malformed JSON"),
+        ("{not json", r"bad\.jsonl:2: invalid JSON"),
         ('["a list"]', r"bad\.jsonl:2: expected a JSON object"),
-        ('{"id": "b", "prompt": "q", "target": "t"}', r"bad\.jsonl:2: missing field 'answer'"),
-        ('{"id": "b", "prompt": 3, "target": "t", "answer": "a"}', r":2: field 'prompt' must be"),
+        ('{"id": "b", "prompt": "q", "target": "t"}', r"bad\.jsonl:2: field 'answer': missing"),
+        ('{"id": "b", "prompt": 3, "target": "t", "answer": "a"}', r":2: field 'prompt': must be"),
+        (
+            '{"id": "b", "prompt": " ", "target": "t", "answer": "a"}',
+            r":2: field 'prompt': must be",
+        ),
+        (
+            '{"id": "b", "prompt": "q", "target": "t", "answer": "a", "context": 1}',
+            r":2: field 'context': must be a string or null",
+        ),
         (
             '{"id": "a", "prompt": "q", "target": "t", "answer": "a"}',
-            r":2: field 'id' 'a' repeats line 1",
+            r":2: field 'id': 'a' repeats line 1",
         ),
     ],
 )
@@ -247,9 +258,34 @@ def test_bad_records_name_file_line_and_field(tiny_lm, tmp_path, line, message) 
     data = tmp_path / "bad.jsonl"
     data.write_text('{"id": "a", "prompt": "q", "target": "t", "answer": "a"}\n' + line + "\n")
     out = tmp_path / "out.jsonl"
-    with pytest.raises(RolloutError, match=message):
+    with pytest.raises(DataError, match=message):
         _run(tiny_lm, _config(data, out))
     assert list(tmp_path.iterdir()) == [data]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"d\.jsonl: data file holds no records"),
+        (b"\n  \n", r"d\.jsonl: data file holds no records"),
+        (
+            b'{"id": "a", "prompt": "q\xff", "target": "t", "answer": "a"}\n',
+            r"d\.jsonl:1: not UTF-8",
+        ),
+    ],
+)
+def test_empty_or_undecodable_data_is_an_error(tmp_path, content, message) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        run_rollout(_config(data, tmp_path / "o.jsonl"), progress=False)  # before any model
+    assert list(tmp_path.iterdir()) == [data]
+
+
+def test_missing_data_file_names_its_absolute_path(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=f"{tmp_path}/nope.jsonl: no such data file"):
+        run_rollout(_config(Path("nope.jsonl"), tmp_path / "o.jsonl"), progress=False)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """MixSD core."""
 
+from mixsd_base import file_sha256  # re-exported: older callers import it from here
 from mixsd_core._masks import draw_mask, stable_seed
 from mixsd_core._model_spec import DTYPE_WORDS, ModelSpec, parse_dtype, resolve_model_spec
 from mixsd_core._models import (
@@ -28,7 +29,9 @@ from mixsd_core._prompts import (
     render_prompts,
 )
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
-from mixsd_core._rollout_io import file_sha256, read_records, run_rollout, stop_token_ids
+from mixsd_core._rollout_io import read_records
+from mixsd_core._rollout_stage import run_rollout
+from mixsd_core._stop_tokens import stop_token_ids
 from mixsd_core._tokens import (
     pad_left,
     pad_right,
@@ -45,8 +48,9 @@ __version__ = "0.1.0"
 # Names backed by torch load on first use, so `import mixsd_core` (and `--help`) stays fast.
 _LAZY = {
     name: "mixsd_core._rollout"
-    for name in ("mixed_rollout", "reference_mixed_rollout", "sample_rollout")
+    for name in ("greedy_generate", "mixed_rollout", "reference_mixed_rollout")
 }
+_LAZY.update(dict.fromkeys(("sample_rollout", "sampled_mixed_rollout"), "mixsd_core._sampling"))
 # _nll imports torch only inside its functions; score_targets runs the model, so it is listed
 # here like the other model-running names.
 _LAZY["score_targets"] = "mixsd_core._nll"
@@ -88,6 +92,7 @@ __all__ = [
     "detect_task",
     "draw_mask",
     "file_sha256",
+    "greedy_generate",
     "high_nll_overlap",
     "list_models",
     "load_model",
@@ -111,6 +116,7 @@ __all__ = [
     "run_nll",
     "run_rollout",
     "sample_rollout",
+    "sampled_mixed_rollout",
     "score_targets",
     "stable_seed",
     "stop_token_ids",

@@ -1,26 +1,29 @@
-"""Mixed rollouts, Hugging Face backend: two conditionals of one model decoded in lockstep.
+"""Mixed rollouts: two conditionals of one model decode in lockstep over one shared continuation.
 
-For each row, the expert prompt (question + gold target) and the naive prompt (question alone)
-share one continuation. At step t the row's pre-drawn mask picks whose greedy token is appended
-to *both* sequences: mask 1 -> the naive conditional's token, mask 0 -> the expert's.
+The method, for one example: the EXPERT stream is the question with the gold target in context,
+the NAIVE stream the question alone. At step t both streams predict their greedy next token, and
+the pre-drawn Bernoulli(alpha) mask picks whose token is appended to *both*: ``mask[t] == 1``
+takes the naive token, ``0`` the expert's (so a mask entry is the index of the stream it takes).
+``reference_mixed_rollout`` writes exactly that, the slow obvious way. ``mixed_rollout`` is the
+batched decoder the rollout stage runs; it must give the same tokens (the tests compare them).
+``greedy_generate`` is the one-stream case: plain greedy decoding.
 
-The batched decoder keeps one KV cache per conditional (the two prompts have different lengths),
-runs one forward per conditional per step over the rows still decoding, and drops rows that hit
-EOS from the batch by index selection. ``reference_mixed_rollout`` is the same method written
-the slow, obvious way (batch 1, no cache, full recompute each step): tests use it as ground truth.
+Sampling (temperature / top-p) is not part of the method: it lives in ``_sampling``.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from mixsd_core._masks import stable_seed
+from mixsd_core._stop_tokens import stop_token_ids
+from mixsd_core._tokens import pad_left, pad_token_id
 
-__all__ = ["mixed_rollout", "reference_mixed_rollout", "sample_rollout"]
+__all__ = ["EXPERT", "NAIVE", "greedy_generate", "mixed_rollout", "reference_mixed_rollout"]
+
+EXPERT, NAIVE = 0, 1  # stream indices; mask value 1 takes the naive token, 0 the expert's
 
 Prompt = str | Sequence[int]
 
@@ -32,31 +35,149 @@ def _token_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
     return [int(t) for t in prompt]
 
 
-def _pad_id(tokenizer: Any) -> int:
-    # Any id works (padded positions are masked out); pad == EOS for SmolLM2-style tokenizers.
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return int(pad or 0)
+def _greedy_next_token(model: Any, ids: list[int]) -> int:
+    logits = model(input_ids=torch.tensor([ids], device=model.device)).logits
+    return int(logits[0, -1].argmax())
+
+
+# ---------------------------------------------------------------------------- the method
+
+
+@torch.inference_mode()
+def reference_mixed_rollout(
+    model: Any,
+    tokenizer: Any,
+    naive_prompt: Prompt,
+    expert_prompt: Prompt,
+    mask: Sequence[int],
+    *,
+    max_new_tokens: int,
+    eos_token_ids: Sequence[int],
+) -> list[int]:
+    """One example's mixed continuation (token ids, the stop token kept when reached).
+
+    No batching and no cache: every step recomputes both full sequences, so the code is the
+    method and nothing else. Tests hold ``mixed_rollout`` to it.
+    """
+    streams: list[list[int]] = [[], []]
+    streams[EXPERT] = _token_ids(tokenizer, expert_prompt)
+    streams[NAIVE] = _token_ids(tokenizer, naive_prompt)
+    continuation: list[int] = []
+    for step in range(max_new_tokens):
+        greedy = [_greedy_next_token(model, prompt + continuation) for prompt in streams]
+        token = greedy[NAIVE] if mask[step] == 1 else greedy[EXPERT]
+        continuation.append(token)  # the shared continuation: both streams see the token
+        if token in eos_token_ids:
+            break
+    return continuation
+
+
+def mixed_rollout(
+    model: Any,
+    tokenizer: Any,
+    naive_prompts: Sequence[Prompt],
+    expert_prompts: Sequence[Prompt],
+    masks: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    eos_token_ids: Sequence[int],
+) -> list[list[int]]:
+    """``reference_mixed_rollout`` for a batch of rows: one continuation per row, same tokens.
+
+    ``masks[i][t]`` = 1 takes the naive stream's token at step t, 0 the expert's; each mask needs
+    at least ``max_new_tokens`` entries. A row is finished when it emits a stop token.
+    """
+    _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
+    takes_naive = torch.tensor(
+        [list(m[:max_new_tokens]) for m in masks], dtype=torch.bool, device=model.device
+    )
+
+    def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
+        naive_token, expert_token = logits[NAIVE].argmax(-1), logits[EXPERT].argmax(-1)
+        return torch.where(takes_naive[active, step], naive_token, expert_token)
+
+    prompt_sets: list[list[list[int]]] = [[], []]
+    prompt_sets[EXPERT] = [_token_ids(tokenizer, p) for p in expert_prompts]
+    prompt_sets[NAIVE] = [_token_ids(tokenizer, p) for p in naive_prompts]
+    return lockstep_decode(
+        model,
+        prompt_sets,
+        choose,
+        max_new_tokens=max_new_tokens,
+        eos_token_ids=eos_token_ids,
+        pad_id=pad_token_id(tokenizer),
+    )
+
+
+def greedy_generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    *,
+    max_new_tokens: int,
+    stop_ids: Sequence[int] | None = None,
+    batch_size: int = 8,
+) -> list[list[int]]:
+    """Plain greedy continuations (token ids, the stop token kept when reached), one per prompt.
+
+    A prompt is text (tokenised without special tokens: render the chat first) or token ids.
+    ``stop_ids`` defaults to ``stop_token_ids(model, tokenizer)``. Rows are decoded
+    ``batch_size`` at a time in the given order; a row's tokens do not depend on its batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    stops = list(stop_token_ids(model, tokenizer) if stop_ids is None else stop_ids)
+
+    def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
+        return logits[0].argmax(-1)
+
+    outputs: list[list[int]] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = [_token_ids(tokenizer, p) for p in prompts[start : start + batch_size]]
+        outputs += lockstep_decode(
+            model,
+            [batch],
+            choose,
+            max_new_tokens=max_new_tokens,
+            eos_token_ids=stops,
+            pad_id=pad_token_id(tokenizer),
+        )
+    return outputs
+
+
+def _check_rows(
+    naive_prompts: Sequence[Any],
+    expert_prompts: Sequence[Any],
+    masks: Sequence[Sequence[int]],
+    max_new_tokens: int,
+) -> None:
+    if not len(naive_prompts) == len(expert_prompts) == len(masks):
+        raise ValueError("naive_prompts, expert_prompts and masks must have the same length")
+    if any(len(m) < max_new_tokens for m in masks):
+        raise ValueError(f"every mask needs at least max_new_tokens={max_new_tokens} entries")
+
+
+# ---------------------------------------------------------------------------- lockstep decoding
 
 
 class _Stream:
-    """One conditional's decoding state for a batch of rows: KV cache, mask, next position."""
+    """One stream's decoding state for a batch of rows: KV cache, attention mask, next position.
+
+    The streams' prompts have different lengths, so each keeps its own cache.
+    """
 
     def __init__(self, model: Any, prompts: list[list[int]], pad_id: int) -> None:
         from transformers import DynamicCache
 
         device = model.device
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):  # left padding: every row's next token lands in one column
-            ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            attention[i, width - len(p) :] = 1
-        self.attention = attention.to(device)
+        # Left padding: every row's next token lands in the same (last) column.
+        ids, attention = pad_left(prompts, pad_id, device)
+        self.attention = attention
         # Positions count real tokens only, as in `generate`; padded slots get a dummy 1.
-        positions = (self.attention.cumsum(-1) - 1).masked_fill(self.attention == 0, 1)
+        positions = (attention.cumsum(-1) - 1).masked_fill(attention == 0, 1)
         self.next_position = positions[:, -1] + 1
         self.cache = DynamicCache()
-        self.logits = self._forward(model, ids.to(device), positions)
+        self.logits = self._forward(model, ids, positions)
 
     def _forward(self, model: Any, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         out = model(
@@ -83,12 +204,12 @@ class _Stream:
         self.logits = self._forward(model, tokens[:, None], positions)
 
 
-# chooser(step, active_rows, logits_per_stream) -> the next token of every active row
+# choose(step, active_rows, next_token_logits_per_stream) -> the next token of every active row
 Chooser = Callable[[int, torch.Tensor, list[torch.Tensor]], torch.Tensor]
 
 
 @torch.inference_mode()
-def _lockstep_decode(
+def lockstep_decode(
     model: Any,
     prompt_sets: list[list[list[int]]],
     choose: Chooser,
@@ -97,7 +218,11 @@ def _lockstep_decode(
     eos_token_ids: Sequence[int],
     pad_id: int,
 ) -> list[list[int]]:
-    """Decode every stream of each row together; each chosen token is appended to all streams."""
+    """Decode every stream of each row together; each chosen token is appended to all streams.
+
+    ``prompt_sets[s][i]`` is row i's prompt in stream s. One forward per stream per step over
+    the rows still decoding; a row that emits a stop token leaves the batch (index selection).
+    """
     rows = len(prompt_sets[0])
     outputs: list[list[int]] = [[] for _ in range(rows)]
     if rows == 0 or max_new_tokens <= 0:
@@ -122,144 +247,3 @@ def _lockstep_decode(
         for stream in streams:
             stream.advance(model, tokens)
     return outputs
-
-
-def _sample(
-    logits: torch.Tensor, uniforms: torch.Tensor, temperature: float, top_p: float
-) -> torch.Tensor:
-    """Inverse-CDF sampling with one given uniform per row (so rows use their own streams)."""
-    probs = torch.softmax(logits / temperature, dim=-1)
-    probs, order = probs.sort(dim=-1, descending=True)
-    cdf = probs.cumsum(-1)
-    # Nucleus: keep the smallest prefix whose mass reaches top_p (always at least one token).
-    probs = probs.masked_fill(cdf - probs >= top_p, 0.0)
-    cdf = probs.cumsum(-1)
-    picked = (cdf < uniforms[:, None] * cdf[:, -1:]).sum(-1).clamp(max=probs.shape[-1] - 1)
-    return order.gather(-1, picked[:, None]).squeeze(1)
-
-
-def _check_sampling(temperature: float, top_p: float) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-
-
-def mixed_rollout(
-    model: Any,
-    tokenizer: Any,
-    naive_prompts: Sequence[Prompt],
-    expert_prompts: Sequence[Prompt],
-    masks: Sequence[Sequence[int]],
-    *,
-    max_new_tokens: int,
-    eos_token_ids: Sequence[int],
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    seeds: Sequence[int] | None = None,
-) -> list[list[int]]:
-    """Mixed continuations (token ids, EOS included when reached), one per row, batched.
-
-    ``masks[i][t]`` = 1 takes the naive conditional's token at step t, 0 the expert's; each mask
-    needs at least ``max_new_tokens`` entries. Greedy by default; with ``temperature`` > 0 the
-    chosen conditional's distribution is sampled, row i from its own stream seeded by ``seeds[i]``.
-    """
-    if not len(naive_prompts) == len(expert_prompts) == len(masks):
-        raise ValueError("naive_prompts, expert_prompts and masks must have the same length")
-    if any(len(m) < max_new_tokens for m in masks):
-        raise ValueError(f"every mask needs at least max_new_tokens={max_new_tokens} entries")
-    _check_sampling(temperature, top_p)
-    if temperature > 0 and (seeds is None or len(seeds) != len(masks)):
-        raise ValueError("sampling (temperature > 0) needs one seed per row")
-    device = model.device
-    mask = torch.tensor([list(m[:max_new_tokens]) for m in masks], dtype=torch.bool, device=device)
-    rngs = [random.Random(stable_seed("sample", s)) for s in seeds] if temperature > 0 else []
-
-    def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
-        naive_side = mask[active, step]
-        if temperature == 0:
-            expert_logits, naive_logits = logits
-            return torch.where(naive_side, naive_logits.argmax(-1), expert_logits.argmax(-1))
-        picked = torch.where(naive_side[:, None], logits[1], logits[0])
-        uniforms = torch.tensor([rngs[r].random() for r in active.tolist()], device=device)
-        return _sample(picked, uniforms, temperature, top_p)
-
-    expert = [_token_ids(tokenizer, p) for p in expert_prompts]
-    naive = [_token_ids(tokenizer, p) for p in naive_prompts]
-    return _lockstep_decode(
-        model,
-        [expert, naive],
-        choose,
-        max_new_tokens=max_new_tokens,
-        eos_token_ids=eos_token_ids,
-        pad_id=_pad_id(tokenizer),
-    )
-
-
-@torch.inference_mode()
-def reference_mixed_rollout(
-    model: Any,
-    tokenizer: Any,
-    naive_prompt: Prompt,
-    expert_prompt: Prompt,
-    mask: Sequence[int],
-    *,
-    max_new_tokens: int,
-    eos_token_ids: Sequence[int],
-) -> list[int]:
-    """The greedy method for one row, no cache: recompute both full sequences at every step."""
-    expert, naive = _token_ids(tokenizer, expert_prompt), _token_ids(tokenizer, naive_prompt)
-    generated: list[int] = []
-    for step in range(max_new_tokens):
-        prefix = naive if mask[step] else expert
-        ids = torch.tensor([prefix + generated], device=model.device)
-        token = int(model(input_ids=ids).logits[0, -1].argmax())
-        generated.append(token)
-        if token in eos_token_ids:
-            break
-    return generated
-
-
-def sample_rollout(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[Prompt],
-    *,
-    n: int,
-    max_new_tokens: int,
-    eos_token_ids: Sequence[int],
-    seed: int,
-    example_ids: Sequence[str],
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-) -> list[list[list[int]]]:
-    """``n`` sampled continuations per prompt (on-policy baselines): ``[prompt][sample] -> ids``.
-
-    Sample k of example e draws from its own stream seeded by (seed, e, k), so results do not
-    depend on batch composition. ``temperature`` 0 is greedy (all n samples equal).
-    """
-    if len(prompts) != len(example_ids):
-        raise ValueError("prompts and example_ids must have the same length")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    _check_sampling(temperature, top_p)
-    ids = [_token_ids(tokenizer, p) for p in prompts]
-    rows = [(i, k) for i in range(len(ids)) for k in range(n)]
-    rngs = [random.Random(stable_seed("sample", seed, example_ids[i], k)) for i, k in rows]
-    device = model.device
-
-    def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
-        if temperature == 0:
-            return logits[0].argmax(-1)
-        uniforms = torch.tensor([rngs[r].random() for r in active.tolist()], device=device)
-        return _sample(logits[0], uniforms, temperature, top_p)
-
-    flat = _lockstep_decode(
-        model,
-        [[ids[i] for i, _ in rows]],
-        choose,
-        max_new_tokens=max_new_tokens,
-        eos_token_ids=eos_token_ids,
-        pad_id=_pad_id(tokenizer),
-    )
-    return [flat[i * n : (i + 1) * n] for i in range(len(ids))]

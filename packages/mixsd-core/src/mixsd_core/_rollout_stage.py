@@ -1,0 +1,232 @@
+"""The rollout stage (``mixsd rollout``): records in, verified mixed targets out, resumable.
+
+Input order is split into fixed chunks of ``batch_size * chunk_batches`` examples. Each chunk is
+one pool of ``decode_with_retries`` (``_retry``): decoded in batches, verified, its failed rows
+redrawn together. The decoder is ``mixed_rollout`` (``_rollout``; ``sampled_mixed_rollout`` when
+``temperature > 0``) or its vLLM twin; both see the same masks. A chunk's batches depend only on
+the chunk, so an interrupted and resumed run computes exactly what an uninterrupted one does.
+Files (partial chunks, output, manifest) are ``_rollout_io``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mixsd_base import file_sha256
+from mixsd_core._masks import stable_seed
+from mixsd_core._prompts import PromptConfig, detect_task, render_prompts
+from mixsd_core._retry import Attempt, Outcome, decode_with_retries
+from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
+from mixsd_core._rollout_io import (
+    Entry,
+    append_entries,
+    fingerprint,
+    read_records,
+    resume_state,
+    start_partial,
+    write_output,
+)
+from mixsd_core._stop_tokens import stop_token_ids
+
+__all__ = ["run_rollout"]
+
+_SHARED_FIELDS = ("id", "prompt", "target", "answer", "context", "split", "meta")
+
+Verifier = Callable[[str, str], bool]  # (reply, answer) -> passes
+
+
+def run_rollout(
+    config: RolloutConfig,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    verifier: Verifier | None = None,
+    on_record: Callable[[Entry], None] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume, or find complete) a rollout and return its manifest.
+
+    ``model``/``tokenizer`` skip loading ``config.model``; ``verifier`` (``(reply, answer) ->
+    bool``) replaces the named one; ``on_record`` sees each finished entry once it is safely in
+    the partial file (raising there interrupts the run, as a crash would).
+    """
+    from tqdm.auto import tqdm
+
+    records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
+    run_fingerprint = fingerprint(config, file_sha256(config.data))
+    size = config.batch_size * config.chunk_batches
+    chunks = [range(i, min(i + size, len(records))) for i in range(0, len(records), size)]
+    done = resume_state(config, run_fingerprint, chunks)
+    if done is None:  # already complete: nothing to do
+        return json.loads(config.manifest_path.read_text())
+
+    if model is None or tokenizer is None:
+        model, tokenizer = _load_model(config)
+    if config.backend == "hf":
+        model.eval()
+    targets = _Targets(config, model, tokenizer, records, verifier)
+    start_partial(config, run_fingerprint, done)
+    bar = tqdm(
+        total=len(records), initial=len(done), desc="rollout", unit="ex", disable=not progress
+    )
+    with config.partial_path.open("a", encoding="utf-8") as partial, bar:
+        for chunk in chunks:
+            if chunk[0] in done:
+                continue
+            decode, verify = targets.for_chunk(chunk)
+            outcomes = decode_with_retries(
+                [records[i]["id"] for i in chunk],
+                decode,
+                None if config.no_verify else verify,
+                alpha=config.alpha,
+                seed=config.seed,
+                mask_length=config.max_new_tokens,
+                max_retries=config.max_retries,
+                # vLLM schedules its own batches: give it the whole round at once.
+                batch_size=len(chunk) if config.backend == "vllm" else config.batch_size,
+                greedy=config.temperature == 0,
+                on_round=bar.update,
+            )
+            entries = [_entry(i, outcome) for i, outcome in zip(chunk, outcomes, strict=True)]
+            append_entries(partial, entries)
+            for entry in entries:
+                done[entry["index"]] = entry
+                if on_record is not None:
+                    on_record(entry)
+    return write_output(config, run_fingerprint, model, targets.verifier_names, done)
+
+
+def _entry(index: int, outcome: Outcome[dict[str, Any]]) -> Entry:
+    if not outcome.kept:
+        return {"index": index, "kept": False, "attempts": outcome.attempt.attempt + 1}
+    record = outcome.output
+    if outcome.verified:
+        record["verified"] = True
+    return {"index": index, "kept": True, "record": record}
+
+
+def _load_model(config: RolloutConfig) -> tuple[Any, Any]:
+    from mixsd_core._models import ModelError, load_model
+
+    if config.backend == "vllm":
+        from mixsd_core._rollout_vllm import load_vllm_model
+
+        return load_vllm_model(config.model, dtype=config.dtype, seed=config.seed)
+    try:
+        return load_model(config.model, dtype=config.dtype, device=config.device)
+    except ModelError as error:
+        raise RolloutError(str(error)) from None
+
+
+class _Targets:
+    """What turns attempts into output records for one run: prompts, decoder, verifiers."""
+
+    def __init__(
+        self,
+        config: RolloutConfig,
+        model: Any,
+        tokenizer: Any,
+        records: list[dict[str, Any]],
+        verifier: Verifier | None,
+    ) -> None:
+        import kgworld
+
+        self.config, self.model, self.tokenizer, self.records = config, model, tokenizer, records
+        self.stops = stop_token_ids(model, tokenizer)
+        self.prompt_config = PromptConfig(style=config.prompt_style, task=config.task)
+        self.tasks = [detect_task(r, config.task) for r in records]
+        # The verifier used per task type, by name, as the manifest records it.
+        self.verifier_names: dict[str, str] = {}
+        if verifier is not None and not config.no_verify:
+            name = f"custom:{getattr(verifier, '__name__', 'callable')}"
+            self.verifier_names = dict.fromkeys(sorted(set(self.tasks)), name)
+        elif not config.no_verify:
+            for task in sorted(set(self.tasks)):
+                self.verifier_names[task] = (
+                    AUTO_VERIFIERS[task] if config.verifier == "auto" else config.verifier
+                )
+        self.verifiers = {
+            task: verifier or kgworld.get_verifier(name)
+            for task, name in self.verifier_names.items()
+        }
+
+    def for_chunk(
+        self, chunk: range
+    ) -> tuple[
+        Callable[[list[Attempt]], list[dict[str, Any]]], Callable[[Attempt, dict[str, Any]], bool]
+    ]:
+        """``(decode, verify)`` for ``decode_with_retries`` on one chunk (attempt indices count
+        from the chunk's start): decode gives one output record per attempt."""
+        prompts = {
+            i: render_prompts(self.tokenizer, self.records[i], self.prompt_config) for i in chunk
+        }
+
+        def decode(attempts: list[Attempt]) -> list[dict[str, Any]]:
+            rows = [chunk[a.index] for a in attempts]
+            ids = self._decode_ids([prompts[i] for i in rows], attempts)
+            return [
+                self._record(i, row_ids, a, prompts[i])
+                for i, row_ids, a in zip(rows, ids, attempts, strict=True)
+            ]
+
+        def verify(attempt: Attempt, record: dict[str, Any]) -> bool:
+            answer = self.records[chunk[attempt.index]]["answer"]
+            return bool(self.verifiers[record["task"]](record["target"], answer))
+
+        return decode, verify
+
+    def _decode_ids(
+        self, prompts: list[tuple[str, str]], attempts: Sequence[Attempt]
+    ) -> list[list[int]]:
+        config = self.config
+        naive = [p[0] for p in prompts]
+        expert = [p[1] for p in prompts]
+        masks = [a.mask for a in attempts]
+        common = {"max_new_tokens": config.max_new_tokens, "eos_token_ids": self.stops}
+        if config.backend == "vllm":
+            from mixsd_core._rollout_vllm import vllm_mixed_rollout
+
+            return vllm_mixed_rollout(self.model, self.tokenizer, naive, expert, masks, **common)
+        if config.temperature > 0:
+            from mixsd_core._sampling import sampled_mixed_rollout
+
+            return sampled_mixed_rollout(
+                self.model,
+                self.tokenizer,
+                naive,
+                expert,
+                masks,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                # The same (seed, example, attempt) as the mask: a row's draws are its own.
+                seeds=[stable_seed(config.seed, a.example_id, a.attempt) for a in attempts],
+                **common,
+            )
+        from mixsd_core._rollout import mixed_rollout
+
+        return mixed_rollout(self.model, self.tokenizer, naive, expert, masks, **common)
+
+    def _record(
+        self, i: int, ids: list[int], attempt: Attempt, prompts: tuple[str, str]
+    ) -> dict[str, Any]:
+        ended = bool(ids) and ids[-1] in self.stops
+        source = self.records[i]
+        record = {k: source.get(k) for k in _SHARED_FIELDS}
+        record.update(
+            # The text stops before the end token; target_ids and mask keep it (it was generated).
+            target=self.tokenizer.decode(ids[:-1] if ended else ids, skip_special_tokens=False),
+            gold_target=source["target"],
+            target_ids=ids,
+            mask=attempt.mask[: len(ids)],
+            naive_prompt=prompts[0],
+            expert_prompt=prompts[1],
+            alpha=self.config.alpha,
+            seed=self.config.seed,
+            attempt=attempt.attempt,
+            verified=None,
+            finish_reason="eos" if ended else "length",
+            task=self.tasks[i],
+        )
+        return record

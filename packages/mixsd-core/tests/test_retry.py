@@ -1,0 +1,106 @@
+"""The verify/redraw loop on its own: a toy decoder and verifier, no model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mixsd_core import draw_mask
+from mixsd_core._retry import Attempt, decode_with_retries
+
+IDS = [f"ex-{i}" for i in range(7)]
+LENGTH = 16
+
+
+class Toy:
+    """Decodes an attempt to (id, attempt, mask); example i passes on attempt ``passes_on[i]``."""
+
+    def __init__(self, passes_on: dict[str, int]) -> None:
+        self.passes_on = passes_on
+        self.batches: list[list[tuple[str, int]]] = []
+        self.verified: list[tuple[str, int]] = []
+
+    def decode(self, attempts: list[Attempt]) -> list[tuple[str, int, list[int]]]:
+        self.batches.append([(a.example_id, a.attempt) for a in attempts])
+        return [(a.example_id, a.attempt, a.mask) for a in attempts]
+
+    def verify(self, attempt: Attempt, output: tuple[str, int, list[int]]) -> bool:
+        assert output == (attempt.example_id, attempt.attempt, attempt.mask)
+        self.verified.append((attempt.example_id, attempt.attempt))
+        return attempt.attempt >= self.passes_on.get(attempt.example_id, 99)
+
+
+def _run(toy: Toy, ids: list[str] = IDS, **overrides: Any) -> list[Any]:
+    settings: dict[str, Any] = dict(
+        alpha=0.5, seed=3, mask_length=LENGTH, max_retries=2, batch_size=3
+    )
+    return decode_with_retries(ids, toy.decode, toy.verify, **{**settings, **overrides})
+
+
+def test_redraws_until_verified_then_drops() -> None:
+    # ex-0, ex-3 pass at once, ex-1 on its first redraw, ex-2 on its second, the rest never.
+    toy = Toy({"ex-0": 0, "ex-1": 1, "ex-2": 2, "ex-3": 0})
+    outcomes = _run(toy)
+    assert [o.attempt.example_id for o in outcomes] == IDS
+    assert [o.attempt.attempt for o in outcomes] == [0, 1, 2, 0, 2, 2, 2]
+    assert [o.verified for o in outcomes] == [True, True, True, True, False, False, False]
+    assert [o.kept for o in outcomes] == [True] * 4 + [False] * 3
+    for o in outcomes:  # each attempt's mask is drawn from (seed, id, attempt) alone
+        assert o.attempt.mask == draw_mask(0.5, 3, o.attempt.example_id, o.attempt.attempt, LENGTH)
+        assert o.output == (o.attempt.example_id, o.attempt.attempt, o.attempt.mask)
+    # Rounds pool the failures in full batches: 7 first tries, 5 redraws, then 4.
+    assert [len(b) for b in toy.batches] == [3, 3, 1, 3, 2, 3, 1]
+    assert toy.batches[3] == [("ex-1", 1), ("ex-2", 1), ("ex-4", 1)]
+    assert len(toy.verified) == 7 + 5 + 4
+
+
+def test_redrawn_masks_differ() -> None:
+    outcomes = _run(Toy({}), max_retries=3)
+    masks = [draw_mask(0.5, 3, "ex-0", a, LENGTH) for a in range(4)]
+    assert len({tuple(m) for m in masks}) == 4
+    assert outcomes[0].attempt.mask == masks[3]
+
+
+def test_results_do_not_depend_on_pool_order_or_batch_size() -> None:
+    passes = {"ex-0": 1, "ex-2": 0, "ex-5": 2, "ex-6": 1}
+
+    def by_id(outcomes: list[Any]) -> dict[str, Any]:
+        return {o.attempt.example_id: (o.attempt.attempt, o.output, o.verified) for o in outcomes}
+
+    forward = by_id(_run(Toy(passes)))
+    assert by_id(_run(Toy(passes), ids=IDS[::-1], batch_size=2)) == forward
+    assert sum(v[2] is True for v in forward.values()) == 4
+
+
+def test_without_verifier_every_first_attempt_is_kept() -> None:
+    toy = Toy({})
+    outcomes = decode_with_retries(
+        IDS, toy.decode, None, alpha=0.5, seed=0, mask_length=LENGTH, max_retries=5, batch_size=4
+    )
+    assert [(o.attempt.attempt, o.verified, o.kept) for o in outcomes] == [(0, None, True)] * 7
+    assert [len(b) for b in toy.batches] == [4, 3]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_greedy_pure_masks_drop_at_once(alpha: float) -> None:
+    # One possible mask: a greedy redraw would repeat the failed target exactly.
+    toy = Toy({"ex-0": 1})
+    outcomes = _run(toy, alpha=alpha)
+    assert [o.kept for o in outcomes] == [False] * 7
+    assert len(toy.batches) == 3  # the first round only
+    sampled = Toy({"ex-0": 1})
+    assert _run(sampled, alpha=alpha, greedy=False)[0].kept  # sampling may pass on a redraw
+
+
+def test_progress_counts_finished_examples_per_round() -> None:
+    rounds: list[int] = []
+    _run(Toy({"ex-0": 0, "ex-1": 1}), on_round=rounds.append)
+    assert rounds == [1, 1, 5]
+    assert sum(rounds) == len(IDS)
+
+
+def test_empty_pool_and_bad_batch_size() -> None:
+    assert _run(Toy({}), ids=[]) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        _run(Toy({}), batch_size=0)
