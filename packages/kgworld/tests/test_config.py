@@ -69,35 +69,22 @@ def test_yaml_and_json_files(tmp_path):
     assert load_config(tmp_path / "c.json").kgfunc.enabled is False
 
 
-def test_bad_files_name_file_and_line(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("seed: 1\nkgfact: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: invalid YAML"):
-        load_config(bad)
-    unknown = tmp_path / "unknown.yaml"
-    unknown.write_text("kgfact:\n  entities: 3\n")
-    with pytest.raises(
-        ConfigError, match=r"unknown\.yaml:2: field 'kgfact\.entities': unknown key"
-    ):
-        load_config(unknown)
-    typed = tmp_path / "typed.yaml"
-    typed.write_text("seed: 1\nkgfunc:\n  enabled: true\n  train_size: many\n")
-    with pytest.raises(
-        ConfigError, match=r"typed\.yaml:4: field 'kgfunc\.train_size': expected an integer"
-    ):
-        load_config(typed)
-    checked = tmp_path / "checked.yaml"
-    checked.write_text("kgfact:\n  domains: 5\n  twohop_limit: -1\n")
-    with pytest.raises(
-        ConfigError, match=r"checked\.yaml:3: field 'kgfact\.twohop_limit': must be >= 0"
-    ):
-        load_config(checked)
-    with pytest.raises(ConfigError, match=r"missing\.yaml: config file not found"):
-        load_config(tmp_path / "missing.yaml")
-    top = tmp_path / "list.json"
-    top.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match="must be a mapping"):
-        load_config(top)
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.yaml", "seed: 1\nkgfact: [unclosed\n", r"bad\.yaml:3: invalid YAML"),
+        ("unknown.yaml", "kgfact:\n  entities: 3\n", r"unknown\.yaml:2: field 'kgfact\.entities': unknown key"),
+        ("typed.yaml", "seed: 1\nkgfunc:\n  enabled: true\n  train_size: many\n", r"typed\.yaml:4: field 'kgfunc\.train_size': expected an integer"),
+        ("checked.yaml", "kgfact:\n  domains: 5\n  twohop_limit: -1\n", r"checked\.yaml:3: field 'kgfact\.twohop_limit': must be >= 0"),
+        ("list.json", "[1, 2]", r"list\.json: a config file must be a mapping"),
+        ("missing.yaml", None, r"missing\.yaml: config file not found"),
+    ],
+)  # fmt: skip
+def test_bad_files_name_file_and_line(tmp_path, name, text, message):
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / name)
 
 
 def test_a_file_extends_another(tmp_path):
