@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,14 @@ def test_atomic_write_leaves_old_file_on_error(tmp_path):
         raise RuntimeError("interrupted")
     assert json.loads(out.read_text(encoding="utf-8")) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json"]
+
+
+def test_write_json_default_writes_what_json_cannot_hold(tmp_path):
+    out = tmp_path / "m.json"
+    with pytest.raises(TypeError):
+        write_json(out, {"path": tmp_path})
+    write_json(out, {"path": Path("a/b"), "é": 1}, default=str)
+    assert out.read_bytes() == '{\n  "path": "a/b",\n  "é": 1\n}\n'.encode()
 
 
 @pytest.mark.parametrize(

@@ -71,12 +71,20 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(
-    path: str | Path, obj: Any, *, indent: int | None = 2, sort_keys: bool = False
+    path: str | Path,
+    obj: Any,
+    *,
+    indent: int | None = 2,
+    sort_keys: bool = False,
+    default: Callable[[Any], Any] | None = None,
 ) -> Path:
-    """Write one JSON document atomically (UTF-8, non-ASCII kept, trailing newline)."""
-    return write_text(
-        path, json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
-    )
+    """Write one JSON document atomically (UTF-8, non-ASCII kept, trailing newline).
+
+    ``default`` turns values JSON cannot hold into ones it can (``str`` for a manifest that
+    records whatever a config holds), as in :func:`json.dumps`.
+    """
+    text = json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False, default=default)
+    return write_text(path, text + "\n")
 
 
 def dump_jsonl_line(record: Mapping[str, Any]) -> str:
