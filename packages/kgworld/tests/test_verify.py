@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from kgworld import answers_match, extract_boxed, get_verifier, normalize_answer, verify
+import mixsd_base
+from kgworld import (
+    VERIFIERS,
+    answers_match,
+    extract_boxed,
+    get_verifier,
+    normalize_answer,
+    verify,
+)
 
 
 def test_extract_boxed_takes_the_last_and_matches_braces():
@@ -44,6 +52,10 @@ def test_integer_mode():
     assert not verify("no number", "37", "integer")
 
 
-def test_unknown_verifier_suggests():
-    with pytest.raises(KeyError, match="did you mean 'boxed'"):
+def test_verifiers_are_a_read_only_registry():
+    with pytest.raises(KeyError, match="unknown verifier 'boxd' \\(did you mean 'boxed'\\?\\)"):
         get_verifier("boxd")
+    with pytest.raises(mixsd_base.UnknownNameError, match="choose one of: boxed, "):
+        verify("x", "x", "integr")
+    with pytest.raises(TypeError):
+        VERIFIERS["any"] = lambda reply, answer: True  # type: ignore[index]
