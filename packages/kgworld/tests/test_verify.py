@@ -2,15 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+import kgworld
 import mixsd_base
-from kgworld import (
-    VERIFIERS,
-    answers_match,
-    extract_boxed,
-    get_verifier,
-    normalize_answer,
-    verify,
-)
+from kgworld import answers_match, extract_boxed, get_verifier, normalize_answer, verify
 
 
 def test_extract_boxed_takes_the_last_and_matches_braces():
@@ -58,4 +52,4 @@ def test_verifiers_are_a_read_only_registry():
     with pytest.raises(mixsd_base.UnknownNameError, match="choose one of: boxed, "):
         verify("x", "x", "integr")
     with pytest.raises(TypeError):
-        VERIFIERS["any"] = lambda reply, answer: True  # type: ignore[index]
+        kgworld.VERIFIERS["any"] = lambda reply, answer: True  # type: ignore[index]
