@@ -31,16 +31,6 @@ def test_indomain_is_deterministic_and_bounded(loaded, tiny_world):
     assert run()[1] == samples  # greedy: the same replies again
 
 
-def test_greedy_batches_match_single_rows(loaded):
-    model, tokenizer = loaded
-    prompts = [forgetbench.render_user(tokenizer, p) for p in ("Who is he?", "What is 2+2? " * 5)]
-    batched = forgetbench.greedy_generate(model, tokenizer, prompts, max_new_tokens=6)
-    single = [
-        forgetbench.greedy_generate(model, tokenizer, [p], max_new_tokens=6)[0] for p in prompts
-    ]
-    assert batched == single
-
-
 def test_refloss_of_the_base_is_zero_and_cached(loaded, tiny_model, tmp_path):
     model, tokenizer = loaded
     loads = []

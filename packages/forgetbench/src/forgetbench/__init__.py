@@ -29,7 +29,6 @@ from forgetbench._data import (
 )
 from forgetbench._edit import EDIT_SPLITS, run_edit
 from forgetbench._errors import EvalError
-from forgetbench._generate import greedy_generate, render_user, response_nll
 from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_dir
 from forgetbench._indomain import INDOMAIN_SPLITS, run_indomain
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
@@ -71,7 +70,6 @@ __all__ = [
     "extract_code",
     "fetch_benchmark",
     "get_benchmark",
-    "greedy_generate",
     "has_code_block",
     "l_ref",
     "last_boxed",
@@ -85,9 +83,7 @@ __all__ = [
     "reference_prompts",
     "reference_set",
     "register_benchmark",
-    "render_user",
     "resolve_data_file",
-    "response_nll",
     "retention",
     "run_edit",
     "run_heldout",

@@ -53,8 +53,7 @@ def generate_replies(
     max_new_tokens: int,
 ) -> list[str]:
     """Greedy replies to each record's naive prompt (context, then question), in record order."""
-    from forgetbench._generate import greedy_generate
-    from mixsd_core import render_prompts
+    from mixsd_core import greedy_generate, render_prompts
 
     prompts = [render_prompts(tokenizer, r)[0] for r in records]
     outputs = greedy_generate(

@@ -37,6 +37,30 @@ def l_ref(nll: Sequence[tuple[float, int]]) -> tuple[float, int]:
     return sum(s for s, _ in nll) / max(tokens, 1), tokens
 
 
+def response_nll_sums(
+    model: Any,
+    tokenizer: Any,
+    rendered: Sequence[str],
+    responses: Sequence[Sequence[int]],
+    *,
+    batch_size: int,
+) -> list[tuple[float, int]]:
+    """``(summed NLL, token count)`` of each response's tokens given its rendered prompt
+    (mixsd_core.response_nll_tensors, right padding)."""
+    from mixsd_core import pad_token_id, response_nll_tensors
+
+    prompt_rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in rendered]
+    nll = response_nll_tensors(
+        model,
+        prompt_rows,
+        responses,
+        batch_size=batch_size,
+        padding="right",
+        pad_id=pad_token_id(tokenizer),
+    )
+    return [(float(t.sum()), len(t)) for t in nll]
+
+
 def reference_prompts(n: int = 200, *, prompts_file: str | Path | None = None) -> list[str]:
     """The ``n`` user turns of the reference set (deterministic)."""
     if prompts_file is not None:
@@ -80,7 +104,7 @@ def reference_set(
     base: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """The base model's greedy responses to ``prompts`` and L_ref(θ₀), cached on disk."""
-    from forgetbench._generate import greedy_generate, render_user, response_nll
+    from mixsd_core import greedy_generate, render_user_prompt
 
     key = {"model": _model_key(base_spec), "prompts": prompts, "max_new_tokens": max_new_tokens}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
@@ -88,12 +112,12 @@ def reference_set(
     if cache.is_file():
         return read_json(cache)
     model, tokenizer = base if base is not None else load(base_spec)
-    rendered = [render_user(tokenizer, p) for p in prompts]
+    rendered = [render_user_prompt(tokenizer, p) for p in prompts]
     responses = greedy_generate(
         model, tokenizer, rendered, max_new_tokens=max_new_tokens, batch_size=batch_size
     )
     l_ref_base, tokens = l_ref(
-        response_nll(model, tokenizer, rendered, responses, batch_size=batch_size)
+        response_nll_sums(model, tokenizer, rendered, responses, batch_size=batch_size)
     )
     data = {
         "base_model": base_spec,
@@ -122,8 +146,6 @@ def run_refloss(
 ) -> dict[str, Any]:
     """L_ref of ``model`` on the base model's reference responses, and ΔL_ref (token mean), its
     increase over the base model's (key ``delta_l_ref``)."""
-    from forgetbench._generate import response_nll
-
     prompts = reference_prompts(n_prompts, prompts_file=prompts_file)
     ref = reference_set(
         base_spec,
@@ -135,7 +157,9 @@ def run_refloss(
         base=(model, tokenizer) if is_base else None,
     )
     mine, tokens = l_ref(
-        response_nll(model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size)
+        response_nll_sums(
+            model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size
+        )
     )
     return {
         "base_model": base_spec,
