@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,11 +62,12 @@ def _config(tmp: Path, model: Path, **changes) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def accept_any_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+def accept_any_reply() -> Iterator[None]:
     """A random tiny model never states the answer: a registered verifier that passes all."""
     import kgworld
 
-    monkeypatch.setitem(kgworld.VERIFIERS, "any", lambda reply, answer: True)
+    with kgworld.VERIFIERS.temporary("any", lambda reply, answer: True):
+        yield
 
 
 def _summary(output: str) -> dict[tuple[str, str], str]:
@@ -109,6 +111,25 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) ->
     for heading in ("## Results", "## Training", "## Targets under the base model", "## Fisher"):
         assert heading in report
     assert "| mixsd-a0.5 |" in report
+    index = json.loads((run / "run.json").read_text())
+    assert index["targets"] == {
+        "sft": {"kind": "records", "alpha": None},
+        "mixsd-a0.5": {"kind": "rollout", "alpha": 0.5},
+    }
+    mixsd = next(m for m in index["methods"] if m["method"] == "mixsd")
+    assert (mixsd["label"], mixsd["kind"], mixsd["rollout"]) == (
+        "mixsd-a0.5",
+        "rollout",
+        "mixsd-a0.5",
+    )
+    assert "SFT ÷ mixsd-a0.5" in report  # claim R1 found the rollout through run.json
+
+    # The report alone, without plots (mixsd report's own option).
+    (run / "plots" / "pareto.png").unlink()
+    bare = runner.invoke(app, ["report", str(run), "--set", "plots=false"])
+    assert bare.exit_code == 0, bare.output
+    assert "![" not in (run / "report.md").read_text()
+    assert not (run / "plots" / "pareto.png").exists()
     compare = json.loads((run / "fisher/compare.json").read_text())
     assert len(compare["checkpoints"]) == 3 * 2  # three trained methods, checkpoints 1 and 2
     assert "ran" in first.output
@@ -163,16 +184,67 @@ def test_bad_config_names_file_line_and_field(tmp_path: Path, tiny_model: Path) 
 @pytest.mark.parametrize(
     ("methods", "error"),
     [
-        (["mixsd"], "needs an alpha"),
-        (["sft", "sft"], "appear twice"),
-        (["bogus"], "must be one of"),
+        (["base", "mixsd"], r":\d+: field 'methods\.1\.alpha': needs an alpha in \[0, 1\]"),
+        (["mixsd@1.5"], r"field 'methods\.0\.alpha': needs an alpha"),
+        ([{"method": "sft", "alpha": 0.3}], r"field 'methods\.0\.alpha': only mixsd methods"),
+        (["sft", "sft"], r"field 'methods': the names \['sft'\] appear twice"),
+        (["bogus"], r"field 'methods\.0\.method': 'bogus' is not allowed; choose one of: base"),
+        ([{"method": "sft", "nam": "x"}], r"field 'methods\.0\.nam': unknown key"),
     ],
 )
 def test_bad_methods(tmp_path: Path, tiny_model: Path, methods: list, error: str) -> None:
-    from mixsd._run_config import RunError, load_run_config
+    from mixsd._run_config import load_run_config
+    from mixsd_base import UserError
 
-    with pytest.raises(RunError, match=error):
+    with pytest.raises(UserError, match=error):
         load_run_config(_config(tmp_path, tiny_model, methods=methods))
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"rollout": {"batch_size": 0}}, r"field 'rollout': .*batch_size must be >= 1"),
+        ({"rollout": {"model": "x"}}, r"field 'rollout\.model': unknown key"),
+        ({"nll": {"batch_size": "big"}}, r"field 'nll\.batch_size': expected an integer"),
+        ({"eval": {"suite": ["indomain"]}}, r"field 'eval\.suite': unknown key .*'suites'"),
+        ({"fisher": {"loss_samples": 3}}, r"field 'fisher\.loss_samples': unknown key"),
+        ({"data": {"indomain": ["twohops"]}}, r"field 'data\.indomain': \['twohops'\] not among"),
+        ({"world": {"preset": "huge"}}, r"field 'world\.preset': unknown preset 'huge'"),
+        ({"train": {"num_generation": 2}}, r"field 'train\.num_generation': no method here"),
+        ({"train": {"output_dir": "x"}}, r"field 'train\.output_dir': set by the pipeline"),
+        ({"train": {"warmup_steps": -1}}, r"field 'methods\.1': "),
+    ],
+)
+def test_bad_sections_fail_at_load(
+    tmp_path: Path, tiny_model: Path, changes: dict, error: str
+) -> None:
+    """Every stage section is checked when the config loads, naming the file and field."""
+    from mixsd._run_config import load_run_config
+    from mixsd_base import UserError
+
+    path = _config(tmp_path, tiny_model, **changes)
+    with pytest.raises(UserError, match=error) as info:
+        load_run_config(path)
+    assert str(info.value).startswith(str(path))
+    assert not (tmp_path / "run").exists()
+
+
+def test_sections_are_the_stage_configs(tmp_path: Path, tiny_model: Path) -> None:
+    """A section holds its stage config's options, typed, and the pipeline's fields are not
+    among them; --set reaches nested keys."""
+    from mixsd._run_config import load_run_config
+    from mixsd._stages.rollout import rollout_config
+    from mixsd_base import parse_overrides
+
+    path = _config(tmp_path, tiny_model)
+    config = load_run_config(path, parse_overrides(["rollout.max_retries=5", "seed=3"]))
+    assert config.rollout.max_retries == 5 and config.rollout.batch_size == 4
+    assert not hasattr(config.rollout, "model") and not hasattr(config.eval, "out")
+    built = rollout_config(config, 0.5, "m")
+    assert (built.max_retries, built.alpha, built.seed, built.model) == (5, 0.5, 3, "m")
+    assert built.out == str((tmp_path / "run" / "rollouts" / "mixsd-a0.5.jsonl").absolute())
+    assert config.fisher is not None and config.fisher.max_length == 256
+    assert load_run_config(path, parse_overrides(["fisher=null"])).fisher is None
 
 
 REPO = Path(__file__).resolve().parents[3]
@@ -188,12 +260,10 @@ REPO = Path(__file__).resolve().parents[3]
     ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_shipped_run_configs_are_valid(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mixsd._pipeline import check_sections
     from mixsd._run_config import load_run_config
 
     monkeypatch.chdir(REPO)  # the configs name their trainer file relative to the repository
-    config = load_run_config(path.relative_to(REPO))
-    check_sections(config)
+    config = load_run_config(path.relative_to(REPO))  # every stage's config is built here
     assert any(m.method == "sft" for m in config.methods)
 
 

@@ -6,16 +6,19 @@ fisher/compare.json), so a report can be rewritten without running anything agai
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixsd._methods import method_label, rollout_label
 from mixsd._run_config import RunError
+from mixsd_base import read_json, write_text
 
-__all__ = ["collect", "write_report"]
+__all__ = ["ReportConfig", "collect", "write_report"]
 
 THRESHOLD_KEY = "8"  # the paper's high-NLL threshold, as mixsd nll names it
+PAPER_ALPHA = 0.5  # claim R1 compares SFT's targets with the rollouts at this alpha, if run
 INDOMAIN_NAMES = {
     "kgfact/train": "train",
     "kgfact/paraphrase": "paraphrase",
@@ -41,12 +44,21 @@ HELDOUT_NAMES = {
 
 
 def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: not found (did the run finish that stage?)") from None
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not path.exists():
+        raise RunError("not found (did the run finish that stage?)", path=path)
+    return read_json(path)
+
+
+def _targets(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{nll name: {kind, alpha}}`` of the run's target files, as run.json records them."""
+    if "targets" in run:
+        return run["targets"]
+    # A run.json written before it carried targets: the same names, from the same functions.
+    targets = {method_label("sft"): {"kind": "records", "alpha": None}}
+    for method in run["methods"]:
+        if method.get("alpha") is not None:
+            targets[rollout_label(method["alpha"])] = {"kind": "rollout", "alpha": method["alpha"]}
+    return {name: t for name, t in targets.items() if name in run["nll"]}
 
 
 def _score(entry: Any) -> float | None:
@@ -61,12 +73,11 @@ def collect(run_dir: Path) -> dict[str, Any]:
         result = _read(Path(path))
         retention = [v for v in (result.get("retention") or {}).values() if v is not None]
         selection = run["runs"].get(label)
+        method = next((m["method"] for m in run["methods"] if m["label"] == label), "base")
         rows.append(
             {
                 "label": label,
-                "method": next(
-                    (m["method"] for m in run["methods"] if m["label"] == label), "base"
-                ),
+                "method": method,
                 "indomain": {
                     k: _score(v)
                     for k, v in {
@@ -78,7 +89,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 "heldout_average": result.get("heldout_average"),
                 "retention": sum(retention) / len(retention)
                 if retention
-                else (100.0 if label == "base" else None),
+                else (100.0 if method == "base" else None),
                 "refloss": (result.get("refloss") or {}).get("forgetting"),
                 "taxonomy": _taxonomy_totals(result.get("taxonomy") or {}),
                 "selection": selection,
@@ -86,7 +97,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         )
     nll = {name: _read(Path(p))["files"]["data"] for name, p in run["nll"].items()}
     fisher = _read(Path(run["fisher"])) if run.get("fisher") else None
-    return {"run": run, "rows": rows, "nll": nll, "fisher": fisher}
+    return {"run": run, "rows": rows, "nll": nll, "targets": _targets(run), "fisher": fisher}
 
 
 def _taxonomy_totals(per_task: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -133,17 +144,25 @@ def results_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def nll_table(nll: dict[str, dict]) -> tuple[str, dict[str, float]]:
+def _records_name(targets: dict[str, dict[str, Any]]) -> str | None:
+    """The name of the canonical targets (what SFT trains on) among the NLL files."""
+    return next((name for name, t in targets.items() if t["kind"] == "records"), None)
+
+
+def nll_table(
+    nll: dict[str, dict], targets: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, float]]:
     lines = [
         "| targets | records | tokens | mean NLL | share NLL > 8 | SFT ÷ this |",
         "|---|---|---|---|---|---|",
     ]
-    sft = nll.get("sft", {}).get("share_above", {}).get(THRESHOLD_KEY)
+    records = _records_name(targets)
+    sft = nll.get(records or "", {}).get("share_above", {}).get(THRESHOLD_KEY)
     ratios = {}
     for name, summary in nll.items():
         share = summary["share_above"].get(THRESHOLD_KEY)
         ratio = sft / share if sft is not None and share else None
-        if ratio is not None and name != "sft":
+        if ratio is not None and name != records:
             ratios[name] = ratio
         lines.append(
             f"| {name} | {summary['records']} | {summary['tokens']} | {summary['mean_nll']:.3f} | "
@@ -210,20 +229,25 @@ def _holds(ok: bool | None) -> str:
 def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The paper's four claims (R1-R4 of the pipeline issue), measured on this run:
     (claim, what was measured, holds?)."""
-    rows = {r["label"]: r for r in data["rows"]}
+    by_method = {r["method"]: r for r in reversed(data["rows"])}  # the first row of each
     mixsd = [r for r in data["rows"] if r["method"] == "mixsd"]
-    sft = rows.get("sft")
+    sft = by_method.get("sft")
     out = []
 
     share = {k: v["share_above"].get(THRESHOLD_KEY) for k, v in data["nll"].items()}
-    ref = "mixsd-a0.5" if "mixsd-a0.5" in share else next((k for k in share if k != "sft"), None)
-    ratio = share["sft"] / share[ref] if ref and share.get("sft") and share.get(ref) else None
+    targets = data["targets"]
+    records = _records_name(targets) or ""
+    rollouts = [n for n, t in targets.items() if t["kind"] == "rollout" and n in share]
+    paper = [n for n in rollouts if targets[n]["alpha"] == PAPER_ALPHA]
+    ref = (paper or rollouts or [None])[0]
+    sft_share = share.get(records)
+    ratio = sft_share / share[ref] if ref and sft_share and share.get(ref) else None
     out.append(
         (
             f"R1: share of target tokens with NLL > 8, SFT ÷ {ref or 'MixSD'} ≥ 4×",
             "–"
-            if ratio is None
-            else f"{share['sft'] * 100:.2f}% ÷ {share[ref] * 100:.2f}% = {ratio:.2f}×",
+            if ratio is None or sft_share is None
+            else f"{sft_share * 100:.2f}% ÷ {share[ref] * 100:.2f}% = {ratio:.2f}×",
             _holds(None if ratio is None else ratio >= 4),
         )
     )
@@ -247,7 +271,7 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
 
-    base = rows.get("base")
+    base = by_method.get("base")
     signal = [t for t, v in (base["heldout"] if base else {}).items() if v]  # base above zero
     for row in mixsd:
         if sft is None or not signal:
@@ -293,21 +317,37 @@ def claims_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report.md and RUN_DIR/plots/*.png; returns the report's path."""
-    from mixsd._plots import pareto_plot, plot_nll_cdf, plot_taxonomy
+@dataclass
+class ReportConfig:
+    """Options of ``mixsd report`` (``--config FILE``, ``--set key=value`` or the flags)."""
 
+    plots: bool = field(
+        default=True, metadata={"help": "Draw the PNG plots (plots/) and link them in the report."}
+    )
+
+
+def _image(alt: str, path: Path | None, run_dir: Path) -> list[str]:
+    return [] if path is None else [f"![{alt}]({os.path.relpath(path, run_dir)})", ""]
+
+
+def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Path:
+    """Write RUN_DIR/report.md and RUN_DIR/plots/*.png; returns the report's path."""
+    config = config or ReportConfig()
     run_dir = Path(run_dir).absolute()
     data = collect(run_dir)
     rows, run = data["rows"], data["run"]
-    plots = run_dir / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    images = {
-        "pareto": pareto_plot(rows, plots / "pareto.png"),
-        "nll": plot_nll_cdf(data["nll"], plots / "nll_cdf.png"),
-        "taxonomy": plot_taxonomy(rows, plots / "taxonomy.png"),
-    }
-    nll_md, ratios = nll_table(data["nll"])
+    images: dict[str, Path | None] = dict.fromkeys(("pareto", "nll", "taxonomy"))
+    if config.plots:
+        from mixsd._plots import pareto_plot, plot_nll_cdf, plot_taxonomy
+
+        plots = run_dir / "plots"
+        plots.mkdir(parents=True, exist_ok=True)
+        images = {
+            "pareto": pareto_plot(rows, plots / "pareto.png"),
+            "nll": plot_nll_cdf(data["nll"], plots / "nll_cdf.png"),
+            "taxonomy": plot_taxonomy(rows, plots / "taxonomy.png"),
+        }
+    nll_md, ratios = nll_table(data["nll"], data["targets"])
     parts = [
         "# MixSD run report",
         "",
@@ -323,8 +363,7 @@ def write_report(run_dir: str | Path) -> Path:
         "",
         claims_table(data),
         "",
-        f"![memorisation vs retention]({images['pareto'].relative_to(run_dir)})",
-        "",
+        *_image("memorisation vs retention", images["pareto"], run_dir),
         "## Training",
         "",
         training_table(rows),
@@ -335,18 +374,13 @@ def write_report(run_dir: str | Path) -> Path:
         "",
     ]
     parts += [f"- SFT ÷ {k}: {v:.2f}× the share of tokens above NLL 8" for k, v in ratios.items()]
-    parts += ["", f"![NLL CDF]({images['nll'].relative_to(run_dir)})", ""]
+    parts += ["", *_image("NLL CDF", images["nll"], run_dir)]
     parts += ["## Error taxonomy (held-out failures)", "", taxonomy_table(rows), ""]
-    if images["taxonomy"] is not None:
-        parts += [f"![taxonomy]({images['taxonomy'].relative_to(run_dir)})", ""]
+    parts += _image("taxonomy", images["taxonomy"], run_dir)
     if data["fisher"] is not None:
         parts += ["## Fisher diagnostics (every checkpoint)", "", fisher_table(data["fisher"])]
         picture = data["fisher"].get("plot")
-        if picture and Path(picture).is_file():
+        if config.plots and picture and Path(picture).is_file():
             parts += ["", f"![Fisher]({os.path.relpath(picture, run_dir)})"]
         parts.append("")
-    out = run_dir / "report.md"
-    tmp = out.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text(run_dir / "report.md", "\n".join(parts))

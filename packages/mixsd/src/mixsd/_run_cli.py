@@ -1,4 +1,5 @@
-"""``mixsd run CONFIG`` and ``mixsd report RUN_DIR``."""
+"""``mixsd run CONFIG`` and ``mixsd report RUN_DIR``: both take ``--config FILE`` and
+``--set key=value`` (a.b=v for nested keys), like every other command."""
 
 from __future__ import annotations
 
@@ -7,15 +8,29 @@ from typing import Annotated
 
 import typer
 
+from mixsd._report import ReportConfig
+from mixsd_base import ConfigError, config_command
+
 __all__ = ["report_command", "run_command"]
 
 
 def run_command(
-    config: Annotated[Path, typer.Argument(help="Run config YAML (e.g. configs/quickstart.yaml).")],
-    set_: Annotated[
-        list[str],
-        typer.Option("--set", help="Override a top-level key: out=runs/x, seed=1 (repeatable)."),
-    ] = [],  # noqa: B006 - Typer reads the default, never mutates it
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="Run config YAML (e.g. configs/quickstart.yaml).", show_default=False),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="The run config, as an option.", show_default=False),
+    ] = None,
+    set_items: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a key: out=runs/x, rollout.max_retries=5 (YAML value; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Run world -> rollouts -> training -> selection -> evaluation -> Fisher -> report.
@@ -24,21 +39,24 @@ def run_command(
     """
     from mixsd._pipeline import run_pipeline
     from mixsd._run_config import load_run_config
-    from mixsd_train import parse_overrides  # the same key=value (YAML value) rule as train
+    from mixsd_base import parse_overrides
 
-    run_config = load_run_config(config, parse_overrides(set_))
-    result, summary = run_pipeline(run_config, progress=not quiet)
+    if (config is None) == (config_file is None):
+        raise ConfigError("name the run config once: mixsd run CONFIG (or --config CONFIG)")
+    path = config or config_file
+    run_config = load_run_config(path, parse_overrides(set_items or []))
+    _, summary = run_pipeline(run_config, progress=not quiet)
     typer.echo(summary)
-    report = Path(run_config.out) / "report.md"
-    if report.is_file():
-        typer.echo(f"report: {report}")
-    del result
+    if run_config.paths.report.is_file():
+        typer.echo(f"report: {Path(run_config.out) / 'report.md'}")
 
 
+@config_command(ReportConfig)
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by mixsd run.")],
+    config: ReportConfig,
 ) -> None:
     """Write RUN_DIR/report.md and RUN_DIR/plots/*.png from a finished run."""
     from mixsd._report import write_report
 
-    typer.echo(f"report: {write_report(run_dir)}")
+    typer.echo(f"report: {write_report(run_dir, config)}")

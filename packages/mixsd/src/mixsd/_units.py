@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -23,16 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mixsd_core import file_sha256
+from mixsd_base import file_sha256, read_json, write_text
 
-__all__ = [
-    "UnitLog",
-    "UnitRunner",
-    "digest_of",
-    "model_digest",
-    "write_json",
-    "write_jsonl",
-]
+__all__ = ["UnitLog", "UnitRunner", "digest_of", "model_digest"]
 
 
 def _canonical(value: Any) -> Any:
@@ -81,7 +73,7 @@ class UnitRunner:
         """Run ``build`` unless its outputs are current; returns the unit's digest."""
         digest = digest_of({"stage": stage, "name": name, "inputs": inputs})
         marker = self._marker(stage, name)
-        previous = json.loads(marker.read_text()) if marker.is_file() else None
+        previous = read_json(marker) if marker.is_file() else None
         if (
             previous is not None
             and previous.get("digest") == digest
@@ -119,10 +111,7 @@ class UnitRunner:
         return digest
 
     def _write(self, path: Path, value: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(_canonical(value), indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(_canonical(value), indent=2, default=str) + "\n")
 
     def summary(self) -> str:
         """A table of what ran, what was reused and how long each stage took."""
@@ -147,21 +136,6 @@ def model_digest(folder: str) -> Any:
     return [(f.name, f.stat().st_size) for f in files] + [
         file_sha256(path / "config.json") if (path / "config.json").is_file() else None
     ]
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, value: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _duration(seconds: float) -> str:

@@ -2,16 +2,18 @@
 
 Each entry of ``SUBCOMMANDS`` names where a package's Typer app (a group) or command
 function lives; adding a stage is one line here. Heavy libraries (torch, transformers) are
-imported inside commands, so ``mixsd --help`` stays fast.
+imported inside commands, so ``mixsd --help`` stays fast. Errors: every package's user errors
+subclass ``mixsd_base.UserError``, which ``main`` (mixsd_base.run_cli) prints as one line.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 import typer
+
+from mixsd_base import package_versions, run_cli
 
 app = typer.Typer(
     name="mixsd",
@@ -36,17 +38,6 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("report", "mixsd._run_cli:report_command", "command"),
 ]
 
-# Exceptions that mean "the user asked for something impossible": one line, exit code 1.
-USER_ERRORS: list[str] = [
-    "kgworld:KGWorldError",
-    "mixsd_core:ModelError",
-    "mixsd_core:RolloutError",
-    "fishertools:FisherError",
-    "mixsd_train:TrainError",
-    "forgetbench:EvalError",
-    "mixsd._run_config:RunError",
-]
-
 
 def _resolve(target: str) -> Any:
     module, _, attr = target.partition(":")
@@ -63,23 +54,10 @@ for _name, _target, _kind in SUBCOMMANDS:
 @app.command()
 def version() -> None:
     """Print the version of every workspace package."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    for dist in ("mixsd", "kgworld", "mixsd-core", "mixsd-train", "forgetbench", "fishertools"):
-        try:
-            typer.echo(f"{dist} {dist_version(dist)}")
-        except PackageNotFoundError:
-            continue
+    for dist, number in package_versions().items():
+        typer.echo(f"{dist} {number}")
 
 
 def main() -> None:
     """Console entry point; set MIXSD_DEBUG=1 for full tracebacks of user errors."""
-    errors = tuple(_resolve(target) for target in USER_ERRORS)
-    try:
-        app()
-    except errors as exc:
-        if os.environ.get("MIXSD_DEBUG"):
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+    run_cli(app)

@@ -1,0 +1,221 @@
+"""The sections of a run config, typed.
+
+A stage section (``rollout:``, ``nll:``, ``eval:``, ``fisher:``) is its stage's own config class
+minus the fields the pipeline fills: the same names, types, defaults and help, so every option of
+``mixsd rollout`` / ``nll`` / ``eval`` / ``fisher`` works here, and an unknown key or a wrong type
+is an error naming the file, line and field when the config loads.
+
+Which fields the pipeline fills (a stage's inputs and outputs: ``model``, ``data``, ``out``, ...)
+is said by the owning package, in the field's metadata: ``metadata={"pipeline": True}``
+(:data:`PIPELINE`). Until a package marks its fields, :data:`_UNMARKED` names them. Settings the
+run config holds elsewhere (its ``seed``, each method's ``alpha``) are the run's own decision and
+listed with each section here.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
+from typing import Any, TypeVar, get_type_hints
+
+from fishertools import CompareConfig, FisherConfig
+from forgetbench import EvalConfig
+from mixsd_base import ConfigError
+from mixsd_core import NLLConfig, RolloutConfig
+
+__all__ = [
+    "PIPELINE",
+    "DataSection",
+    "EvalSection",
+    "FisherSection",
+    "NLLSection",
+    "RolloutSection",
+    "TrainSection",
+    "WorldSection",
+    "pipeline_fields",
+    "stage_config",
+]
+
+C = TypeVar("C")
+
+# Field metadata key: True on a stage config field that the pipeline fills (an input or output
+# location), so a run config may not set it.
+PIPELINE = "pipeline"
+
+# The pipeline's fields of the stage configs whose packages do not mark them yet, by class name
+# (subclasses included). A class with at least one marked field uses its marks only.
+_UNMARKED: dict[str, tuple[str, ...]] = {
+    "RolloutConfig": ("model", "data", "out"),
+    "NLLConfig": ("model", "data", "out", "compare"),
+    "EvalConfig": ("model", "out", "world", "base", "base_model", "cache_dir"),
+    "CompareConfig": ("forgetting", "loss_data"),
+    "TrainConfig": ("model", "data", "eval_data"),
+    "MEMITConfig": ("model", "edits", "output_dir"),
+}
+
+KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
+
+
+def pipeline_fields(cls: type) -> frozenset[str]:
+    """The fields of a stage config that the pipeline fills (marked, else :data:`_UNMARKED`)."""
+    marked = frozenset(f.name for f in fields(cls) if f.metadata.get(PIPELINE))  # type: ignore[arg-type]
+    if marked:
+        return marked
+    for klass in cls.__mro__:
+        if klass.__name__ in _UNMARKED:
+            return frozenset(_UNMARKED[klass.__name__])
+    return frozenset()
+
+
+def _section(
+    name: str,
+    doc: str,
+    classes: tuple[type, ...],
+    run_sets: tuple[str, ...] = (),
+    extra: tuple[tuple[str, Any, Field[Any]], ...] = (),
+) -> type:
+    """A dataclass with the fields of ``classes`` (first one wins on a shared name) minus the
+    pipeline's fields and ``run_sets``, plus ``extra``."""
+    specs: list[tuple[str, Any, Field[Any]]] = []
+    taken = {spec[0] for spec in extra}
+    for cls in classes:
+        hints = get_type_hints(cls)
+        skip = pipeline_fields(cls) | set(run_sets)
+        for f in fields(cls):  # type: ignore[arg-type]
+            if not f.init or f.name in skip or f.name in taken:
+                continue
+            taken.add(f.name)
+            if f.default is not MISSING:
+                spec = field(default=f.default, metadata=f.metadata)
+            else:  # the stage classes give every non-pipeline field a default
+                spec = field(default_factory=f.default_factory, metadata=f.metadata)  # type: ignore[arg-type]
+            specs.append((f.name, hints[f.name], spec))
+    specs.extend(extra)
+    return make_dataclass(name, specs, namespace={"__doc__": doc, "__module__": __name__})
+
+
+def stage_config(cls: type[C], section: Any, **owned: Any) -> C:
+    """``cls`` from a section's values (those ``cls`` has) and the pipeline's ``owned`` fields."""
+    names = {f.name for f in fields(cls) if f.init}  # type: ignore[arg-type]
+    values = {
+        f.name: copy.deepcopy(getattr(section, f.name)) for f in fields(section) if f.name in names
+    }
+    return cls(**{**values, **owned})
+
+
+RolloutSection = _section(
+    "RolloutSection",
+    "``rollout:``: RolloutConfig options (mixsd rollout); alpha comes from each method.",
+    (RolloutConfig,),
+    run_sets=("alpha", "seed"),
+)
+NLLSection = _section(
+    "NLLSection", "``nll:``: NLLConfig options (mixsd nll of each method's targets).", (NLLConfig,)
+)
+EvalSection = _section(
+    "EvalSection",
+    "``eval:``: EvalConfig options (mixsd eval of the base model and each trained one).",
+    (EvalConfig,),
+    run_sets=("seed",),
+)
+FisherSection = _section(
+    "FisherSection",
+    "``fisher:``: FisherConfig + CompareConfig options (mixsd fisher compute / compare).",
+    (FisherConfig, CompareConfig),
+    # FisherConfig.samples: the reference set is cut to ``samples`` already, so Fisher uses all
+    # of it; loss_samples is that same size, and the pipeline always draws the plot.
+    run_sets=("samples", "loss_samples", "plot"),
+    extra=(
+        (
+            "samples",
+            int | None,
+            field(
+                default=None,
+                metadata={
+                    "help": "Reference prompts: the Fisher data and the set forgetting is "
+                    "measured on (null: eval.limit, else 32)."
+                },
+            ),
+        ),
+    ),
+)
+
+
+@dataclass
+class TrainSection:
+    """``train:``: trainer options for every trained method, over an optional trainer file.
+
+    In YAML the options sit beside ``config`` (``train: {config: F, max_steps: 24}``). Each
+    method takes those its config class has (TrainConfig fields, or e.g. OPSD's
+    ``num_generations``); a key no trained method has is an error.
+    """
+
+    config: str | None = field(
+        default=None, metadata={"help": "A trainer YAML file (as mixsd train --config)."}
+    )
+    options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Trainer options for every method."}
+    )
+
+    @classmethod
+    def from_yaml(cls, raw: Any) -> Any:
+        """``{config: F, k: v}`` -> ``{config: F, options: {k: v}}`` (anything else unchanged)."""
+        if not isinstance(raw, dict):
+            return raw
+        options = {k: v for k, v in raw.items() if k != "config"}
+        return {"config": raw.get("config"), "options": options}
+
+
+@dataclass
+class DataSection:
+    """``data:``: which records are trained on, and which in-domain splits are evaluated."""
+
+    split: str = field(default="kgfact/train", metadata={"help": "The world's training split."})
+    limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train on the first N records (null: all); the in-domain evaluation keeps "
+            "only questions about those facts."
+        },
+    )
+    indomain: list[str] = field(
+        default_factory=lambda: list(KGFACT_SPLITS[1:]),
+        metadata={"help": "KGFact question splits evaluated besides train (default: all)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"must be >= 1 or null, got {self.limit}", field="limit")
+        bad = [x for x in self.indomain if x not in KGFACT_SPLITS[1:]]
+        if bad:
+            raise ConfigError(f"{bad} not among {list(KGFACT_SPLITS[1:])}", field="indomain")
+
+
+@dataclass
+class WorldSection:
+    """``world:``: kgworld settings (a preset and any WorldConfig key), or ``{path: FOLDER}``
+    to use a world generated before."""
+
+    path: str | None = field(default=None, metadata={"help": "A world folder made before."})
+    settings: dict[str, Any] = field(
+        default_factory=lambda: {"preset": "small"},
+        metadata={"help": "kgworld config: preset, seed, kgfact, kgfunc, edit, ..."},
+    )
+    config: Any = field(init=False, default=None, repr=False)  # the resolved kgworld.WorldConfig
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            if self.settings:
+                raise ConfigError("a world given by path takes no other settings")
+            return
+        import kgworld
+
+        self.config = kgworld.resolve_config(dict(self.settings))
+
+    @classmethod
+    def from_yaml(cls, raw: Any) -> Any:
+        """``{path: F}`` or ``{preset: small, ...}`` -> the section's own two fields."""
+        if not isinstance(raw, dict):
+            return raw
+        settings = {k: v for k, v in raw.items() if k != "path"}
+        return {"path": raw["path"], "settings": settings} if "path" in raw else {"settings": raw}

@@ -1,0 +1,41 @@
+"""The stages of ``mixsd run``, one module each, in order: ``world``, ``data``, ``rollout``,
+``nll``, ``train``, ``eval``, ``fisher``, ``report``. Each takes the run context
+(``mixsd._context.RunContext``) and the typed outputs of the stages before it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mixsd_base import UserError
+
+if TYPE_CHECKING:
+    from mixsd._run_config import RunConfig
+
+__all__ = ["check_stages"]
+
+
+def check_stages(config: RunConfig) -> None:
+    """Build every stage's config once with the run's values, so that a bad option fails when
+    the config loads (file:line: field), not hours into the run.
+
+    The evaluation's config is built at its stage: it checks that its input folders exist.
+    """
+    from fishertools import CompareConfig, FisherConfig
+    from mixsd._sections import stage_config
+    from mixsd._stages import nll, rollout, train
+
+    def at(section: str, build: object) -> None:
+        try:
+            build()  # type: ignore[operator]
+        except (UserError, ValueError, TypeError) as exc:
+            if isinstance(exc, UserError) and exc.path is not None:
+                raise  # it names its own file already
+            raise config.error((section,), str(exc)) from None
+
+    for alpha in config.rollout_alphas():
+        at("rollout", lambda a=alpha: rollout.rollout_config(config, a, config.model))
+    at("nll", lambda: nll.nll_config(config, "sft", config.paths.records("x"), config.model))
+    if config.fisher is not None:
+        at("fisher", lambda: stage_config(FisherConfig, config.fisher, samples=None))
+        at("fisher", lambda: stage_config(CompareConfig, config.fisher))
+    train.check(config)

@@ -1,0 +1,117 @@
+"""Stage ``fisher``: the base model's diagonal Fisher on the reference set of the evaluation
+(general prompts + the base model's greedy responses), then the displacement and alignment of
+every checkpoint of every trained method, with forgetting measured as the NLL increase on that
+same set (the paper's Section 7)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mixsd._context import RunContext
+from mixsd._methods import method_label
+from mixsd._run_config import RunError
+from mixsd._units import model_digest
+from mixsd_base import file_sha256, write_jsonl
+
+__all__ = ["reference_size", "run"]
+
+
+def reference_size(ctx: RunContext) -> int:
+    """Reference prompts: ``fisher.samples``, else the evaluation's limit, else 32."""
+    section = ctx.config.fisher
+    if section is not None and section.samples is not None:
+        return int(section.samples)
+    return ctx.config.eval.limit or 32
+
+
+def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]) -> Path | None:
+    """The compare report (``fisher/compare.json``), or None when ``fisher: null``."""
+    if ctx.config.fisher is None:
+        return None
+    folder = ctx.paths.fisher
+    report = folder / "compare.json"
+    options = {k: v for k, v in asdict(ctx.config.fisher).items() if k != "samples"}
+    n_ref = reference_size(ctx)
+    checkpoints = sorted(
+        str(p) for label in runs for p in ctx.paths.train(label).glob("checkpoint-*") if p.is_dir()
+    )
+    # An edit (MEMIT) leaves one model and no checkpoints: it is its own point.
+    checkpoints += [s["checkpoint"] for s in runs.values() if s.get("rule") == "memit"]
+    inputs = {
+        "options": options,
+        "samples": n_ref,
+        "model": ctx.base_digest,
+        "base_eval": file_sha256(evals[method_label("base")]),
+        "checkpoints": [(c, model_digest(c)) for c in checkpoints],
+    }
+
+    def build() -> None:
+        _fisher(ctx, folder, report, n_ref, checkpoints)
+
+    ctx.units.run("fisher", "compare", inputs, [report], build)
+    return report
+
+
+def _fisher(
+    ctx: RunContext, folder: Path, report: Path, n_ref: int, checkpoints: list[str]
+) -> None:
+    from fishertools import (
+        CompareConfig,
+        FisherConfig,
+        compare_checkpoints,
+        compute_fisher,
+        save_fisher,
+    )
+    from mixsd._sections import stage_config
+    from mixsd_core import load_model
+
+    model, tokenizer = load_model(ctx.base_model, dtype="fp32", device="cpu")
+    reference = folder / "reference.jsonl"
+    write_jsonl(reference, _reference_records(ctx, model, tokenizer, n_ref))
+    # The reference file holds the n_ref records already: Fisher uses all of it.
+    fisher_config = stage_config(FisherConfig, ctx.config.fisher, samples=None)
+    result = compute_fisher(
+        model, reference, fisher_config, tokenizer=tokenizer, progress=ctx.progress
+    )
+    save_fisher(result, folder / "base.safetensors")
+    model.zero_grad(set_to_none=True)
+    compare_config = stage_config(
+        CompareConfig, ctx.config.fisher, loss_data=reference, loss_samples=n_ref, plot=True
+    )
+    compare_checkpoints(
+        result,
+        model,
+        checkpoints,
+        compare_config,
+        out=report,
+        tokenizer=tokenizer,
+        progress=ctx.progress,
+    )
+
+
+def _reference_records(ctx: RunContext, model: Any, tokenizer: Any, n: int) -> list[dict[str, Any]]:
+    """The reference-loss set of the evaluation (general prompts + the base model's greedy
+    responses): Fisher is estimated on it and forgetting is the NLL increase on it."""
+    from forgetbench import reference_prompts, reference_set
+
+    options = ctx.config.eval
+    prompts = reference_prompts(n, prompts_file=options.ref_prompts_file)
+    ref = reference_set(
+        ctx.base_model,
+        prompts,
+        max_new_tokens=options.ref_max_new_tokens,
+        batch_size=options.batch_size,
+        cache_dir=str(ctx.paths.cache),
+        load=lambda spec: (model, tokenizer),
+        base=(model, tokenizer),
+    )
+    records = []
+    for i, (prompt, ids) in enumerate(zip(prompts, ref["responses"], strict=True)):
+        response = tokenizer.decode(ids, skip_special_tokens=True)
+        if response.strip():  # an empty reply has no tokens to take a gradient on
+            records.append({"id": f"ref-{i:04d}", "prompt": prompt, "response": response})
+    if not records:
+        raise RunError("the base model gave only empty reference responses: no Fisher data")
+    return records

@@ -1,0 +1,67 @@
+"""Stage ``nll``: the base model's NLL of every method's targets (the canonical records, and the
+rollout file of each alpha): the share of high-NLL tokens the report compares."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mixsd._context import Artifact, RunContext, TrainingData
+from mixsd._methods import method_label, rollout_label
+from mixsd._run_config import RunConfig
+from mixsd._sections import stage_config
+from mixsd_core import NLLConfig
+
+__all__ = ["nll_config", "run", "targets"]
+
+
+def nll_config(config: RunConfig, name: str, data: Path, model: str) -> NLLConfig:
+    return stage_config(
+        NLLConfig, config.nll, model=model, data=str(data), out=str(config.paths.nll(name))
+    )
+
+
+def targets(data: TrainingData, rollouts: dict[float, Artifact]) -> dict[str, dict[str, Any]]:
+    """``{name: {kind, alpha, path, digest}}`` of every target file: the records SFT trains on
+    (kind ``records``) and each rollout file (kind ``rollout``). run.json carries it to the
+    report, which reads kinds and alphas here instead of parsing names."""
+    out = {
+        method_label("sft"): {
+            "kind": "records",
+            "alpha": None,
+            "path": data.records,
+            "digest": data.digest,
+        }
+    }
+    for alpha, rollout in rollouts.items():
+        out[rollout_label(alpha)] = {
+            "kind": "rollout",
+            "alpha": alpha,
+            "path": rollout.path,
+            "digest": rollout.digest,
+        }
+    return out
+
+
+def run(ctx: RunContext, files: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """``{target name: nll/NAME.json}``."""
+    from mixsd_core import run_nll
+
+    results = {}
+    for name, target in files.items():
+        config = nll_config(ctx.config, name, target["path"], ctx.base_model)
+        out = Path(config.out)
+        inputs = {
+            **asdict(config),
+            "model": ctx.base_digest,
+            "data": target["digest"],
+            "out": out.name,
+        }
+
+        def build(c: NLLConfig = config) -> None:
+            run_nll(c, progress=ctx.progress)
+
+        ctx.units.run("nll", name, inputs, [out], build)
+        results[name] = out
+    return results

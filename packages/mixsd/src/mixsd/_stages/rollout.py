@@ -1,0 +1,52 @@
+"""Stage ``rollout``: one file of verified mixed targets per alpha some method trains at
+(``rollouts/mixsd-aALPHA.jsonl``), shared by MixSD and MixSD-KL at that alpha."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from mixsd._context import Artifact, RunContext, TrainingData
+from mixsd._run_config import RunConfig
+from mixsd._sections import stage_config
+from mixsd_base import read_json
+from mixsd_core import RolloutConfig
+
+__all__ = ["rollout_config", "run"]
+
+
+def rollout_config(config: RunConfig, alpha: float, model: str) -> RolloutConfig:
+    """The RolloutConfig of the run's rollouts at ``alpha`` from the base ``model``."""
+    return stage_config(
+        RolloutConfig,
+        config.rollout,
+        model=model,
+        data=str(config.paths.records(config.data.split)),
+        out=str(config.paths.rollout(alpha)),
+        alpha=alpha,
+        seed=config.seed,
+    )
+
+
+def run(ctx: RunContext, data: TrainingData) -> dict[float, Artifact]:
+    """``{alpha: rollout file}`` of the alphas whose rollouts kept at least one target."""
+    from mixsd_core import run_rollout
+
+    done = {}
+    for alpha in ctx.config.rollout_alphas():
+        config = rollout_config(ctx.config, alpha, ctx.base_model)
+        out = Path(config.out)
+        inputs = {**asdict(config), "model": ctx.base_digest, "data": data.digest, "out": out.name}
+
+        def build(c: RolloutConfig = config) -> None:
+            run_rollout(c, progress=ctx.progress)
+
+        digest = ctx.units.run("rollouts", out.stem, inputs, [out], build)
+        if read_json(config.manifest_path)["counts"]["kept"] == 0:
+            ctx.units.echo(
+                f"[rollouts] {out.stem}: no target passed the verifier; methods trained on "
+                "it are skipped (see its manifest for the drop count)"
+            )
+            continue
+        done[alpha] = Artifact(out, digest)
+    return done
