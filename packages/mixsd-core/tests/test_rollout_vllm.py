@@ -20,6 +20,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from mixsd_base import UserError
 from mixsd_core import (
     RolloutConfig,
     RolloutError,
@@ -254,7 +255,7 @@ def test_missing_vllm_is_one_clear_error(
     ],
 )
 def test_bad_model_specs(fake_vllm, spec, message) -> None:
-    with pytest.raises(RolloutError, match=message):
+    with pytest.raises(UserError, match=message):
         load_vllm_model(spec)
 
 

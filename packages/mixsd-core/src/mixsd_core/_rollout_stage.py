@@ -18,7 +18,7 @@ from mixsd_base import file_sha256
 from mixsd_core._masks import stable_seed
 from mixsd_core._prompts import PromptConfig, detect_task, render_prompts
 from mixsd_core._retry import Attempt, Outcome, decode_with_retries
-from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
+from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig
 from mixsd_core._rollout_io import (
     Entry,
     append_entries,
@@ -108,16 +108,13 @@ def _entry(index: int, outcome: Outcome[dict[str, Any]]) -> Entry:
 
 
 def _load_model(config: RolloutConfig) -> tuple[Any, Any]:
-    from mixsd_core._models import ModelError, load_model
-
     if config.backend == "vllm":
         from mixsd_core._rollout_vllm import load_vllm_model
 
         return load_vllm_model(config.model, dtype=config.dtype, seed=config.seed)
-    try:
-        return load_model(config.model, dtype=config.dtype, device=config.device)
-    except ModelError as error:
-        raise RolloutError(str(error)) from None
+    from mixsd_core._models import load_model
+
+    return load_model(config.model, dtype=config.dtype, device=config.device)
 
 
 class _Targets:

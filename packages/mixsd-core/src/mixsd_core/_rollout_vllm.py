@@ -72,44 +72,28 @@ def _import_vllm() -> Any:
 
 
 def _model_folder(spec: str) -> str:
-    """A folder (or hub id) vLLM can load: registry names are converted once, as for HF."""
-    from mixsd_core._models import ModelError, convert_model, lookup, unknown_model
+    """A folder (or hub id) vLLM can load, resolved as for the HF backend (``resolve_model_spec``:
+    registry names are converted once, a training folder means its selected checkpoint)."""
+    from mixsd_core._model_spec import resolve_model_spec
+    from mixsd_core._models import ModelError
 
-    bare = "/" not in spec and "\\" not in spec
-    entry = lookup(spec) if bare else None
-    try:
-        if entry is not None:
-            return str(convert_model(entry.name))
-    except ModelError as error:
-        raise RolloutError(str(error)) from None
-    path = Path(spec).expanduser()
-    if path.suffix == ".gguf":
-        raise RolloutError(
+    if spec.endswith(".gguf"):
+        raise ModelError(
             f"{spec}: the vLLM backend loads Hugging Face folders; register the GGUF in the "
             "model registry (converted once) or convert it to a folder first"
         )
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise RolloutError(f"{path.absolute()} is not a Hugging Face model folder")
-        return str(path.absolute())
-    if bare:
-        raise RolloutError(str(unknown_model(spec)))
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise RolloutError(f"model path {spec!r} does not exist")
-    return spec  # a hub id: vLLM downloads it when online
+    resolved = resolve_model_spec(spec)
+    if resolved.kind == "hub":
+        return resolved.source  # vLLM downloads it when online
+    return str(Path(resolved.source).absolute())
 
 
 def _vllm_dtype(dtype: str | None) -> str:
-    # The HF backend's rule: fp32 on CPU (no fast bf16 there), bf16 on GPU.
-    if dtype is None:
-        import torch
+    """vLLM's name of a dtype word; None or 'auto' is the HF backend's rule (fp32 on CPU, where
+    bf16 is slow; bf16 on GPU)."""
+    from mixsd_core._model_spec import parse_dtype
 
-        return "bfloat16" if torch.cuda.is_available() else "float32"
-    aliases = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
-    resolved = aliases.get(dtype, dtype)
-    if resolved not in ("float32", "bfloat16", "float16"):
-        raise RolloutError(f"unknown dtype {dtype!r} (use float32, bfloat16 or float16)")
-    return resolved
+    return str(parse_dtype(dtype)).removeprefix("torch.")
 
 
 def load_vllm_model(
@@ -173,14 +157,11 @@ def vllm_mixed_rollout(
     ``masks[i][t]`` = 1 takes the naive conditional's token at step t, 0 the expert's; each mask
     needs at least ``max_new_tokens`` entries. ``max_run`` caps the tokens per request.
     """
-    from mixsd_core._rollout import _token_ids
+    from mixsd_core._rollout import _check_rows, _token_ids
 
-    if not len(naive_prompts) == len(expert_prompts) == len(masks):
-        raise ValueError("naive_prompts, expert_prompts and masks must have the same length")
-    if any(len(m) < max_new_tokens for m in masks):
-        raise ValueError(f"every mask needs at least max_new_tokens={max_new_tokens} entries")
+    _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
     vllm = _import_vllm()
-    sides = [  # per row: [expert ids, naive ids], indexed by the mask value
+    sides = [  # per row: [expert ids, naive ids], indexed by the mask value (EXPERT, NAIVE)
         [_token_ids(tokenizer, e), _token_ids(tokenizer, n)]
         for n, e in zip(naive_prompts, expert_prompts, strict=True)
     ]
