@@ -12,6 +12,7 @@ from mixsd_base import (
     atomic_write,
     file_sha256,
     read_jsonl,
+    suggest,
     text_sha256,
     write_json,
     write_jsonl,
@@ -115,3 +116,11 @@ def test_registry_lookup_and_did_you_mean():
     with pytest.raises(ValueError, match="twice"), reg.temporary("boxed", 9):
         pass
     assert reg["boxed"] == 1
+
+
+def test_suggest_falls_back_to_a_choice_the_name_starts():
+    choices = ["default", "qwen2.5-coder-0.5b-instruct"]
+    assert suggest("defualt", choices) == " (did you mean 'default'?)"
+    assert suggest("qwen", choices) == " (did you mean 'qwen2.5-coder-0.5b-instruct'?)"
+    assert suggest("qw", choices) == ""  # too short to say
+    assert suggest("llama", choices) == ""

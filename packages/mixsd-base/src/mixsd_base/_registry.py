@@ -23,8 +23,14 @@ class UnknownNameError(ConfigError, KeyError):
 
 
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or '' when none is close."""
+    """`` (did you mean 'x'?)`` for the closest choice, or '' when none is close.
+
+    With no close spelling, a choice that starts with ``name`` (3 characters or more) is the
+    suggestion: ``qwen`` -> ``qwen2.5-coder-0.5b-instruct``.
+    """
     close = get_close_matches(str(name), list(choices), n=1)
+    if not close and len(str(name)) >= 3:
+        close = [c for c in choices if c.startswith(str(name))][:1]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
