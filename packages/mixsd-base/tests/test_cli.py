@@ -15,7 +15,7 @@ from mixsd_base import ConfigError, config_command
 
 @dataclass
 class Opts:
-    alpha: float = field(default=0.5, metadata={"help": "Mixing probability."})
+    alpha: float = field(default=0.5, metadata={"help": "Mixing probability p[i]."})
     name: str = field(default="x", metadata={"help": "A name."})
     greedy: bool = field(default=True, metadata={"help": "Greedy decoding."})
     tags: list[str] = field(default_factory=list, metadata={"help": "Tags (--set only)."})
@@ -47,8 +47,10 @@ def test_flags_set_and_config_file(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "0.25 flag False ['a', 'b'] True"  # own option's own name
-    help_text = runner.invoke(app, ["--help"]).output
-    assert "Mixing probability." in help_text and "--set" in help_text
+    help_text = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert "--set" in help_text
+    # field help is plain text (Typer's rich markup would eat [i]); the default is shown
+    assert "Mixing probability p[i]. [default: 0.5]" in help_text
 
 
 @dataclass

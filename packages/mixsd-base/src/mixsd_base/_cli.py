@@ -112,6 +112,16 @@ def _default_text(f: Any) -> str:
     return f" [default: {f.default}]" if f.default not in (None, "") else ""
 
 
+def _plain_help(text: str) -> str:
+    """Field help is plain text: keep Typer's rich markup from eating ``[k k^T]`` or
+    ``[default: 4]`` in it."""
+    try:
+        from rich.markup import escape
+    except ImportError:  # without rich, Typer prints help as it is
+        return text
+    return escape(text)
+
+
 def config_command(
     cls: type | None,
     *,
@@ -211,7 +221,7 @@ def config_command(
                 if kind is bool
                 else typer.Option(f"--{spelled}", *aliases.get(name, ()))
             )
-            option.help = help_text + _default_text(by_name[name])
+            option.help = _plain_help(help_text + _default_text(by_name[name]))
             option.show_default = False
             params.append(
                 inspect.Parameter(
