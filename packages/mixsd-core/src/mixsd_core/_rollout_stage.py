@@ -35,6 +35,8 @@ __all__ = ["run_rollout"]
 _SHARED_FIELDS = ("id", "prompt", "target", "answer", "context", "split", "meta")
 
 Verifier = Callable[[str, str], bool]  # (reply, answer) -> passes
+RecordDecoder = Callable[[list[Attempt]], list[dict[str, Any]]]  # one output record per attempt
+RecordVerifier = Callable[[Attempt, dict[str, Any]], bool]
 
 
 def run_rollout(
@@ -149,11 +151,7 @@ class _Targets:
             for task, name in self.verifier_names.items()
         }
 
-    def for_chunk(
-        self, chunk: range
-    ) -> tuple[
-        Callable[[list[Attempt]], list[dict[str, Any]]], Callable[[Attempt, dict[str, Any]], bool]
-    ]:
+    def for_chunk(self, chunk: range) -> tuple[RecordDecoder, RecordVerifier]:
         """``(decode, verify)`` for ``decode_with_retries`` on one chunk (attempt indices count
         from the chunk's start): decode gives one output record per attempt."""
         prompts = {
@@ -181,11 +179,19 @@ class _Targets:
         naive = [p[0] for p in prompts]
         expert = [p[1] for p in prompts]
         masks = [a.mask for a in attempts]
-        common = {"max_new_tokens": config.max_new_tokens, "eos_token_ids": self.stops}
+        steps, stops = config.max_new_tokens, self.stops
         if config.backend == "vllm":
             from mixsd_core._rollout_vllm import vllm_mixed_rollout
 
-            return vllm_mixed_rollout(self.model, self.tokenizer, naive, expert, masks, **common)
+            return vllm_mixed_rollout(
+                self.model,
+                self.tokenizer,
+                naive,
+                expert,
+                masks,
+                max_new_tokens=steps,
+                eos_token_ids=stops,
+            )
         if config.temperature > 0:
             from mixsd_core._sampling import sampled_mixed_rollout
 
@@ -195,15 +201,24 @@ class _Targets:
                 naive,
                 expert,
                 masks,
+                max_new_tokens=steps,
+                eos_token_ids=stops,
                 temperature=config.temperature,
                 top_p=config.top_p,
                 # The same (seed, example, attempt) as the mask: a row's draws are its own.
                 seeds=[stable_seed(config.seed, a.example_id, a.attempt) for a in attempts],
-                **common,
             )
         from mixsd_core._rollout import mixed_rollout
 
-        return mixed_rollout(self.model, self.tokenizer, naive, expert, masks, **common)
+        return mixed_rollout(
+            self.model,
+            self.tokenizer,
+            naive,
+            expert,
+            masks,
+            max_new_tokens=steps,
+            eos_token_ids=stops,
+        )
 
     def _record(
         self, i: int, ids: list[int], attempt: Attempt, prompts: tuple[str, str]
