@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from fishertools import FisherError, load_fisher
 from fishertools.cli import app, main, make_app
+from mixsd_base import UserError
 
 from .conftest import perturbed_checkpoint, write_jsonl
 
@@ -101,12 +102,14 @@ def test_resolver_hook(tiny_dir: Path, data_file: Path, tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--data", "missing.jsonl"], "data file not found"),
-        (["--data", "BAD"], r"bad\.jsonl:2: missing field 'response'"),
-        (["--model", "no/such/folder"], "model folder not found"),
-        (["--out", "x.bin"], "--out must end in .safetensors"),
+        (["--data", "missing.jsonl"], r"missing\.jsonl: data file not found"),
+        (["--data", "BAD"], r"bad\.jsonl:2: field 'response': missing field"),
+        (["--model", "no/such/folder"], "model path 'no/such/folder' does not exist"),
+        (["--out", "x.bin"], "field 'out': must end in .safetensors"),
         (["--include", "nothing*"], "no parameter matches"),
-        (["--method", "fast"], "method must be one of"),
+        (["--method", "fast"], "field 'method': 'fast' is not allowed"),
+        (["--chunk-size", "0"], "field 'chunk_size': must be >= 1, got 0"),
+        (["--dtype", "fp8"], "field 'dtype': must be one of"),
     ],
 )
 def test_compute_bad_inputs(
@@ -122,7 +125,7 @@ def test_compute_bad_inputs(
         dict(zip(args[::2], [str(bad) if a == "BAD" else a for a in args[1::2]], strict=True))
     )
     result = runner.invoke(app, ["compute", *[x for kv in base.items() for x in kv], "-q"])
-    assert isinstance(result.exception, FisherError), result.output
+    assert isinstance(result.exception, UserError), result.output
     assert re.search(message, str(result.exception))
 
 
@@ -167,8 +170,10 @@ def test_config_file_unknown_key(tiny_dir: Path, data_file: Path, tmp_path: Path
             str(config),
         ],
     )
-    assert isinstance(result.exception, FisherError) and "unknown key(s) chunk" in str(
-        result.exception
+    assert isinstance(result.exception, UserError)
+    assert (
+        str(result.exception)
+        == f"{config}:2: field 'chunk': unknown key (did you mean 'chunk_size'?)"
     )
 
 
@@ -193,4 +198,4 @@ def test_main_prints_one_line(
         main()
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: data file not found") and "\n" not in err
+    assert err == f"error: {tmp_path / 'd.jsonl'}: data file not found"

@@ -143,9 +143,9 @@ def test_loss_measurement_and_second_order(
     row = report["checkpoints"][0]
     assert row["path"] == str(small.absolute())  # a run folder expands to its checkpoints
     so = row["second_order"]
-    assert so["measured_loss_increase"] == row["forgetting"]["measured_loss_increase"]
+    assert so["delta_nll"] == row["forgetting"]["delta_nll"]  # ΔNLL (sample mean)
     assert so["quadratic_prediction"] == row["totals"]["fisher_weighted"] / 2
-    assert report["base_loss"] > 0
+    assert report["base_nll"] > 0
     assert (
         json.loads((tmp_path / "r.json").read_text())["checkpoints"][0]["name"]
         == "run/checkpoint-1"

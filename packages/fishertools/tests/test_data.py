@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fishertools import FisherError, encode_records, read_records
-from fishertools._data import pad_batch
+from mixsd_base import UserError
 
 from .conftest import RECORDS, write_jsonl
 
@@ -36,35 +36,25 @@ def test_truncation_and_limit(tiny, data_file: Path):
         encode_records(records, tokenizer, max_length=5, source=str(data_file))
 
 
-def test_pad_batch_right_pads_with_zero_mask(tiny, data_file: Path):
-    _, tokenizer = tiny
-    samples = encode_records(read_records(data_file, 3), tokenizer, max_length=512)
-    ids, mask = pad_batch(samples)
-    assert ids.shape == mask.shape == (3, max(len(s.input_ids) for s in samples))
-    assert mask.sum() == sum(s.loss_mask.sum() for s in samples)
-
-
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("not json", r"bad\.jsonl:2: not valid JSON"),
-        ('["a list"]', r"bad\.jsonl:2: expected a JSON object"),
-        ('{"prompt": "q"}', r"bad\.jsonl:2: missing field 'response'"),
-        (
-            '{"prompt": 3, "response": "a"}',
-            r"bad\.jsonl:2: field 'prompt' must be a non-empty string",
-        ),
+        ("not json", r"bad\.jsonl:2: invalid JSON"),
+        ('["a list"]', r"bad\.jsonl:2: expected a JSON object, got list"),
+        ('{"prompt": "q"}', r"bad\.jsonl:2: field 'response': missing field"),
+        ('{"prompt": 3, "response": "a"}', r"bad\.jsonl:2: field 'prompt': expected str, got int"),
+        ('{"prompt": " ", "response": "a"}', r"bad\.jsonl:2: field 'prompt': must be a non-empty"),
     ],
 )
 def test_malformed_jsonl_names_file_line_field(tmp_path: Path, line: str, message: str):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"prompt": "q", "response": "a"}\n' + line + "\n", encoding="utf-8")
-    with pytest.raises(FisherError, match=message):
+    with pytest.raises(UserError, match=message):
         read_records(path)
 
 
 def test_missing_and_empty_files(tmp_path: Path):
-    with pytest.raises(FisherError, match="data file not found: /"):
+    with pytest.raises(UserError, match=r"nope\.jsonl: data file not found"):
         read_records(tmp_path / "nope.jsonl")
     with pytest.raises(FisherError, match="no records"):
         read_records(write_jsonl(tmp_path / "empty.jsonl", []))

@@ -211,7 +211,7 @@ def test_load_fisher_rejects_foreign_files(tmp_path: Path):
 def test_config_validation():
     with pytest.raises(FisherError, match="chunk_size"):
         FisherConfig(chunk_size=0)
-    with pytest.raises(FisherError, match="method must be one of"):
+    with pytest.raises(FisherError, match="field 'method': must be one of"):
         FisherConfig(method="magic")
     with pytest.raises(FisherError, match="bad regex"):
         FisherConfig(include=["re:("])

@@ -5,6 +5,7 @@ import pytest
 
 from fishertools import FisherError, load_forgetting
 from fishertools._forgetting import checkpoint_labels, match_forgetting
+from mixsd_base import UserError
 
 
 def _ckpts(tmp_path: Path) -> list[Path]:
@@ -30,7 +31,7 @@ def test_eval_folder_schema(tmp_path: Path):
         json.dumps(
             {
                 "checkpoint": "runs/a/checkpoint-10",
-                "reference_loss_increase": 0.2,
+                "delta_l_ref": 0.2,
                 "heldout_drop": 0.01,
                 "tasks": {"gsm8k": 0.3},
             }
@@ -40,7 +41,7 @@ def test_eval_folder_schema(tmp_path: Path):
         json.dumps({"checkpoint": "runs/b/checkpoint-10", "forgetting": {"mmlu_drop": 0.05}})
     )
     assert load_forgetting(folder) == {
-        "runs/a/checkpoint-10": {"reference_loss_increase": 0.2, "heldout_drop": 0.01},
+        "runs/a/checkpoint-10": {"delta_l_ref": 0.2, "heldout_drop": 0.01},
         "runs/b/checkpoint-10": {"mmlu_drop": 0.05},
     }
     (folder / "c.json").write_text(json.dumps({"checkpoint": "runs/c", "heldout_drop": "high"}))
@@ -53,15 +54,33 @@ def test_eval_folder_schema(tmp_path: Path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{", r"f\.json:1: not valid JSON"),
+        ("{", r"f\.json:1: invalid JSON"),
         ("[1, 2]", r"expected a non-empty JSON object"),
         ('{"x": true}', r"field 'x': expected a finite number"),
     ],
 )
 def test_bad_mapping_files(tmp_path: Path, text: str, message: str):
     (tmp_path / "f.json").write_text(text)
-    with pytest.raises(FisherError, match=message):
+    with pytest.raises(UserError, match=message):
         load_forgetting(tmp_path / "f.json")
+
+
+def test_forgetbench_eval_outputs_read_as_delta_l_ref(tmp_path: Path):
+    """A folder of `forgetbench eval` outputs: the checkpoint is their `model`, the measure
+    ΔL_ref (token mean) their `refloss.delta_l_ref`."""
+    folder = tmp_path / "evals"
+    folder.mkdir()
+    (folder / "a.json").write_text(
+        json.dumps(
+            {"model": "runs/a/checkpoint-10", "refloss": {"l_ref": 1.5, "delta_l_ref": 0.04}}
+        )
+    )
+    assert load_forgetting(folder) == {"runs/a/checkpoint-10": {"delta_l_ref": 0.04}}
+    (folder / "b.json").write_text(json.dumps({"model": "m", "refloss": {"delta_l_ref": "x"}}))
+    with pytest.raises(
+        FisherError, match=r"b\.json: field 'refloss\.delta_l_ref': expected a finite"
+    ):
+        load_forgetting(folder)
 
 
 def test_matching_by_path_and_suffix(tmp_path: Path):

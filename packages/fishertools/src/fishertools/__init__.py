@@ -8,48 +8,50 @@
 The command line is ``fishertools.cli.app`` (mounted as ``mixsd fisher``).
 """
 
-from fishertools._config import CompareConfig, FisherConfig, FisherError, load_config
-from fishertools._forgetting import load_forgetting
+from fishertools._config import CompareConfig, FisherConfig, FisherError
+from fishertools._forgetting import DELTA_L_REF, DELTA_NLL, MEASURE_NAMES, load_forgetting
 from fishertools._stats import pearson, rankdata, spearman
+from mixsd_base import lazy_exports, lazy_table
 
 # Names backed by torch load on first use, so importing the package (and `mixsd --help`)
 # stays fast.
-_LAZY = {
-    "fishertools._compare": (
-        "alignment",
-        "compare_checkpoints",
-        "displacement_sums",
-        "layer_key",
-        "mean_response_nll",
-        "module_key",
-    ),
-    "fishertools._data": ("EncodedSample", "encode_records", "read_records"),
-    "fishertools._fisher": (
-        "FisherResult",
-        "compute_fisher",
-        "fisher_loop",
-        "fisher_vmap",
-        "load_fisher",
-        "response_nll",
-        "save_fisher",
-    ),
-    "fishertools._models": ("load_model", "select_parameters"),
-}
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fishertools' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **lazy_table(
+            "fishertools._compare",
+            (
+                "alignment",
+                "compare_checkpoints",
+                "displacement_sums",
+                "layer_key",
+                "mean_sample_nll",
+                "module_key",
+            ),
+        ),
+        **lazy_table("fishertools._data", ("EncodedSample", "encode_records", "read_records")),
+        **lazy_table(
+            "fishertools._fisher",
+            (
+                "FisherResult",
+                "compute_fisher",
+                "fisher_loop",
+                "fisher_vmap",
+                "load_fisher",
+                "sample_nll",
+                "save_fisher",
+            ),
+        ),
+        **lazy_table("fishertools._models", ("load_model", "select_parameters")),
+    },
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DELTA_L_REF",
+    "DELTA_NLL",
+    "MEASURE_NAMES",
     "CompareConfig",
     "EncodedSample",
     "FisherConfig",
@@ -64,16 +66,15 @@ __all__ = [
     "fisher_loop",
     "fisher_vmap",
     "layer_key",
-    "load_config",
     "load_fisher",
     "load_forgetting",
     "load_model",
-    "mean_response_nll",
+    "mean_sample_nll",
     "module_key",
     "pearson",
     "rankdata",
     "read_records",
-    "response_nll",
+    "sample_nll",
     "save_fisher",
     "select_parameters",
     "spearman",

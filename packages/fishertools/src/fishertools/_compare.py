@@ -9,12 +9,16 @@ For each checkpoint, Δθ = θ − θ₀ over the parameters the Fisher covers, 
 the update is as sensitive as an isotropic one, > 1 that it concentrates on high-Fisher weights.
 Groups (layers, modules, tensors) report ρ against the global mean(F), so they add up to the
 total, and ``rho_within`` against their own mean(F).
+
+Forgetting measured here is ΔNLL (sample mean), key ``delta_nll``: on the ``loss_data`` records,
+the mean over samples of each response's mean NLL, checkpoint minus base (``mean_sample_nll``).
+It is the loss whose curvature F is, so ½ ΣFΔθ² predicts it. forgetbench's ΔL_ref (token mean)
+pools all response tokens instead; given as forgetting input it is kept under ``delta_l_ref``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -24,11 +28,17 @@ import torch
 from tqdm.auto import tqdm
 
 from fishertools._config import CompareConfig, FisherError
-from fishertools._data import EncodedSample, encode_records, pad_batch, read_records
-from fishertools._fisher import FisherResult, load_fisher, response_nll
-from fishertools._forgetting import checkpoint_labels, load_forgetting, match_forgetting
+from fishertools._data import EncodedSample, encode_records, read_records
+from fishertools._fisher import FisherResult, load_fisher
+from fishertools._forgetting import (
+    DELTA_NLL,
+    checkpoint_labels,
+    load_forgetting,
+    match_forgetting,
+)
 from fishertools._models import is_checkpoint_dir, load_checkpoint, load_model, load_tokenizer
 from fishertools._stats import pearson, spearman
+from mixsd_base import write_text
 
 __all__ = [
     "METRICS",
@@ -37,7 +47,7 @@ __all__ = [
     "displacement_sums",
     "expand_checkpoints",
     "layer_key",
-    "mean_response_nll",
+    "mean_sample_nll",
     "module_key",
 ]
 
@@ -130,25 +140,28 @@ def _parameters(
     return out
 
 
-@torch.no_grad()
-def mean_response_nll(
+def mean_sample_nll(
     model: torch.nn.Module,
     samples: list[EncodedSample],
     *,
     batch_size: int = 8,
     reduction: str = "mean",
 ) -> float:
-    """Mean over samples of the per-sample response NLL (the loss whose curvature F estimates)."""
-    device = next(model.parameters()).device
-    total = 0.0
-    for start in range(0, len(samples), batch_size):
-        ids, mask = pad_batch(samples[start : start + batch_size])
-        logits = model(input_ids=ids.to(device), use_cache=False).logits  # right padding: no mask
-        for row in range(len(ids)):
-            total += response_nll(
-                logits[row], ids[row].to(device), mask[row].to(device), reduction
-            ).item()
-    return total / len(samples)
+    """Mean over samples of each sample's response NLL (its mean over response tokens, or the
+    sum with ``reduction="sum"``, as the Fisher's ℓ_n). ΔNLL (sample mean) is a checkpoint's
+    value minus the base model's. The NLL itself is mixsd_core.response_nll_tensors."""
+    from mixsd_core import response_nll_tensors
+
+    prompts, responses = [], []
+    for sample in samples:
+        scored = sample.loss_mask.nonzero().squeeze(-1)  # one contiguous span (encode_records)
+        start, end = int(scored[0]), int(scored[-1]) + 1
+        ids = sample.input_ids.tolist()
+        prompts.append(ids[:start])
+        responses.append(ids[start:end])
+    nll = response_nll_tensors(model, prompts, responses, batch_size=batch_size, padding="right")
+    per_sample = [(t.mean() if reduction == "mean" else t.sum()).item() for t in nll]
+    return sum(per_sample) / len(per_sample)
 
 
 def expand_checkpoints(paths: list[Path]) -> list[Path]:
@@ -236,8 +249,8 @@ def compare_checkpoints(
     theta0 = _parameters(base, result.fisher, f"base model {base_name}")
     total_f = sum(f.double().sum().item() for f in result.fisher.values())
     mean_fisher = total_f / sum(f.numel() for f in result.fisher.values())
-    base_loss = (
-        mean_response_nll(base, samples, batch_size=config.batch_size, reduction=reduction)
+    base_nll = (
+        mean_sample_nll(base, samples, batch_size=config.batch_size, reduction=reduction)
         if samples
         else None
     )
@@ -255,18 +268,19 @@ def compare_checkpoints(
             )
         )
         measures = dict(measures)
-        if samples is not None and base_loss is not None:
-            measures["measured_loss_increase"] = (
-                mean_response_nll(model, samples, batch_size=config.batch_size, reduction=reduction)
-                - base_loss
+        if samples is not None and base_nll is not None:
+            measures[DELTA_NLL] = (
+                mean_sample_nll(model, samples, batch_size=config.batch_size, reduction=reduction)
+                - base_nll
             )
         del model
         row["forgetting"] = measures
-        measured = measures.get("reference_loss_increase", measures.get("measured_loss_increase"))
+        # ½ ΣFΔθ² predicts the change of the Fisher's own loss: ΔNLL (sample mean), no other.
+        measured = measures.get(DELTA_NLL)
         predicted = row["totals"]["quadratic_prediction"]
         row["second_order"] = {
             "quadratic_prediction": predicted,
-            "measured_loss_increase": measured,
+            DELTA_NLL: measured,
             "ratio": predicted / measured if measured else None,
         }
         rows.append(row)
@@ -277,7 +291,7 @@ def compare_checkpoints(
         "mean_fisher": mean_fisher,
         "num_params": sum(f.numel() for f in result.fisher.values()),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-        "base_loss": base_loss,
+        "base_nll": base_nll,
         "checkpoints": rows,
         "correlations": _correlations(rows),
         "unmatched_forgetting": unmatched,
@@ -296,7 +310,4 @@ def write_report(report: dict[str, Any], out: Path, *, plot: bool = True) -> Pat
         from fishertools._plot import plot_report
 
         report["plot"] = str(plot_report(report, out.with_suffix(".png")).absolute())
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text(out, json.dumps(report, indent=2) + "\n")

@@ -1,26 +1,23 @@
-"""The two stage configs (``compute`` and ``compare``), the user-facing error, config loading.
+"""The two stage configs (``compute`` and ``compare``) and the user-facing error.
 
 Each config is one dataclass whose fields carry ``help`` metadata; ``__post_init__`` validates,
-so a bad value fails before any model is loaded. Configs load as defaults < YAML/JSON file <
-CLI flags, and an unknown key is an error naming the file.
+so a bad value fails before any model is loaded. Loading (defaults < YAML/JSON file < ``--set``
+< flags, unknown keys, file:line: field errors) is mixsd_base's ``load_config``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Literal
 
-__all__ = ["CompareConfig", "FisherConfig", "FisherError", "load_config"]
+from mixsd_base import UserError
+from mixsd_core import DTYPE_WORDS
 
-METHODS = ("vmap", "loop")
-REDUCTIONS = ("mean", "sum")
-DTYPES = ("float32", "bfloat16", "float16")
+__all__ = ["CompareConfig", "FisherConfig", "FisherError"]
 
 
-class FisherError(Exception):
+class FisherError(UserError):
     """A user-facing error (missing file, malformed JSONL, shape mismatch): one clear line."""
 
 
@@ -53,14 +50,14 @@ class FisherConfig:
         default=1024,
         metadata={"help": "Truncate each rendered conversation to this many tokens."},
     )
-    reduction: str = field(
+    reduction: Literal["mean", "sum"] = field(
         default="mean",
         metadata={
             "help": "Per-sample NLL over response tokens: 'mean' (the usual training loss at "
             "batch size 1) or 'sum'."
         },
     )
-    method: str = field(
+    method: Literal["vmap", "loop"] = field(
         default="vmap",
         metadata={
             "help": "'vmap' (torch.func, vectorised in chunks) or 'loop' (plain per-sample "
@@ -70,8 +67,8 @@ class FisherConfig:
     dtype: str = field(
         default="float32",
         metadata={
-            "help": "dtype the model is loaded in when given as a path (float32 on CPU, bfloat16 "
-            "on GPU); the Fisher is always accumulated in float32."
+            "help": "dtype the model is loaded in when given as a spec: float32/fp32 (CPU), "
+            "bfloat16/bf16 (GPU), float16/fp16; the Fisher is always accumulated in float32."
         },
     )
     device: str = field(
@@ -80,16 +77,18 @@ class FisherConfig:
 
     def __post_init__(self) -> None:
         if self.samples is not None and self.samples < 1:
-            raise FisherError(f"samples must be >= 1 or null, got {self.samples}")
+            raise FisherError(f"must be >= 1 or null, got {self.samples}", field="samples")
         if self.chunk_size < 1:
-            raise FisherError(f"chunk_size must be >= 1, got {self.chunk_size}")
+            raise FisherError(f"must be >= 1, got {self.chunk_size}", field="chunk_size")
         if self.max_length < 2:
-            raise FisherError(f"max_length must be >= 2, got {self.max_length}")
-        _choice("reduction", self.reduction, REDUCTIONS)
-        _choice("method", self.method, METHODS)
-        _choice("dtype", self.dtype, DTYPES)
-        for pattern in [*self.include, *self.exclude]:
-            _check_pattern(pattern)
+            raise FisherError(f"must be >= 2, got {self.max_length}", field="max_length")
+        # Literal fields are checked by the loader; a config built in Python is checked here.
+        _choice("reduction", self.reduction, ("mean", "sum"))
+        _choice("method", self.method, ("vmap", "loop"))
+        _choice("dtype", self.dtype, tuple(DTYPE_WORDS))
+        for name in ("include", "exclude"):
+            for pattern in getattr(self, name):
+                _check_pattern(pattern, name)
 
 
 @dataclass
@@ -106,12 +105,12 @@ class CompareConfig:
     loss_data: Path | None = field(
         default=None,
         metadata={
-            "help": "Optional prompt/response JSONL: measure the reference-loss increase of each "
-            "checkpoint on it (the check of the quadratic prediction)."
+            "help": "Optional prompt/response JSONL: measure each checkpoint's ΔNLL (sample mean) "
+            "on it (forgetting, and the check of the quadratic prediction)."
         },
     )
     loss_samples: int = field(
-        default=32, metadata={"help": "Records of loss_data used for the measured loss increase."}
+        default=32, metadata={"help": "Records of loss_data used for the measured ΔNLL."}
     )
     batch_size: int = field(
         default=8, metadata={"help": "Batch size of the forward passes that measure the loss."}
@@ -129,66 +128,21 @@ class CompareConfig:
             self.loss_data = Path(self.loss_data)
         for name in ("loss_samples", "batch_size"):
             if getattr(self, name) < 1:
-                raise FisherError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise FisherError(f"must be >= 1, got {getattr(self, name)}", field=name)
         if self.max_length < 2:
-            raise FisherError(f"max_length must be >= 2, got {self.max_length}")
+            raise FisherError(f"must be >= 2, got {self.max_length}", field="max_length")
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise FisherError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise FisherError(f"must be one of {', '.join(choices)}; got {value!r}", field=name)
 
 
-def _check_pattern(pattern: str) -> None:
+def _check_pattern(pattern: str, name: str) -> None:
     import re
 
     if pattern.startswith("re:"):
         try:
             re.compile(pattern[3:])
         except re.error as exc:
-            raise FisherError(f"bad regex in pattern {pattern!r}: {exc}") from None
-
-
-C = TypeVar("C", FisherConfig, CompareConfig)
-
-
-def load_config(
-    cls: type[C], path: Path | None = None, overrides: dict[str, Any] | None = None
-) -> C:
-    """Build ``cls`` from defaults < a YAML/JSON file < ``overrides`` (``None`` values = unset)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        values.update(_read_mapping(Path(path)))
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise FisherError(
-            f"{Path(path).absolute()}: unknown key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    # None means "not given on the command line", so falsy values such as 0 or [] still override.
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise FisherError(f"bad config: {exc}") from None
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FisherError(f"config file not found: {path.absolute()}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml  # a dependency of transformers
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:
-        raise FisherError(f"{path.absolute()}: cannot parse config: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise FisherError(f"{path.absolute()}: the config root must be a mapping")
-    return data
+            raise FisherError(f"bad regex in pattern {pattern!r}: {exc}", field=name) from None

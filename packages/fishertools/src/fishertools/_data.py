@@ -1,6 +1,7 @@
 """Prompt/response JSONL -> token ids plus a mask of the response tokens the NLL is taken over.
 
-The chat template renders ``prompt`` as the user turn and ``response`` as the assistant turn.
+The chat template renders ``prompt`` as the user turn and ``response`` as the assistant turn,
+through mixsd_core's one chat renderer (thinking off, as in training and evaluation).
 The loss mask comes from character offsets of the assistant span in the rendered text, never
 from the pad id: in the default model pad == eos, and the closing eos of the response is a
 token the model must predict.
@@ -8,8 +9,6 @@ token the model must predict.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,10 @@ from typing import Any
 import torch
 
 from fishertools._config import FisherError
+from mixsd_base import iter_jsonl
+from mixsd_core import render_chat
 
-__all__ = ["EncodedSample", "encode_records", "file_sha256", "pad_batch", "read_records"]
+__all__ = ["EncodedSample", "encode_records", "read_records"]
 
 
 @dataclass(frozen=True)
@@ -32,38 +33,23 @@ class EncodedSample:
 
 def read_records(path: Path, limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     """(line number, record) for the first ``limit`` non-blank lines; every field checked."""
-    path = Path(path)
-    if not path.is_file():
-        raise FisherError(f"data file not found: {path.absolute()}")
     records: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if limit is not None and len(records) >= limit:
-                break
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FisherError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise FisherError(f"{where}: expected a JSON object")
-            for key in ("prompt", "response"):
-                if key not in record:
-                    raise FisherError(f"{where}: missing field '{key}'")
-                if not isinstance(record[key], str) or not record[key].strip():
-                    raise FisherError(f"{where}: field '{key}' must be a non-empty string")
-            records.append((number, record))
-    if not records:
-        raise FisherError(f"{path}: no records")
-    return records
-
-
-def _render(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=generation_prompt
+    lines = iter_jsonl(
+        path,
+        required=("prompt", "response"),
+        types={"prompt": str, "response": str},
+        what="data file",
     )
+    for number, record in lines:
+        if limit is not None and len(records) >= limit:
+            break
+        for key in ("prompt", "response"):
+            if not record[key].strip():
+                raise FisherError("must be a non-empty string", path=path, line=number, field=key)
+        records.append((number, record))
+    if not records:
+        raise FisherError("no records", path=path)
+    return records
 
 
 def encode_records(
@@ -82,11 +68,11 @@ def encode_records(
     samples = []
     for number, record in records:
         user = [{"role": "user", "content": record["prompt"]}]
-        prefix = _render(tokenizer, user, generation_prompt=True)
-        full = _render(
+        prefix = render_chat(tokenizer, user, add_generation_prompt=True)
+        full = render_chat(
             tokenizer,
             [*user, {"role": "assistant", "content": record["response"]}],
-            generation_prompt=False,
+            add_generation_prompt=False,
         )
         if not full.startswith(prefix):
             raise FisherError(
@@ -104,31 +90,10 @@ def encode_records(
         mask = torch.tensor([float(start <= s < end) for s, _ in offsets])
         if mask.sum() == 0:
             raise FisherError(
-                f"{source}:{number}: field 'response': no response tokens within max_length={max_length}"
+                f"no response tokens within max_length={max_length}",
+                path=source,
+                line=number,
+                field="response",
             )
         samples.append(EncodedSample(ids, mask, number))
     return samples
-
-
-def pad_batch(samples: list[EncodedSample]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sample: (ids, mask), both (B, T); pads have mask 0.
-
-    Right padding needs no attention mask for a causal model: real tokens only attend to earlier
-    positions, so pads (always later) cannot change them, and the mask drops pads from the loss.
-    The pad id is irrelevant for the same reason (0 is used).
-    """
-    length = max(len(s.input_ids) for s in samples)
-    ids = torch.zeros(len(samples), length, dtype=torch.long)
-    mask = torch.zeros(len(samples), length)
-    for row, sample in enumerate(samples):
-        ids[row, : len(sample.input_ids)] = sample.input_ids
-        mask[row, : len(sample.loss_mask)] = sample.loss_mask
-    return ids, mask
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,6 +1,8 @@
 """The diagonal empirical Fisher: F = (1/N) Σ_n (∇θ ℓ_n)², per parameter, accumulated in fp32.
 
-ℓ_n is the NLL of sample n's response tokens (batch-size-1 semantics). Two estimators give the
+ℓ_n is the NLL of sample n's response tokens (batch-size-1 semantics): ``sample_nll``, the
+per-sample mean (or sum) of mixsd_core's per-token NLL; averaged over samples it is the ΔNLL
+(sample mean) measure of ``fishertools._compare``. Two estimators give the
 same numbers: ``fisher_vmap`` (torch.func: ``vmap(grad(...))`` over chunks of samples) and
 ``fisher_loop`` (one ordinary backward per sample, the reference). Memory of either: the fp32
 accumulator (one extra copy of the selected parameters) plus the gradients in flight: one sample's
@@ -10,7 +12,6 @@ for the loop, ``chunk_size`` samples' for vmap.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections.abc import Iterator
@@ -24,8 +25,10 @@ from torch.func import functional_call, grad, vmap
 from tqdm.auto import tqdm
 
 from fishertools._config import FisherConfig, FisherError
-from fishertools._data import EncodedSample, encode_records, file_sha256, pad_batch, read_records
+from fishertools._data import EncodedSample, encode_records, read_records
 from fishertools._models import load_model, load_tokenizer, select_parameters
+from mixsd_base import atomic_path, file_sha256, package_versions, write_text
+from mixsd_core import pad_right, token_nll
 
 __all__ = [
     "FisherResult",
@@ -34,23 +37,23 @@ __all__ = [
     "fisher_vmap",
     "length_chunks",
     "load_fisher",
-    "response_nll",
+    "sample_nll",
     "save_fisher",
 ]
 
 FORMAT = "fishertools.fisher/1"
 
 
-def response_nll(
+def sample_nll(
     logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
-    """NLL of the masked tokens of one sequence: logits (T, V), ids (T,), mask (T,) -> scalar.
+    """ℓ_n: the NLL of the masked tokens of one sequence, logits (T, V), ids (T,), mask (T,) ->
+    scalar; ``reduction`` "mean" (over its response tokens) or "sum".
 
-    Position t-1 predicts token t, so the mask is shifted with the targets. Log-softmax in fp32
-    whatever the model dtype.
+    The per-token NLL is mixsd_core.token_nll (position t-1 predicts token t, fp32 log-softmax);
+    this is only the per-sample reduction, differentiable, so the Fisher takes its gradient.
     """
-    logprobs = torch.log_softmax(logits[:-1].float(), dim=-1)
-    nll = -logprobs.gather(-1, input_ids[1:, None]).squeeze(-1)
+    nll = token_nll(logits, input_ids)
     mask = loss_mask[1:].to(nll.dtype)
     total = (nll * mask).sum()
     return total / mask.sum() if reduction == "mean" else total
@@ -121,7 +124,7 @@ def fisher_loop(
                 params[name].grad = None
             ids = sample.input_ids.to(device)
             logits = model(input_ids=ids[None], use_cache=False).logits[0]
-            response_nll(logits, ids, sample.loss_mask.to(device), reduction).backward()
+            sample_nll(logits, ids, sample.loss_mask.to(device), reduction).backward()
             for name in names:
                 g = params[name].grad.float()
                 acc[name].addcmul_(g, g)
@@ -164,8 +167,9 @@ def fisher_vmap(
 ) -> dict[str, torch.Tensor]:
     """Vectorised estimator: per-sample gradients of a chunk at once with ``vmap(grad(...))``.
 
-    Each chunk is right-padded (see ``pad_batch``); inside vmap every sample runs as a batch of
-    one, so the gradient is exactly the batch-size-1 gradient. Samples are sorted by length and
+    Each chunk is right-padded with no attention mask: real tokens only attend to earlier
+    positions, so pads (always later, loss mask 0) cannot change them; inside vmap every sample
+    runs as a batch of one, so the gradient is exactly the batch-size-1 gradient. Samples are sorted by length and
     a chunk holds at most ``max_padding`` padding (see ``length_chunks``); the sum does not
     depend on the order. With ``eager_attention`` (the default) a Hugging Face model runs with
     eager attention for the call (see ``_eager_attention``); ``False`` keeps its own, e.g. to
@@ -181,7 +185,7 @@ def fisher_vmap(
         logits = functional_call(
             model, theta, args=(), kwargs={"input_ids": ids[None], "use_cache": False}
         ).logits[0]
-        return response_nll(logits, ids, mask, reduction)
+        return sample_nll(logits, ids, mask, reduction)
 
     per_sample_grads = vmap(grad(loss), in_dims=(None, 0, 0))
     chunks = length_chunks([len(s.input_ids) for s in samples], chunk_size, max_padding)
@@ -192,8 +196,9 @@ def fisher_vmap(
     ):
         for indices in chunks:
             chunk = [samples[i] for i in indices]
-            ids, mask = pad_batch(chunk)
-            grads = per_sample_grads(chosen, ids.to(device), mask.to(device))
+            ids, _ = pad_right([s.input_ids.tolist() for s in chunk], 0, device)
+            mask, _ = pad_right([s.loss_mask.long().tolist() for s in chunk], 0, device)
+            grads = per_sample_grads(chosen, ids, mask.float())
             for name in names:
                 for g in grads[name]:  # one sample at a time: no (chunk x tensor) temporary
                     g = g.float()
@@ -212,19 +217,6 @@ class FisherResult:
 
     def save(self, path: str | Path) -> Path:
         return save_fisher(self, path)
-
-
-def _versions() -> dict[str, str]:
-    import transformers
-
-    from fishertools import __version__
-
-    return {
-        "fishertools": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def compute_fisher(
@@ -272,7 +264,14 @@ def compute_fisher(
         "num_params": total,
         "mean_fisher": float(sum(f.double().sum() for f in fisher.values()) / total),
         "seconds": round(seconds, 3),
-        "versions": _versions(),
+        "versions": package_versions(
+            "fishertools",
+            "mixsd-base",
+            "mixsd-core",
+            "transformers",
+            # torch's own string keeps its build tag (+cu130), which the metadata drops
+            extra=lambda: {"torch": torch.__version__, "python": platform.python_version()},
+        ),
     }
     return FisherResult(fisher, manifest)
 
@@ -285,23 +284,19 @@ def manifest_path(path: Path) -> Path:
 def save_fisher(result: FisherResult, path: str | Path) -> Path:
     """Write the tensors (manifest embedded in the metadata) and a JSON manifest beside them.
 
-    Both are written to temporary names and renamed, the safetensors file last, so an
-    interrupted save never leaves a file that looks complete.
+    Both are written atomically, the safetensors file last, so an interrupted save never leaves
+    a file that looks complete.
     """
     from safetensors.torch import save_file
 
     path = Path(path)
     if path.suffix != ".safetensors":
         raise FisherError(f"the Fisher output must end in .safetensors: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result.manifest, indent=2, sort_keys=True)
-    tmp_json = manifest_path(path).with_suffix(".tmp")
-    tmp_json.write_text(text + "\n", encoding="utf-8")
-    tmp = path.with_suffix(".safetensors.tmp")
     tensors = {n: f.contiguous() for n, f in result.fisher.items()}
-    save_file(tensors, str(tmp), metadata={"fishertools": text})
-    os.replace(tmp_json, manifest_path(path))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"fishertools": text})
+        write_text(manifest_path(path), text + "\n")
     return path
 
 
@@ -311,7 +306,7 @@ def load_fisher(path: str | Path) -> FisherResult:
 
     path = Path(path)
     if not path.is_file():
-        raise FisherError(f"Fisher file not found: {path.absolute()}")
+        raise FisherError("Fisher file not found", path=path.absolute())
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}

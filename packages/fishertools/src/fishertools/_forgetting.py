@@ -1,62 +1,90 @@
 """Forgetting numbers per checkpoint, from a JSON mapping or a folder of eval JSON files.
 
+Two measures have names of their own, because they are different numbers:
+
+* ``delta_nll``, ΔNLL (sample mean): measured by ``compare`` itself on ``--loss-data`` (each
+  response's mean NLL, averaged over responses; checkpoint minus base);
+* ``delta_l_ref``, ΔL_ref (token mean): forgetbench's reference-loss increase (all response
+  tokens pooled), read from its eval JSON (``refloss.delta_l_ref``).
+
 Two inputs are accepted (see the README):
 
 * a JSON file mapping a checkpoint (path or name) to a number (measure ``forgetting``) or to an
   object ``{measure: number}``;
-* a folder of ``*.json`` eval files, one per checkpoint, each
-  ``{"checkpoint": "runs/a/checkpoint-10", "reference_loss_increase": 0.12, "heldout_drop": 0.03}``
+* a folder of ``*.json`` eval files, one per checkpoint: forgetbench's own output (the checkpoint
+  is its ``model``, the measure ``delta_l_ref`` its ``refloss.delta_l_ref``), or
+  ``{"checkpoint": "runs/a/checkpoint-10", "delta_l_ref": 0.12, "heldout_drop": 0.03}``
   (either measure may be absent; further measures go in an optional ``"forgetting": {name: number}``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from fishertools._config import FisherError
+from mixsd_base import read_json
 
-__all__ = ["KNOWN_MEASURES", "checkpoint_labels", "load_forgetting", "match_forgetting"]
+__all__ = [
+    "DELTA_L_REF",
+    "DELTA_NLL",
+    "KNOWN_MEASURES",
+    "MEASURE_NAMES",
+    "checkpoint_labels",
+    "load_forgetting",
+    "match_forgetting",
+]
 
-KNOWN_MEASURES = ("reference_loss_increase", "heldout_drop")
+DELTA_NLL = "delta_nll"
+DELTA_L_REF = "delta_l_ref"
+KNOWN_MEASURES = (DELTA_L_REF, "heldout_drop")
+# How plots and messages name a measure key (a key not listed is shown as it is).
+MEASURE_NAMES = {
+    DELTA_NLL: "ΔNLL (sample mean)",
+    DELTA_L_REF: "ΔL_ref (token mean)",
+    "heldout_drop": "held-out drop",
+}
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: Any, path: Path, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FisherError(f"{where}: expected a finite number, got {value!r}")
+        raise FisherError(f"expected a finite number, got {value!r}", path=path, field=field)
     return float(value)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FisherError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-
-
 def _from_eval_file(path: Path) -> tuple[str, dict[str, float]]:
-    record = _read_json(path)
+    record = read_json(path, what="eval file")
     if not isinstance(record, dict):
-        raise FisherError(f"{path}: expected a JSON object")
-    if not isinstance(record.get("checkpoint"), str):
-        raise FisherError(f"{path}: missing field 'checkpoint' (a string)")
+        raise FisherError("expected a JSON object", path=path)
+    checkpoint = record.get("checkpoint", record.get("model"))  # forgetbench writes "model"
+    if not isinstance(checkpoint, str):
+        raise FisherError(
+            "missing (a string; forgetbench's 'model')", path=path, field="checkpoint"
+        )
+    refloss = record.get("refloss")
+    if isinstance(refloss, dict) and refloss.get(DELTA_L_REF) is not None:
+        record = {DELTA_L_REF: refloss[DELTA_L_REF], **record}
+        field_of = {DELTA_L_REF: f"refloss.{DELTA_L_REF}"}
+    else:
+        field_of = {}
     measures = {
-        key: _number(record[key], f"{path}: field '{key}'")
+        key: _number(record[key], path, field_of.get(key, key))
         for key in KNOWN_MEASURES
         if record.get(key) is not None
     }
     extra = record.get("forgetting") or {}
     if not isinstance(extra, dict):
-        raise FisherError(f"{path}: field 'forgetting' must be an object of numbers")
+        raise FisherError("must be an object of numbers", path=path, field="forgetting")
     for key, value in extra.items():
-        measures[key] = _number(value, f"{path}: field 'forgetting.{key}'")
+        measures[key] = _number(value, path, f"forgetting.{key}")
     if not measures:
         raise FisherError(
-            f"{path}: no forgetting measure ({', '.join(KNOWN_MEASURES)} or 'forgetting')"
+            f"no forgetting measure ({', '.join(KNOWN_MEASURES)}, refloss.{DELTA_L_REF} "
+            "or 'forgetting')",
+            path=path,
         )
-    return record["checkpoint"], measures
+    return checkpoint, measures
 
 
 def load_forgetting(path: str | Path) -> dict[str, dict[str, float]]:
@@ -65,25 +93,25 @@ def load_forgetting(path: str | Path) -> dict[str, dict[str, float]]:
     if path.is_dir():
         files = sorted(path.glob("*.json"))
         if not files:
-            raise FisherError(f"no *.json eval files in {path.absolute()}")
+            raise FisherError("no *.json eval files in this folder", path=path.absolute())
         result: dict[str, dict[str, float]] = {}
         for file in files:
             key, measures = _from_eval_file(file)
             if key in result:
-                raise FisherError(f"{file}: checkpoint {key!r} appears in more than one eval file")
+                raise FisherError(
+                    f"checkpoint {key!r} appears in more than one eval file", path=file
+                )
             result[key] = measures
         return result
-    if not path.is_file():
-        raise FisherError(f"forgetting file not found: {path.absolute()}")
-    data = _read_json(path)
+    data = read_json(path, what="forgetting file")
     if not isinstance(data, dict) or not data:
-        raise FisherError(f"{path}: expected a non-empty JSON object of checkpoint -> forgetting")
+        raise FisherError("expected a non-empty JSON object of checkpoint -> forgetting", path=path)
     result = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            result[key] = {m: _number(v, f"{path}: field '{key}.{m}'") for m, v in value.items()}
+            result[key] = {m: _number(v, path, f"{key}.{m}") for m, v in value.items()}
         else:
-            result[key] = {"forgetting": _number(value, f"{path}: field '{key}'")}
+            result[key] = {"forgetting": _number(value, path, key)}
     return result
 
 
@@ -110,7 +138,7 @@ def match_forgetting(
         hits = [i for i, c in enumerate(checkpoints) if _key_matches(key, c, roots)]
         if len(hits) > 1:
             names = ", ".join(str(checkpoints[i]) for i in hits)
-            raise FisherError(f"{source}: forgetting key {key!r} is ambiguous ({names})")
+            raise FisherError(f"forgetting key {key!r} is ambiguous ({names})", path=source)
         if not hits:
             unmatched.append(key)
             continue

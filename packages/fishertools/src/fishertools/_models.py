@@ -1,8 +1,8 @@
 """Loading base models and checkpoints (full folders or LoRA adapters), and picking parameters.
 
-Model specs are local Hugging Face folders, or hub ids through the normal ``from_pretrained``
-path (safetensors only, no remote code). Registry names such as ``default`` are resolved by the
-umbrella CLI, which passes a folder or a loaded model.
+A model spec means what it means everywhere in MixSD: mixsd_core resolves it (registry names such
+as ``default``, training folders with ``selection.json``, Hugging Face folders, ``.gguf`` files,
+hub ids; safetensors only, no remote code) and parses the dtype word.
 """
 
 from __future__ import annotations
@@ -26,55 +26,30 @@ __all__ = [
 ]
 
 
-def _dtype(name: str) -> torch.dtype:
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-
-
-def _looks_like_hub_id(spec: str) -> bool:
-    # "org/name" with no local meaning: anything absolute, relative (./, ../) or with more
-    # than one slash is treated as a path and must exist.
-    return not spec.startswith((".", "/", "~")) and spec.count("/") == 1 and not Path(spec).exists()
-
-
-def _source(spec: str | Path) -> str:
-    path = Path(spec).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise FisherError(f"not a model folder: {path.absolute()}")
-        return str(path)
-    if isinstance(spec, str) and _looks_like_hub_id(spec):
-        return spec
-    raise FisherError(f"model folder not found: {path.absolute()}")
-
-
 def load_model(spec: str | Path, *, dtype: str = "float32", device: str = "cpu") -> Any:
-    """A causal LM from a folder or hub id, in eval mode, with eager attention.
+    """A causal LM from any model spec (mixsd_core.load_model), in eval mode, eager attention.
 
     Eager attention is plain matmuls, which vmap batches natively; SDPA on CPU has no batching
     rule and would silently run per sample. The numbers are the same either way.
     """
-    from transformers import AutoModelForCausalLM
+    from mixsd_core import load_model as load_spec
 
-    source = _source(spec)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=_dtype(dtype), use_safetensors=True, attn_implementation="eager"
-        )
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FisherError(f"cannot load model {source}: {first}") from None
-    return model.to(device).eval()
+    model, _ = load_spec(spec, dtype=dtype, device=device)
+    model.set_attn_implementation("eager")
+    return model.eval()
 
 
 def load_tokenizer(spec: str | Path | Any) -> Any:
     """The tokenizer of a model spec; for a loaded model, of its ``name_or_path``."""
     from transformers import AutoTokenizer
 
+    from mixsd_core import resolve_model_spec
+
     if not isinstance(spec, str | Path):
         spec = getattr(spec, "name_or_path", "") or ""
         if not spec:
             raise FisherError("the model has no name_or_path: pass tokenizer= explicitly")
-    source = _source(spec)
+    source = resolve_model_spec(spec).source
     try:
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:

@@ -11,6 +11,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from fishertools._forgetting import DELTA_NLL, MEASURE_NAMES
+from mixsd_base import atomic_path
+
 __all__ = ["plot_report"]
 
 _AXES = (("rho", "alignment ρ = (ΣFΔθ² / ‖Δθ‖²) / mean(F)"), ("raw_sq", "raw displacement ‖Δθ‖²"))
@@ -70,7 +73,7 @@ def _scatter(
 def _forgetting_figure(report: dict[str, Any]) -> Any:
     rows = report["checkpoints"]
     measures = list(report["correlations"])
-    second = [r for r in rows if r["second_order"]["measured_loss_increase"] is not None]
+    second = [r for r in rows if r["second_order"][DELTA_NLL] is not None]
     nrows = len(measures) + (1 if second else 0)
     fig = Figure(figsize=(12, 4.8 * nrows))
     axes = fig.subplots(nrows, 2, squeeze=False)
@@ -78,13 +81,14 @@ def _forgetting_figure(report: dict[str, Any]) -> Any:
         for j, (metric, axis_label) in enumerate(_AXES):
             ax = axes[i][j]
             _scatter(ax, rows, metric, measure, report["correlations"][measure][metric])
+            name = MEASURE_NAMES.get(measure, measure)
             ax.set_xlabel(axis_label)
-            ax.set_ylabel(f"forgetting: {measure}")
-            ax.set_title(f"{axis_label.split(' =')[0]} vs {measure}", fontsize=10)
+            ax.set_ylabel(f"forgetting: {name}")
+            ax.set_title(f"{axis_label.split(' =')[0]} vs {name}", fontsize=10)
     if second:
         ax = axes[-1][0]
         xs = [r["second_order"]["quadratic_prediction"] for r in second]
-        ys = [r["second_order"]["measured_loss_increase"] for r in second]
+        ys = [r["second_order"][DELTA_NLL] for r in second]
         ax.scatter(xs, ys, s=40, color="tab:orange", label="checkpoints", zorder=3)
         for x, y, r in zip(xs, ys, second, strict=True):
             ax.annotate(
@@ -101,7 +105,7 @@ def _forgetting_figure(report: dict[str, Any]) -> Any:
             [low, top], [low, top], "--", color="0.5", label="y = x (quadratic approximation exact)"
         )
         ax.set_xlabel("quadratic prediction ½ ΣFΔθ²")
-        ax.set_ylabel("measured reference-loss increase")
+        ax.set_ylabel(f"measured {MEASURE_NAMES[DELTA_NLL]}")
         ax.set_title("second-order check", fontsize=10)
         ax.grid(alpha=0.3)
         _legend_below(ax)
@@ -150,5 +154,6 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
     """Write the report's figure to ``path`` (PNG) and return it."""
     fig = _forgetting_figure(report) if report["correlations"] else _layer_figure(report)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)  # a bare Figure renders with Agg: no pyplot, no global state
+    with atomic_path(path) as tmp:  # a bare Figure renders with Agg: no pyplot, no global state
+        fig.savefig(tmp, dpi=110, format="png")
     return path
