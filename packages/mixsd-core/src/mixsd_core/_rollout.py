@@ -28,18 +28,6 @@ EXPERT, NAIVE = 0, 1  # stream indices; mask value 1 takes the naive token, 0 th
 Prompt = str | Sequence[int]
 
 
-def _token_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
-    # Rendered chat prompts already hold their special tokens: never add a BOS on top.
-    if isinstance(prompt, str):
-        return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    return [int(t) for t in prompt]
-
-
-def _greedy_next_token(model: Any, ids: list[int]) -> int:
-    logits = model(input_ids=torch.tensor([ids], device=model.device)).logits
-    return int(logits[0, -1].argmax())
-
-
 # ---------------------------------------------------------------------------- the method
 
 
@@ -145,6 +133,21 @@ def greedy_generate(
     return outputs
 
 
+# ---------------------------------------------------------------------------- lockstep decoding
+
+
+def _token_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
+    # Rendered chat prompts already hold their special tokens: never add a BOS on top.
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    return [int(t) for t in prompt]
+
+
+def _greedy_next_token(model: Any, ids: list[int]) -> int:
+    logits = model(input_ids=torch.tensor([ids], device=model.device)).logits
+    return int(logits[0, -1].argmax())
+
+
 def _check_rows(
     naive_prompts: Sequence[Any],
     expert_prompts: Sequence[Any],
@@ -155,9 +158,6 @@ def _check_rows(
         raise ValueError("naive_prompts, expert_prompts and masks must have the same length")
     if any(len(m) < max_new_tokens for m in masks):
         raise ValueError(f"every mask needs at least max_new_tokens={max_new_tokens} entries")
-
-
-# ---------------------------------------------------------------------------- lockstep decoding
 
 
 class _Stream:
