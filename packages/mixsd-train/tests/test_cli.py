@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from mixsd_train.cli import app
+from mixsd_train.cli import app, main
 
 runner = CliRunner()
 
@@ -28,7 +30,7 @@ def test_train_then_select(tiny_model_dir: Path, records_file: Path, tmp_path: P
     config.write_text("learning_rate: 1e-3\nwarmup_steps: 0\n")
     out = tmp_path / "runs" / "sft"
     args = ["train", "--method", "sft", "--model", str(tiny_model_dir)]
-    args += ["--data", str(records_file), "--out", str(out), "--config", str(config)]
+    args += ["--data", str(records_file), "--out", str(out), "-c", str(config)]
     for item in TINY:
         args += ["--set", item]
     result = runner.invoke(app, args)
@@ -40,23 +42,44 @@ def test_train_then_select(tiny_model_dir: Path, records_file: Path, tmp_path: P
     result = runner.invoke(app, ["select", str(out)])
     assert result.exit_code == 0, result.output
     assert "checkpoint-" in result.output and "first-peak" in result.output
+    result = runner.invoke(app, ["select", str(out), "--set", "rule=last"])
+    assert "checkpoint-2 (rule last" in result.output
     # the same command again refuses to overwrite; --resume finds the run complete
     result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "--resume" in result.output
+    assert result.exit_code == 1 and "--resume" in str(result.exception)
     result = runner.invoke(app, [*args, "--resume"])
     assert result.exit_code == 0, result.output
 
 
-def test_errors_are_one_line(records_file: Path, tmp_path: Path) -> None:
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> str:
+    """``python -m mixsd_train ARGS``: its exit code must be 1; returns what it printed."""
+    monkeypatch.setattr(sys, "argv", ["mixsd_train", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def test_errors_are_one_line(
+    records_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
     base = ["train", "--data", str(records_file), "--out", str(tmp_path / "r")]
-    result = runner.invoke(app, [*base, "--method", "dpo"])
-    assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
-        "error: unknown method 'dpo'; known: sft, mixsd, mixsd-kl, opsd, opsd-nll"
+    printed = run_main(monkeypatch, capsys, *base, "--method", "sfd")
+    assert printed.splitlines() == [
+        "error: unknown method 'sfd' (did you mean 'sft'?); "
+        "choose one of: sft, mixsd, mixsd-kl, opsd, opsd-nll"
     ]
-    result = runner.invoke(app, [*base, "--method", "opsd", "--set", "top_k=0"])
-    assert result.exit_code == 1 and "top_k must be >= 1" in result.output
-    result = runner.invoke(app, [*base, "--method", "sft", "--set", "topk=3"])
-    assert result.exit_code == 1 and "unknown SFTConfig key 'topk'" in result.output
-    result = runner.invoke(app, ["select", str(tmp_path)])
-    assert result.exit_code == 1 and "no trainer_state.json" in result.output
+    printed = run_main(monkeypatch, capsys, *base, "--method", "opsd", "--set", "top_k=0")
+    assert printed == "error: field 'top_k': must be >= 1, got 0\n"
+    config = tmp_path / "c.yaml"
+    config.write_text("seed: 1\ntopk: 3\n")
+    printed = run_main(monkeypatch, capsys, *base, "--method", "sft", "--config", str(config))
+    assert printed == f"error: {config}:2: field 'topk': unknown key\n"
+    printed = run_main(monkeypatch, capsys, "select", str(tmp_path))
+    assert printed == f"error: {tmp_path}: no trainer_state.json (not a training run?)\n"
+    printed = run_main(monkeypatch, capsys, "select", str(tmp_path), "--rule", "firstpeak")
+    assert printed.startswith("error: field 'rule': unknown selection rule 'firstpeak'")

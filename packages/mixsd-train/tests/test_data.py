@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from mixsd_base import DataError
 from mixsd_train import TrainError, encode_pair, read_records_file, read_rollouts_file
 from mixsd_train._data import (
     IGNORE_INDEX,
@@ -68,13 +69,15 @@ def test_nll_examples_use_the_chat_template_and_context(tiny_tokenizer: Any) -> 
 def test_read_records_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(TrainError, match="no records"):
+    with pytest.raises(DataError, match="no records"):
         read_records_file(empty)
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "prompt": "p"}\n')
-    with pytest.raises(TrainError, match=r"bad.jsonl:1: missing field 'target'"):
+    bad.write_text(
+        '{"id": "z", "prompt": "p", "target": "t", "answer": "a"}\n\n{"id": "a", "prompt": "p"}\n'
+    )
+    with pytest.raises(DataError, match=r"bad.jsonl:3: field 'target': missing field"):
         read_records_file(bad)
-    with pytest.raises(TrainError, match="no such data file"):
+    with pytest.raises(DataError, match="no such data file"):
         read_records_file(tmp_path / "missing.jsonl")
 
 
@@ -84,7 +87,7 @@ def test_read_rollouts_keeps_verified_and_checks_the_tokenizer(
     lines = [json.loads(line) for line in rollout_file.read_text().splitlines()]
     kept = read_rollouts_file(rollout_file, tiny_tokenizer)
     assert 0 < len(kept) == sum(r["verified"] is True for r in lines)
-    with pytest.raises(TrainError, match="not a rollout file"):
+    with pytest.raises(TrainError, match=rf"{records_file}: not a rollout file"):
         read_rollouts_file(records_file, tiny_tokenizer)
     # a rollout rendered with another chat template is refused
     lines[0]["naive_prompt"] = lines[0]["naive_prompt"].replace("<|im_start|>", "<s>")

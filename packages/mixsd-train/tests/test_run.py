@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, TrainerCallback
 
+from mixsd_base import UserError
 from mixsd_train import TrainError, train
 
 
@@ -92,7 +93,7 @@ def test_lora_run_saves_adapters_and_a_merged_model(
 def test_input_errors(
     make_config: Callable[..., Any], records_file: Path, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    with pytest.raises(TrainError, match=r"unknown method 'sfd'.*did you mean 'sft'"):
+    with pytest.raises(UserError, match=r"unknown method 'sfd'.*did you mean 'sft'"):
         train("sfd", make_config("sft"))
     with pytest.raises(TrainError, match="needs a MixSDConfig"):
         train("mixsd", make_config("sft"))
@@ -100,7 +101,7 @@ def test_input_errors(
         train("mixsd", make_config("mixsd", data=str(records_file)))
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    with pytest.raises(TrainError, match="no records"):
+    with pytest.raises(UserError, match="no records"):
         train("sft", make_config("sft", data=str(empty)))
-    with pytest.raises(TrainError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         train("sft", make_config("sft", model=str(tmp_path / "nope" / "model")))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mixsd_base import UserError
 from mixsd_train import TrainError, accuracy_curve, converged, first_peak, last, select_checkpoint
 
 
@@ -61,7 +62,7 @@ def test_select_checkpoint_on_a_run_folder(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "selection.json").read_text())["step"] == 40
     (tmp_path / "manifest.json").write_text(json.dumps({"method": "mixsd"}))
     assert select_checkpoint(tmp_path)["step"] == 80
-    with pytest.raises(TrainError, match="unknown selection rule"):
+    with pytest.raises(UserError, match="unknown selection rule 'best'"):
         select_checkpoint(tmp_path, "best")
     with pytest.raises(TrainError, match=r"no trainer_state\.json"):
         select_checkpoint(tmp_path / "checkpoint-20")

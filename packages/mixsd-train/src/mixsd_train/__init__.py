@@ -5,52 +5,53 @@
 
 from __future__ import annotations
 
-import importlib
-
+from mixsd_base import lazy_exports, lazy_table, load_config, parse_overrides
 from mixsd_train._errors import TrainError
-from mixsd_train._run import METHODS, Method
+from mixsd_train._run import METHODS, Method, resolve_method, train
+from mixsd_train._select import (
+    SelectConfig,
+    accuracy_curve,
+    converged,
+    first_peak,
+    last,
+    select_checkpoint,
+)
+from mixsd_train.editing import EditRequest, MEMITConfig, read_edit_requests, run_memit
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "MixSDConfig",
-            "MixSDKLConfig",
-            "OPSDConfig",
-            "OPSDNLLConfig",
-            "SFTConfig",
-            "TrainConfig",
-            "load_config",
-            "parse_overrides",
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **lazy_table(
+            "mixsd_train._config",
+            (
+                "MixSDConfig",
+                "MixSDKLConfig",
+                "OPSDConfig",
+                "OPSDNLLConfig",
+                "SFTConfig",
+                "TrainConfig",
+            ),
         ),
-        "mixsd_train._config",
-    ),
-    **dict.fromkeys(
-        ("MixSDKLTrainer", "NLLTrainer", "OPSDNLLTrainer", "OPSDTrainer"), "mixsd_train._trainers"
-    ),
-    **dict.fromkeys(("masked_nll", "teacher_top1_nll", "topk_forward_kl"), "mixsd_train._losses"),
-    **dict.fromkeys(
-        ("ExampleDataset", "PadCollator", "encode_pair", "read_records_file", "read_rollouts_file"),
-        "mixsd_train._data",
-    ),
-    **dict.fromkeys(("ValidationCallback", "greedy_accuracy"), "mixsd_train._validation"),
-    **dict.fromkeys(
-        ("accuracy_curve", "converged", "first_peak", "last", "select_checkpoint"),
-        "mixsd_train._select",
-    ),
-    **dict.fromkeys(("resolve_method", "train"), "mixsd_train._run"),
-    **dict.fromkeys(
-        ("EditRequest", "MEMITConfig", "read_edit_requests", "run_memit"), "mixsd_train.editing"
-    ),
-}
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mixsd_train' has no attribute {name!r}")
-
+        **lazy_table(
+            "mixsd_train._trainers",
+            ("MixSDKLTrainer", "NLLTrainer", "OPSDNLLTrainer", "OPSDTrainer"),
+        ),
+        **lazy_table("mixsd_train._losses", ("masked_nll", "teacher_top1_nll", "topk_forward_kl")),
+        **lazy_table(
+            "mixsd_train._data",
+            (
+                "ExampleDataset",
+                "PadCollator",
+                "encode_pair",
+                "read_records_file",
+                "read_rollouts_file",
+            ),
+        ),
+        **lazy_table("mixsd_train._validation", ("ValidationCallback", "greedy_accuracy")),
+    },
+)
 
 __all__ = [
     "METHODS",
@@ -68,6 +69,7 @@ __all__ = [
     "OPSDTrainer",
     "PadCollator",
     "SFTConfig",
+    "SelectConfig",
     "TrainConfig",
     "TrainError",
     "ValidationCallback",

@@ -3,21 +3,23 @@
 ``TrainConfig`` holds what every method shares and sets the paper's defaults (global batch 16,
 20 warmup steps then a constant learning rate, AdamW with betas (0.9, 0.95) and weight decay 0.01,
 gradient clipping 1.0, a checkpoint every 20 steps, bf16 on GPU / fp32 on CPU). Each method adds
-only its own fields. ``load_config`` builds one from defaults < YAML file < ``key=value``
-overrides; an unknown key is an error naming the key and the file.
+only its own fields. ``mixsd_base.load_config`` builds one from defaults < YAML file <
+``key=value`` overrides; an unknown key or a bad value is an error naming the file, line and field.
+
+The step counts that ``TrainingArguments`` types ``float`` (an int counts steps, a float below 1 a
+fraction of training) are typed ``int | float`` here, so a whole number stays an int, as written.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
-from pathlib import Path
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import TrainingArguments
 
 from mixsd_train._errors import TrainError
+from mixsd_train._fields import model_field
 
 __all__ = [
     "MixSDConfig",
@@ -26,9 +28,6 @@ __all__ = [
     "OPSDNLLConfig",
     "SFTConfig",
     "TrainConfig",
-    "TrainError",
-    "load_config",
-    "parse_overrides",
 ]
 
 
@@ -37,12 +36,7 @@ class TrainConfig(TrainingArguments):
     """Fields shared by every method; the paper's schedule as defaults."""
 
     # ---- what to train on (CLI flags --model / --data / --out fill these)
-    model: str = field(
-        default="default",
-        metadata={
-            "help": "Model spec for mixsd_core.load_model: 'default', a folder, a GGUF or a hub id."
-        },
-    )
+    model: str = model_field()
     data: str = field(
         default="",
         metadata={"help": "Training JSONL: records (sft, opsd*) or a rollout file (mixsd*)."},
@@ -103,7 +97,7 @@ class TrainConfig(TrainingArguments):
     lr_scheduler_type: str = field(
         default="constant_with_warmup", metadata={"help": "Warmup then constant, as in the paper."}
     )
-    warmup_steps: float = field(default=20, metadata={"help": "Linear warmup steps."})
+    warmup_steps: int | float = field(default=20, metadata={"help": "Linear warmup steps."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2."})
     per_device_train_batch_size: int = field(
@@ -112,10 +106,10 @@ class TrainConfig(TrainingArguments):
     num_train_epochs: float = field(
         default=30.0, metadata={"help": "Epochs (ignored when max_steps > 0)."}
     )
-    save_steps: float = field(
+    save_steps: int | float = field(
         default=20, metadata={"help": "Checkpoint (and validate) every N optimizer steps."}
     )
-    logging_steps: float = field(default=5, metadata={"help": "Log the loss every N steps."})
+    logging_steps: int | float = field(default=5, metadata={"help": "Log the loss every N steps."})
     bf16: bool | None = field(
         default=None,
         metadata={"help": "bf16 autocast; None = on with a bf16-capable GPU, off on CPU."},
@@ -142,21 +136,29 @@ class TrainConfig(TrainingArguments):
             per_step = self.per_device_train_batch_size * devices
             if self.global_batch_size < 1 or self.global_batch_size % per_step:
                 raise TrainError(
-                    f"global_batch_size {self.global_batch_size} is not a multiple of "
-                    f"per_device_train_batch_size x devices = {per_step}"
+                    f"{self.global_batch_size} is not a multiple of "
+                    f"per_device_train_batch_size x devices = {per_step}",
+                    field="global_batch_size",
                 )
             self.gradient_accumulation_steps = self.global_batch_size // per_step
         super().__post_init__()
         if self.max_length < 2:
-            raise TrainError(f"max_length must be >= 2, got {self.max_length}")
+            raise TrainError(f"must be >= 2, got {self.max_length}", field="max_length")
         if self.prompt_style not in ("clear", "paper"):
-            raise TrainError(f"prompt_style must be 'clear' or 'paper', got {self.prompt_style!r}")
-        if self.use_lora and (self.lora_r < 1 or self.lora_alpha < 1):
-            raise TrainError("lora_r and lora_alpha must be >= 1")
+            raise TrainError(
+                f"must be 'clear' or 'paper', got {self.prompt_style!r}", field="prompt_style"
+            )
+        for name in ("lora_r", "lora_alpha"):
+            if self.use_lora and getattr(self, name) < 1:
+                raise TrainError(f"must be >= 1, got {getattr(self, name)}", field=name)
         if not 0.0 <= self.lora_dropout < 1.0:
-            raise TrainError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.eval_limit < 0 or self.eval_max_new_tokens < 1:
-            raise TrainError("eval_limit must be >= 0 and eval_max_new_tokens >= 1")
+            raise TrainError(f"must be in [0, 1), got {self.lora_dropout}", field="lora_dropout")
+        if self.eval_limit < 0:
+            raise TrainError(f"must be >= 0, got {self.eval_limit}", field="eval_limit")
+        if self.eval_max_new_tokens < 1:
+            raise TrainError(
+                f"must be >= 1, got {self.eval_max_new_tokens}", field="eval_max_new_tokens"
+            )
 
 
 @dataclass
@@ -171,22 +173,30 @@ class MixSDConfig(SFTConfig):
 
 def _check_top_k(top_k: int) -> None:
     if top_k < 1:
-        raise TrainError(f"top_k must be >= 1, got {top_k}")
+        raise TrainError(f"must be >= 1, got {top_k}", field="top_k")
+
+
+def _top_k_field() -> Any:
+    return field(
+        default=64, metadata={"help": "Teacher tokens kept per position (k = vocab: exact KL)."}
+    )
+
+
+def _kl_renorm_student_field() -> Any:
+    return field(
+        default=True,
+        metadata={
+            "help": "Renormalise the student over the teacher's top-k (True) or use its full-vocab log-probs there."
+        },
+    )
 
 
 @dataclass
 class MixSDKLConfig(MixSDConfig):
     """``mixsd-kl``: top-k forward KL to the expert-prompted frozen base along the mixed target."""
 
-    top_k: int = field(
-        default=64, metadata={"help": "Teacher tokens kept per position (k = vocab: exact KL)."}
-    )
-    kl_renorm_student: bool = field(
-        default=True,
-        metadata={
-            "help": "Renormalise the student over the teacher's top-k (True) or use its full-vocab log-probs there."
-        },
-    )
+    top_k: int = _top_k_field()
+    kl_renorm_student: bool = _kl_renorm_student_field()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -207,15 +217,8 @@ class OPSDConfig(TrainConfig):
     max_new_tokens: int = field(
         default=128, metadata={"help": "Longest student rollout, in tokens."}
     )
-    top_k: int = field(
-        default=64, metadata={"help": "Teacher tokens kept per position (k = vocab: exact KL)."}
-    )
-    kl_renorm_student: bool = field(
-        default=True,
-        metadata={
-            "help": "Renormalise the student over the teacher's top-k (True) or use its full-vocab log-probs there."
-        },
-    )
+    top_k: int = _top_k_field()
+    kl_renorm_student: bool = _kl_renorm_student_field()
     num_train_epochs: float = field(
         default=2.0, metadata={"help": "Epochs over the prompts (paper: 2)."}
     )
@@ -224,11 +227,13 @@ class OPSDConfig(TrainConfig):
         super().__post_init__()
         _check_top_k(self.top_k)
         if self.num_generations < 1:
-            raise TrainError(f"num_generations must be >= 1, got {self.num_generations}")
-        if self.temperature < 0 or not 0.0 < self.top_p <= 1.0:
-            raise TrainError("temperature must be >= 0 and top_p in (0, 1]")
+            raise TrainError(f"must be >= 1, got {self.num_generations}", field="num_generations")
+        if self.temperature < 0:
+            raise TrainError(f"must be >= 0, got {self.temperature}", field="temperature")
+        if not 0.0 < self.top_p <= 1.0:
+            raise TrainError(f"must be in (0, 1], got {self.top_p}", field="top_p")
         if self.max_new_tokens < 1:
-            raise TrainError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+            raise TrainError(f"must be >= 1, got {self.max_new_tokens}", field="max_new_tokens")
 
 
 @dataclass
@@ -239,80 +244,3 @@ class OPSDNLLConfig(OPSDConfig):
         default=1, metadata={"help": "Student rollouts per prompt and step."}
     )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy rollouts (the method)."})
-
-
-C = TypeVar("C", bound=TrainConfig)
-
-
-def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
-    """YAML reads '1e-5' as a string and CLI overrides arrive as text: convert to the default's type."""
-    if value is None or default is None or isinstance(default, bool) or isinstance(value, bool):
-        return value
-    try:
-        if isinstance(default, float) and isinstance(value, int | str):
-            return float(value)
-        if isinstance(default, int) and isinstance(value, str):
-            return int(value)
-    except ValueError:
-        raise TrainError(
-            f"{where}: {name} must be a {type(default).__name__}, got {value!r}"
-        ) from None
-    return value
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise TrainError(f"{path.absolute()}: cannot read config ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise TrainError(f"{path}: invalid YAML ({error})") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise TrainError(f"{path}: a config file must be a mapping of field: value")
-    return values
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["lr=1e-4", "lora_target_modules=[q_proj, v_proj]"]`` -> a dict (values parsed as YAML)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise TrainError(f"override {item!r} is not key=value")
-        out[key.strip()] = yaml.safe_load(text) if text.strip() else None
-    return out
-
-
-def load_config(
-    cls: type[C],
-    path: str | Path | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> C:
-    """``cls`` from defaults < YAML file < overrides; unknown keys and bad values raise TrainError."""
-    from difflib import get_close_matches
-
-    known = {f.name: f for f in fields(cls) if f.init}
-    layers = [(str(path), _read_yaml(Path(path)))] if path is not None else []
-    layers.append(("overrides", dict(overrides or {})))
-    values: dict[str, Any] = {}
-    for where, layer in layers:
-        for key, value in layer.items():
-            if key not in known:
-                close = get_close_matches(str(key), list(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise TrainError(f"{where}: unknown {cls.__name__} key {key!r}{hint}")
-            f = known[key]
-            default = f.default if f.default is not MISSING else None
-            values[key] = _coerce(key, value, default, where)
-    try:
-        return cls(**values)
-    except TrainError:
-        raise
-    except (ValueError, TypeError) as error:
-        raise TrainError(f"{cls.__name__}: {error}") from None

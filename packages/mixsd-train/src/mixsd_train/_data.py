@@ -38,16 +38,11 @@ IGNORE_INDEX = -100
 
 
 def read_records_file(path: str | Path, *, need_answer: bool = True) -> list[dict[str, Any]]:
-    """Records of a JSONL file (sft, opsd, validation); bad or empty input raises TrainError."""
-    from mixsd_core import RolloutError, read_records
+    """Records of a JSONL file (sft, opsd, validation): ``mixsd_core.read_records``, whose
+    errors (a bad line or field, an empty file) name the file, line and field."""
+    from mixsd_core import read_records
 
-    try:
-        records = read_records(path, need_answer=need_answer)
-    except RolloutError as error:
-        raise TrainError(str(error)) from None
-    if not records:
-        raise TrainError(f"{Path(path).absolute()}: no records")
-    return records
+    return read_records(path, need_answer=need_answer)
 
 
 def _prompt_config(style: str) -> Any:
@@ -61,7 +56,7 @@ def require_rollout_fields(records: Sequence[Mapping[str, Any]], path: str | Pat
     fields = ("naive_prompt", "expert_prompt", "target_ids", "verified")
     missing = [k for k in fields if k not in records[0]]
     if missing:
-        raise TrainError(f"{path}: not a rollout file (records lack {', '.join(missing)})")
+        raise TrainError(f"not a rollout file (records lack {', '.join(missing)})", path=path)
 
 
 def read_rollouts_file(path: str | Path, tokenizer: Any) -> list[dict[str, Any]]:
@@ -77,7 +72,9 @@ def read_rollouts_file(path: str | Path, tokenizer: Any) -> list[dict[str, Any]]
     require_rollout_fields(records, path)
     kept = [r for r in records if r.get("verified") is True]
     if not kept:
-        raise TrainError(f"{path}: no verified records (all {len(records)} failed or unverified)")
+        raise TrainError(
+            f"no verified records (all {len(records)} failed or unverified)", path=path
+        )
     eos = set(_eos_ids(tokenizer))
     for line, record in enumerate(kept, start=1):
         naive, _ = render_prompts(tokenizer, record)
@@ -85,8 +82,9 @@ def read_rollouts_file(path: str | Path, tokenizer: Any) -> list[dict[str, Any]]
         text = tokenizer.decode(ids[:-1] if ids and ids[-1] in eos else ids)
         if record["naive_prompt"] != naive or text != record["target"]:
             raise TrainError(
-                f"{path}: record {record['id']!r} (verified #{line}) was made with another "
-                "tokenizer or chat template than this model's; redo the rollout with this model"
+                f"record {record['id']!r} (verified #{line}) was made with another "
+                "tokenizer or chat template than this model's; redo the rollout with this model",
+                path=path,
             )
     return kept
 

@@ -1,7 +1,7 @@
 """One training run, start to finish: check inputs, load, build the trainer, train, save.
 
-The method registry maps a name to its config class, trainer class and kind of data, as lazy
-``"module:attr"`` strings, so the CLI can list and check methods without importing torch.
+The method registry maps a name to its config class, trainer class and kind of data, by name
+only, so the CLI can list and check methods without importing torch.
 Everything that can be wrong with the input is checked before the first optimizer step.
 
 Output layout (``config.output_dir``)::
@@ -18,16 +18,13 @@ Output layout (``config.output_dir``)::
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixsd_core import file_sha256
+from mixsd_base import Registry, file_sha256, package_versions, write_json
 from mixsd_train._errors import TrainError
 
 if TYPE_CHECKING:
@@ -40,59 +37,37 @@ __all__ = ["METHODS", "Method", "resolve_method", "train"]
 
 @dataclass(frozen=True)
 class Method:
-    config: str  # "module:attr" of the config dataclass
-    trainer: str  # "module:attr" of the Trainer subclass
+    config: str  # name of the config dataclass in mixsd_train._config
+    trainer: str  # name of the Trainer subclass in mixsd_train._trainers
     data: str  # "records" (prompt/target/answer), "rollouts" (a mixsd rollout file)
     dataset: str  # which builder of mixsd_train._data makes the examples
 
 
-METHODS: dict[str, Method] = {
-    "sft": Method("SFTConfig", "NLLTrainer", "records", "nll_examples"),
-    "mixsd": Method("MixSDConfig", "NLLTrainer", "rollouts", "nll_examples"),
-    "mixsd-kl": Method("MixSDKLConfig", "MixSDKLTrainer", "rollouts", "kl_examples"),
-    "opsd": Method("OPSDConfig", "OPSDTrainer", "records", "prompt_examples"),
-    "opsd-nll": Method("OPSDNLLConfig", "OPSDNLLTrainer", "records", "prompt_examples"),
-}
+METHODS: Registry[Method] = Registry(
+    "method",
+    {
+        "sft": Method("SFTConfig", "NLLTrainer", "records", "nll_examples"),
+        "mixsd": Method("MixSDConfig", "NLLTrainer", "rollouts", "nll_examples"),
+        "mixsd-kl": Method("MixSDKLConfig", "MixSDKLTrainer", "rollouts", "kl_examples"),
+        "opsd": Method("OPSDConfig", "OPSDTrainer", "records", "prompt_examples"),
+        "opsd-nll": Method("OPSDNLLConfig", "OPSDNLLTrainer", "records", "prompt_examples"),
+    },
+)
 
 
 def resolve_method(name: str) -> tuple[type[TrainConfig], type[Trainer], Method]:
     """``(config class, trainer class, Method)`` of a registered method name."""
-    if name not in METHODS:
-        close = get_close_matches(name, list(METHODS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise TrainError(f"unknown method {name!r}{hint}; known: {', '.join(METHODS)}")
-    method = METHODS[name]
+    method = METHODS.get_or_fail(name)
     configs = importlib.import_module("mixsd_train._config")
     trainers = importlib.import_module("mixsd_train._trainers")
     return getattr(configs, method.config), getattr(trainers, method.trainer), method
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("mixsd-train", "mixsd-core", "kgworld", "torch", "transformers", "peft"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
 def _load(config: TrainConfig) -> tuple[Any, Any]:
-    from mixsd_core import ModelError, load_model
+    from mixsd_core import load_model
 
-    try:
-        # fp32 master weights everywhere; on GPU the Trainer's bf16 autocast does the rest.
-        return load_model(config.model, dtype="float32", device="cpu")
-    except ModelError as error:
-        raise TrainError(str(error)) from None
+    # fp32 master weights everywhere; on GPU the Trainer's bf16 autocast does the rest.
+    return load_model(config.model, dtype="float32", device="cpu")
 
 
 def _with_lora(model: Any, config: TrainConfig) -> Any:
@@ -186,9 +161,20 @@ def train(
         },
         "eval_records": len(eval_records),
         "config": config.to_dict(),
-        "versions": _versions(),
+        "versions": {
+            "python": platform.python_version(),
+            **package_versions(
+                "mixsd-base",
+                "mixsd-train",
+                "mixsd-core",
+                "kgworld",
+                "torch",
+                "transformers",
+                "peft",
+            ),
+        },
     }
-    _write_json(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", manifest, default=str)
 
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -222,7 +208,7 @@ def train(
         status="complete", metrics=result.metrics, global_step=trainer.state.global_step
     )
     if trainer.is_world_process_zero():
-        _write_json(out / "manifest.json", manifest)
+        write_json(out / "manifest.json", manifest, default=str)
     return trainer
 
 

@@ -15,14 +15,23 @@ Rules (plain functions of a curve = ``[(step, accuracy), ...]`` in step order):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixsd_base import Registry, read_json, write_json
 from mixsd_train._errors import TrainError
 
-__all__ = ["RULES", "accuracy_curve", "converged", "first_peak", "last", "select_checkpoint"]
+__all__ = [
+    "RULES",
+    "SelectConfig",
+    "accuracy_curve",
+    "converged",
+    "first_peak",
+    "last",
+    "select_checkpoint",
+]
 
 Curve = Sequence[tuple[int, float]]
 
@@ -56,7 +65,19 @@ def last(curve: Curve) -> int:
     return curve[-1][0]
 
 
-RULES = {"first-peak": first_peak, "converged": converged, "last": last}
+RULES: Registry[Callable[[Curve], int]] = Registry(
+    "selection rule", {"first-peak": first_peak, "converged": converged, "last": last}
+)
+
+
+@dataclass
+class SelectConfig:
+    """``mixsd select``: which rule picks the checkpoint a run reports."""
+
+    rule: str = field(
+        default="auto",
+        metadata={"help": "auto (sft: first-peak, else last), first-peak, converged, last."},
+    )
 
 
 def _state_file(run_dir: Path) -> Path:
@@ -67,14 +88,14 @@ def _state_file(run_dir: Path) -> Path:
         run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name[11:])
     )
     if not checkpoints:
-        raise TrainError(f"{run_dir.absolute()}: no trainer_state.json (not a training run?)")
+        raise TrainError("no trainer_state.json (not a training run?)", path=run_dir.absolute())
     return checkpoints[-1]
 
 
 def accuracy_curve(run_dir: str | Path) -> list[tuple[int, float]]:
     """``[(step, val_accuracy), ...]`` of the checkpoints that still exist on disk."""
     run_dir = Path(run_dir)
-    history = json.loads(_state_file(run_dir).read_text())["log_history"]
+    history = read_json(_state_file(run_dir), what="trainer state")["log_history"]
     points = {int(e["step"]): float(e["val_accuracy"]) for e in history if "val_accuracy" in e}
     return [(s, a) for s, a in sorted(points.items()) if (run_dir / f"checkpoint-{s}").is_dir()]
 
@@ -84,12 +105,11 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
     run_dir = Path(run_dir)
     if rule == "auto":
         manifest = run_dir / "manifest.json"
-        method = json.loads(manifest.read_text()).get("method") if manifest.is_file() else None
+        method = read_json(manifest).get("method") if manifest.is_file() else None
         rule = "first-peak" if method == "sft" else "last"
-    if rule not in RULES:
-        raise TrainError(f"unknown selection rule {rule!r}; known: auto, {', '.join(RULES)}")
+    pick = RULES.get_or_fail(rule, field="rule")
     curve = accuracy_curve(run_dir)
-    step = RULES[rule](curve)
+    step = pick(curve)
     selection = {
         "rule": rule,
         "step": step,
@@ -97,5 +117,5 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
         "val_accuracy": dict(curve)[step],
         "curve": [{"step": s, "val_accuracy": a} for s, a in curve],
     }
-    (run_dir / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+    write_json(run_dir / "selection.json", selection)
     return selection

@@ -1,23 +1,27 @@
 """Command line of mixsd-train: ``train`` and ``select`` (mounted by the umbrella ``mixsd`` CLI).
 
-torch and transformers are imported inside the commands, so ``--help`` stays fast. User errors
-print one line and exit 1; set ``MIXSD_DEBUG=1`` to see the traceback instead.
+Both commands take ``--config FILE`` and ``--set key=value`` (mixsd_base.config_command). The
+config class of ``train`` depends on ``--method``, and importing it means importing
+``transformers`` (seconds), which ``mixsd --help`` must not pay: so ``train`` gets no generated
+flags, only ``--model``, ``--data`` and ``--out``, which set the fields of those names. torch
+and transformers are imported inside the commands. User errors print one line and exit 1
+(mixsd_base.run_cli; ``MIXSD_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from mixsd_train._cli_options import ConfigOption, ModelOption, SetOption
-from mixsd_train._errors import TrainError
+from mixsd_base import config_command, run_cli
+from mixsd_train._fields import MODEL_HELP
 from mixsd_train._run import METHODS
+from mixsd_train._select import SelectConfig
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "select_command", "train_command"]
 
 app = typer.Typer(
     help="MixSD training: sft, mixsd, mixsd-kl, opsd, opsd-nll; checkpoint selection.",
@@ -31,44 +35,35 @@ def _group() -> None:
     """MixSD training: sft, mixsd, mixsd-kl, opsd, opsd-nll; checkpoint selection."""
 
 
-def _fail(error: Exception) -> typer.Exit:
-    if os.environ.get("MIXSD_DEBUG"):
-        raise error
-    typer.echo(f"error: {error}", err=True)
-    return typer.Exit(code=1)
+def _method_config(params: dict[str, Any]) -> type:
+    from mixsd_train._run import resolve_method
+
+    return resolve_method(params["method"])[0]
 
 
 @app.command("train")
+@config_command(
+    None,
+    choose=_method_config,
+    param_fields={"out": "output_dir", "model": "model", "data": "data"},
+)
 def train_command(
+    config: Any,
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(METHODS)}.")],
-    out: Annotated[Path, typer.Option(help="Run folder (checkpoints, final model, manifest).")],
-    model: ModelOption = None,
+    out: Annotated[str, typer.Option(help="Run folder (checkpoints, final model, manifest).")],
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
     data: Annotated[
-        Path | None, typer.Option(help="Records JSONL (sft, opsd*) or rollout JSONL (mixsd*).")
+        str | None, typer.Option(help="Records JSONL (sft, opsd*) or rollout JSONL (mixsd*).")
     ] = None,
-    config: ConfigOption = None,
-    set_: SetOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")
     ] = False,
 ) -> None:
     """Fine-tune a model with one of the methods; writes OUT/checkpoint-N/ and the final model."""
-    from mixsd_train._config import load_config, parse_overrides
-    from mixsd_train._run import resolve_method, train
+    from mixsd_train._run import train
 
     start = time.perf_counter()
-    try:
-        config_cls, _, _ = resolve_method(method)
-        overrides = parse_overrides(set_ or [])
-        overrides["output_dir"] = str(out)
-        if model is not None:
-            overrides["model"] = model
-        if data is not None:
-            overrides["data"] = str(data)
-        settings = load_config(config_cls, config, overrides)
-        trainer = train(method, settings, resume=resume)
-    except TrainError as error:
-        raise _fail(error) from None
+    trainer = train(method, config, resume=resume)
     accuracies = [e["val_accuracy"] for e in trainer.state.log_history if "val_accuracy" in e]
     last = f", last val_accuracy {accuracies[-1]:.3f}" if accuracies else ""
     typer.echo(
@@ -78,19 +73,15 @@ def train_command(
 
 
 @app.command("select")
+@config_command(SelectConfig)
 def select_command(
+    config: SelectConfig,
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `train`.")],
-    rule: Annotated[
-        str, typer.Option(help="auto (sft: first-peak, else last), first-peak, converged, last.")
-    ] = "auto",
 ) -> None:
     """Pick the checkpoint to report; prints it and records RUN_DIR/selection.json."""
     from mixsd_train._select import select_checkpoint
 
-    try:
-        selection = select_checkpoint(run_dir, rule)
-    except TrainError as error:
-        raise _fail(error) from None
+    selection = select_checkpoint(run_dir, config.rule)
     typer.echo(
         f"{selection['checkpoint']} (rule {selection['rule']}, "
         f"val_accuracy {selection['val_accuracy']:.3f})"
@@ -98,4 +89,4 @@ def select_command(
 
 
 def main() -> None:
-    app()
+    run_cli(app)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mixsd_train._errors import TrainError
+from mixsd_train._fields import model_field
 
 __all__ = ["PAPER_LAYERS", "MEMITConfig", "default_layers", "parse_layers"]
 
@@ -63,7 +64,7 @@ def parse_layers(value: str | int | list[int] | tuple[int, ...] | None) -> list[
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise TrainError(f"layers must be like '3-11' or '3,5,7', got {value!r}")
+        raise TrainError(f"must be like '3-11' or '3,5,7', got {value!r}", field="layers")
     if isinstance(value, int):
         items: list[int] = [value]
     elif isinstance(value, list | tuple):
@@ -81,9 +82,11 @@ def parse_layers(value: str | int | list[int] | tuple[int, ...] | None) -> list[
                 else:
                     items.append(int(part))
             except ValueError:
-                raise TrainError(f"layers must be like '3-11' or '3,5,7', got {value!r}") from None
+                raise TrainError(
+                    f"must be like '3-11' or '3,5,7', got {value!r}", field="layers"
+                ) from None
     if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in items):
-        raise TrainError(f"layers must be non-negative integers, got {value!r}")
+        raise TrainError(f"must be non-negative integers, got {value!r}", field="layers")
     return sorted(set(items))
 
 
@@ -92,12 +95,7 @@ class MEMITConfig:
     """``memit``: locate-and-edit (Meng et al., 2023) on ``model.layers[l].mlp.down_proj``."""
 
     # ---- what to edit (CLI flags --model / --edits / --out / --layers fill these)
-    model: str = field(
-        default="default",
-        metadata={
-            "help": "Model spec for mixsd_core.load_model: 'default', a folder, a GGUF or a hub id."
-        },
-    )
+    model: str = model_field()
     edits: str = field(
         default="",
         metadata={
@@ -107,7 +105,7 @@ class MEMITConfig:
     output_dir: str = field(
         default="", metadata={"help": "Folder for the edited model (HF format) + manifest.json."}
     )
-    layers: str | list[int] | None = field(
+    layers: str | int | list[int] | None = field(
         default=None,
         metadata={
             "help": "Edited layers, e.g. '3-11' or [3, 5, 7]; None = paper range or the scaled rule."
@@ -192,7 +190,7 @@ class MEMITConfig:
     def __post_init__(self) -> None:
         self.layers = parse_layers(self.layers)
         if self.layers is not None and not self.layers:
-            raise TrainError("layers must name at least one layer")
+            raise TrainError("must name at least one layer", field="layers")
         positive = {
             "mom2_samples": self.mom2_samples,
             "mom2_seq_len": self.mom2_seq_len,
@@ -202,7 +200,7 @@ class MEMITConfig:
         }
         for name, value in positive.items():
             if value < 1:
-                raise TrainError(f"{name} must be >= 1, got {value}")
+                raise TrainError(f"must be >= 1, got {value}", field=name)
         non_negative = {
             "v_lr": self.v_lr,
             "v_weight_decay": self.v_weight_decay,
@@ -212,16 +210,19 @@ class MEMITConfig:
         }
         for name, value in non_negative.items():
             if value < 0:
-                raise TrainError(f"{name} must be >= 0, got {value}")
+                raise TrainError(f"must be >= 0, got {value}", field=name)
         for name, value in (
             ("mom2_update_weight", self.mom2_update_weight),
             ("clamp_norm_factor", self.clamp_norm_factor),
         ):
             if value <= 0:  # lambda = 0 leaves K K^T singular for fewer edits than key dims
-                raise TrainError(f"{name} must be > 0, got {value}")
+                raise TrainError(f"must be > 0, got {value}", field=name)
         if self.prompt_format not in ("completion", "chat"):
             raise TrainError(
-                f"prompt_format must be 'completion' or 'chat', got {self.prompt_format!r}"
+                f"must be 'completion' or 'chat', got {self.prompt_format!r}",
+                field="prompt_format",
             )
         if self.kl_prompt.count("{}") != 1:
-            raise TrainError(f"kl_prompt must contain '{{}}' exactly once, got {self.kl_prompt!r}")
+            raise TrainError(
+                f"must contain '{{}}' exactly once, got {self.kl_prompt!r}", field="kl_prompt"
+            )

@@ -57,10 +57,7 @@ def _rewrite(record: dict[str, Any], where: str) -> EditRequest:
     import kgworld
     from mixsd_core._prompts import naive_user_message
 
-    try:
-        rewrite = kgworld.read_rewrite(record, where)
-    except kgworld.KGWorldError as exc:
-        raise TrainError(str(exc)) from None
+    rewrite = kgworld.read_rewrite(record, where)
     return EditRequest(
         id=str(record["id"]),
         prompt=rewrite.prompt,
@@ -73,11 +70,9 @@ def _rewrite(record: dict[str, Any], where: str) -> EditRequest:
 
 def read_edit_requests(path: str | Path) -> list[EditRequest]:
     """The edit requests of a records JSONL; errors name the file, line and field."""
-    from mixsd_train._data import read_records_file
+    from mixsd_base import iter_jsonl
+    from mixsd_core import read_records
 
-    path = Path(path)
-    records = read_records_file(path, need_answer=False)
-    # read_records skips blank lines: number the non-blank ones the same way.
-    with path.open(encoding="utf-8") as f:
-        lines = [n for n, line in enumerate(f, start=1) if line.strip()]
+    records = read_records(path, need_answer=False)  # the checks every record reader makes
+    lines = [line for line, _ in iter_jsonl(path)]  # file line numbers, blank lines skipped
     return [_rewrite(r, f"{path}:{n}") for r, n in zip(records, lines, strict=True)]

@@ -11,17 +11,16 @@ end, so an interrupted run never leaves a folder that looks complete::
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import platform
 import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from mixsd_base import Registry, file_sha256, package_versions, write_json
 from mixsd_train._errors import TrainError
 
 __all__ = ["EDIT_METHODS", "EditMethod", "resolve_edit_method", "run_memit"]
@@ -33,11 +32,14 @@ class EditMethod:
     run: str  # "module:attr" of run(config, *, model, tokenizer, progress) -> manifest
 
 
-EDIT_METHODS: dict[str, EditMethod] = {
-    "memit": EditMethod(
-        "mixsd_train.editing._config:MEMITConfig", "mixsd_train.editing._run:run_memit"
-    ),
-}
+EDIT_METHODS: Registry[EditMethod] = Registry(
+    "edit method",
+    {
+        "memit": EditMethod(
+            "mixsd_train.editing._config:MEMITConfig", "mixsd_train.editing._run:run_memit"
+        ),
+    },
+)
 
 
 def _attr(target: str) -> Any:
@@ -47,24 +49,8 @@ def _attr(target: str) -> Any:
 
 def resolve_edit_method(name: str) -> tuple[type, Any]:
     """``(config class, run function)`` of a registered editing method."""
-    if name not in EDIT_METHODS:
-        close = get_close_matches(name, list(EDIT_METHODS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise TrainError(f"unknown edit method {name!r}{hint}; known: {', '.join(EDIT_METHODS)}")
-    method = EDIT_METHODS[name]
+    method = EDIT_METHODS.get_or_fail(name)
     return _attr(method.config), _attr(method.run)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("mixsd-train", "mixsd-core", "torch", "transformers"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
@@ -83,7 +69,6 @@ def run_memit(
     """
     import torch
 
-    from mixsd_core import file_sha256
     from mixsd_train.editing._config import MEMITConfig, default_layers
     from mixsd_train.editing._memit import apply_memit, rewrite_accuracy
     from mixsd_train.editing._requests import read_edit_requests
@@ -162,7 +147,10 @@ def run_memit(
         ],
         "context_templates": report["context_templates"],
         "second_moment_files": {str(k): v for k, v in sorted(cache_files.items())},
-        "versions": _versions(),
+        "versions": {
+            "python": platform.python_version(),
+            **package_versions("mixsd-base", "mixsd-train", "mixsd-core", "torch", "transformers"),
+        },
     }
     _save(
         model,
@@ -196,8 +184,7 @@ def _save(
         tokenizer.save_pretrained(build)
         timings["save_s"] = time.perf_counter() - clock
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        text = json.dumps(manifest, indent=2, default=str, ensure_ascii=False) + "\n"
-        (build / "manifest.json").write_text(text, encoding="utf-8")
+        write_json(build / "manifest.json", manifest, default=str)
         if out.exists():  # --overwrite: move the old folder aside first, then drop it
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             out.rename(old)

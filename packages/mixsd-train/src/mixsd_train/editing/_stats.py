@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mixsd_base import atomic_path, read_text
 from mixsd_train._errors import TrainError
 from mixsd_train.editing._hooks import StopForward, decoder_layers, record_down_proj_inputs
 
@@ -62,10 +61,7 @@ def corpus_text(name: str) -> str:
             f"mom2_corpus {name!r} is neither one of {', '.join(CORPORA)} nor a text file "
             f"({path.absolute()} does not exist)"
         )
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise TrainError(f"{path.absolute()}: cannot read the corpus ({error})") from None
+    return read_text(path.absolute(), what="corpus file")
 
 
 def _prose_paragraphs(page: str) -> list[str]:
@@ -163,7 +159,6 @@ def second_moments(
     missing = [layer for layer in layers if layer not in result]
     if missing:
         sums = _measure(model, chunks, missing, batch_size, progress)
-        folder.mkdir(parents=True, exist_ok=True)
         for layer in missing:
             moment = sums[layer] / (samples * seq_len)
             metadata = {
@@ -174,11 +169,8 @@ def second_moments(
                 "model": str(getattr(model, "name_or_path", "")),
             }
             # Written beside the target and renamed: a killed run never leaves half a file.
-            tmp = paths[layer].with_name(
-                f".{paths[layer].name}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            )
-            save_file({"second_moment": moment.cpu().contiguous()}, str(tmp), metadata=metadata)
-            os.replace(tmp, paths[layer])
+            with atomic_path(paths[layer]) as tmp:
+                save_file({"second_moment": moment.cpu().contiguous()}, str(tmp), metadata=metadata)
             result[layer] = moment.to(device)
     return result, {layer: str(path) for layer, path in paths.items()}
 
