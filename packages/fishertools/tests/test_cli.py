@@ -153,6 +153,22 @@ def test_compare_bad_inputs(tiny_dir: Path, tmp_path: Path):
     assert "at least one checkpoint" in str(result.exception)
 
 
+def test_compare_bad_config_value_exits_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    config = tmp_path / "compare.yaml"
+    config.write_text("plot: false\nloss_samples: 0\n")
+    argv = ["fishertools", "compare", "--fisher", "f.safetensors", "--base", "b",
+            "--out", str(tmp_path / "r.json"), "--checkpoints", "c", "--config", str(config)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    assert (
+        capsys.readouterr().err == f"error: {config}:2: field 'loss_samples': must be >= 1, got 0\n"
+    )
+
+
 def test_config_file_unknown_key(tiny_dir: Path, data_file: Path, tmp_path: Path):
     config = tmp_path / "fisher.yaml"
     config.write_text("chunk_size: 2\nchunk: 3\n")

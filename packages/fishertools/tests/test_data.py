@@ -22,6 +22,28 @@ def test_mask_covers_response_and_eos_only(tiny, data_file: Path):
         assert torch.equal(idx, torch.arange(idx[0], idx[-1] + 1))
 
 
+# A hybrid-thinking template (the Qwen3 idea): the generation prompt opens <think> unless the
+# caller passes enable_thinking=False.
+HYBRID = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is not defined or enable_thinking %}<think>\n{% endif %}{% endif %}"
+)
+
+
+def test_hybrid_templates_render_with_thinking_off(tiny, data_file: Path):
+    """Rendered as training renders it (mixsd_core.render_chat): no <think> after the prompt, so
+    the prompt is a prefix of the conversation and the response span is found."""
+    import copy
+
+    tokenizer = copy.deepcopy(tiny[1])
+    tokenizer.chat_template = HYBRID
+    (sample,) = encode_records(read_records(data_file, 1), tokenizer, max_length=512)
+    response = tokenizer.decode(sample.input_ids[sample.loss_mask.bool()])
+    assert response == RECORDS[0]["response"] + "<|im_end|>"
+    assert "<think>" not in tokenizer.decode(sample.input_ids)
+
+
 def test_truncation_and_limit(tiny, data_file: Path):
     _, tokenizer = tiny
     records = read_records(data_file, limit=2)

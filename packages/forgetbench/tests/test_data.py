@@ -100,11 +100,6 @@ def test_bad_files_name_file_line_and_field(tmp_path, write_rows):
         load_benchmark("gsm8kk")
 
 
-def test_registry_rejects_duplicates():
-    with pytest.raises(ValueError, match="registered twice"):
-        forgetbench.register_benchmark(forgetbench.BENCHMARKS["mmlu"])
-
-
 def test_fetch_caches_normalised_jsonl(tmp_path, monkeypatch):
     import datasets
 
