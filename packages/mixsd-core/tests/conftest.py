@@ -68,3 +68,25 @@ def _make_records(n: int = len(QUESTIONS)) -> list[dict[str, Any]]:
             }
         )
     return records
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run the ``mixsd-core`` console script in-process: ``cli(*args) -> (exit code, out, err)``.
+
+    Through ``main`` (``mixsd_base.run_cli``), so user errors are printed as the console script
+    prints them, not caught by a test runner.
+    """
+    from mixsd_core.cli import main
+
+    monkeypatch.delenv("MIXSD_DEBUG", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()  # drop what came before
+        monkeypatch.setattr("sys.argv", ["mixsd-core", *args])
+        with pytest.raises(SystemExit) as done:
+            main()
+        captured = capsys.readouterr()
+        return int(done.value.code or 0), captured.out, captured.err
+
+    return run

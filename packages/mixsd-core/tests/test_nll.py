@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from mixsd_base import DataError, UserError
 from mixsd_core import (
     NLLConfig,
     NLLError,
@@ -21,7 +21,6 @@ from mixsd_core import (
     summarize_nll,
 )
 from mixsd_core import _nll as nll_module
-from mixsd_core.cli import app
 
 
 def _write(path: Path, records: list[dict[str, Any]]) -> Path:
@@ -138,56 +137,56 @@ def test_run_with_known_nll_vectors(
 
 
 def test_bad_inputs(tmp_path: Path) -> None:
-    with pytest.raises(NLLError, match="no such data file"):
+    with pytest.raises(DataError, match="no such data file"):
         nll_module.load_targets(tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "prompt": "q", "target": "t"}\n{"id": "b", oops\n')
-    with pytest.raises(NLLError, match=r"bad\.jsonl:2: malformed JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:2: invalid JSON"):
         nll_module.load_targets(bad)
     nofield = _write(tmp_path / "nofield.jsonl", [{"id": "a", "prompt": "q"}])
-    with pytest.raises(NLLError, match=r"nofield\.jsonl:1: missing field 'target'"):
+    with pytest.raises(DataError, match=r"nofield\.jsonl:1: field 'target': missing field"):
         nll_module.load_targets(nofield)
     failed = _write(
         tmp_path / "f.jsonl", [{"id": "a", "prompt": "q", "target": "t", "verified": False}]
     )
-    with pytest.raises(NLLError, match="no records to score"):
+    with pytest.raises(NLLError, match=r"f\.jsonl: no records to score"):
         nll_module.load_targets(failed)
     assert len(nll_module.load_targets(failed, verified_only=False)[0]) == 1
-    with pytest.raises(NLLError, match="batch_size"):
+    with pytest.raises(NLLError, match="batch_size must be >= 1, got 0"):
         NLLConfig(data="x", out="y", batch_size=0)
     with pytest.raises(NLLError, match="thresholds"):
         NLLConfig(data="x", out="y", thresholds=[math.nan])
+    assert issubclass(NLLError, UserError)
 
 
-def test_cli(tmp_path: Path, tiny_model_dir: Path, make_records: Any) -> None:
-    runner = CliRunner()
+def test_cli(cli: Any, tmp_path: Path, tiny_model_dir: Path, make_records: Any) -> None:
     data = _write(tmp_path / "a.jsonl", make_records(4))
     compare = _write(tmp_path / "b.jsonl", make_records(2))
     out = tmp_path / "nll" / "ab.json"
     args = ["nll", "--model", str(tiny_model_dir), "--data", str(data), "--compare", str(compare)]
     args += ["--out", str(out), "--threshold", "4", "--batch-size", "3", "--limit", "3", "--quiet"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "mean NLL" in result.output and "Jaccard" in result.output
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert "mean NLL" in stdout and "Jaccard" in stdout
     saved = json.loads(out.read_text())
     assert saved["thresholds"] == [4.0, 8.0]
     assert saved["files"]["data"]["records"] == 3 and saved["files"]["compare"]["records"] == 2
     assert len(saved["files"]["data"]["cdf"]["nll"]) == 101
     assert set(saved["overlap"]) == {"4", "8"}
 
-    missing = runner.invoke(
-        app,
-        [
-            "nll",
-            "--model",
-            str(tiny_model_dir),
-            "--data",
-            str(tmp_path / "no.jsonl"),
-            "--out",
-            str(tmp_path / "x.json"),
-        ],
+    # The same run from a config file and --set: the same numbers.
+    config = tmp_path / "nll.yaml"
+    config.write_text(
+        f"model: {tiny_model_dir}\ndata: {data}\ncompare: {compare}\nthresholds: [4]\n"
+        "batch_size: 3\n"
     )
-    assert missing.exit_code == 1
-    assert "no.jsonl: no such data file" in missing.output
-    assert len(missing.output.strip().splitlines()) == 1
-    assert not (tmp_path / "x.json").exists()
+    again = tmp_path / "again.json"
+    code, _, err = cli("nll", "-c", str(config), "--set", "limit=3", "--out", str(again), "--quiet")
+    assert code == 0, err
+    redone = json.loads(again.read_text())
+    assert redone["files"] == saved["files"] and redone["overlap"] == saved["overlap"]
+
+    code, _, err = cli("nll", "-c", str(config), "--set", "quantiles=1", "--out", str(again))
+    assert code == 1 and err == f"error: {config}: quantiles must be >= 2, got 1\n"
+    code, _, err = cli("nll", "--data", str(data))
+    assert code == 1 and err == "error: no output file given (--out)\n"

@@ -1,6 +1,10 @@
 """MixSD core."""
 
-from mixsd_base import file_sha256  # re-exported: older callers import it from here
+from mixsd_base import (
+    file_sha256,  # re-exported: older callers import it from here
+    lazy_exports,
+    lazy_table,
+)
 from mixsd_core._masks import draw_mask, stable_seed
 from mixsd_core._model_spec import DTYPE_WORDS, ModelSpec, parse_dtype, resolve_model_spec
 from mixsd_core._models import (
@@ -45,31 +49,22 @@ from mixsd_core._tokens import (
 
 __version__ = "0.1.0"
 
-# Names backed by torch load on first use, so `import mixsd_core` (and `--help`) stays fast.
-_LAZY = {
-    name: "mixsd_core._rollout"
-    for name in ("greedy_generate", "mixed_rollout", "reference_mixed_rollout")
-}
-_LAZY.update(dict.fromkeys(("sample_rollout", "sampled_mixed_rollout"), "mixsd_core._sampling"))
-# _nll imports torch only inside its functions; score_targets runs the model, so it is listed
-# here like the other model-running names.
-_LAZY["score_targets"] = "mixsd_core._nll"
-# The vLLM backend imports vllm inside its functions; the module itself needs torch.
-_LAZY.update(
-    dict.fromkeys(
-        ("VLLMModel", "load_vllm_model", "mask_runs", "vllm_mixed_rollout"),
-        "mixsd_core._rollout_vllm",
-    )
+# Names backed by torch (or vllm) load on first use, so `import mixsd_core` (and `--help`) stays
+# fast. _nll and _tokens import torch only inside their functions.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **lazy_table(
+            "mixsd_core._rollout", ("greedy_generate", "mixed_rollout", "reference_mixed_rollout")
+        ),
+        **lazy_table("mixsd_core._sampling", ("sample_rollout", "sampled_mixed_rollout")),
+        "score_targets": "mixsd_core._nll",
+        **lazy_table(
+            "mixsd_core._rollout_vllm",
+            ("VLLMModel", "load_vllm_model", "mask_runs", "vllm_mixed_rollout"),
+        ),
+    },
 )
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mixsd_core' has no attribute {name!r}")
-
 
 __all__ = [
     "AUTO_VERIFIERS",

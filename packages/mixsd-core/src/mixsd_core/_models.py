@@ -10,7 +10,6 @@ renamed into place: an interrupted conversion never looks complete and is rebuil
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mixsd_base import package_versions
 from mixsd_core._model_registry import (
     CHATML_TEMPLATE,
     FORMAT_VERSION,
@@ -169,15 +169,9 @@ def _load_gguf_tokenizer(gguf: Path) -> tuple[PreTrainedTokenizerBase, str]:
 
 
 def _versions(entry: ModelEntry) -> dict[str, str]:
-    names = ["mixsd-core", "transformers", "torch", "gguf", "safetensors"]
-    names += list(dict.fromkeys(dist for dist, _ in entry.parts))
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
+    """The libraries that made a conversion, and the packages its GGUF came from."""
+    parts = dict.fromkeys(dist for dist, _ in entry.parts)
+    return package_versions("mixsd-core", "transformers", "torch", "gguf", "safetensors", *parts)
 
 
 def convert_model(name: str, *, force: bool = False) -> Path:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mixsd_core._models import ModelError, convert_model, list_models, mixsd_home
+from mixsd_core._models import convert_model, list_models, mixsd_home
 
 models_app = typer.Typer(
     name="models",
@@ -51,9 +51,4 @@ def convert_command(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if converted.")] = False,
 ) -> None:
     """Convert a registry model's GGUF to a safetensors folder now (otherwise done on first use)."""
-    try:
-        path = convert_model(name, force=force)
-    except ModelError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from error
-    typer.echo(str(path))
+    typer.echo(str(convert_model(name, force=force)))

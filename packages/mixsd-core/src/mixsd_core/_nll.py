@@ -16,18 +16,15 @@ stays light.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixsd_base import UserError, write_json
 from mixsd_core._prompts import PromptConfig, render_prompts
-from mixsd_core._rollout_config import RolloutError
 from mixsd_core._tokens import pad_token_id, response_nll
 
 __all__ = [
@@ -45,19 +42,33 @@ __all__ = [
 DEFAULT_NLL_THRESHOLD = 8.0
 
 
-class NLLError(RolloutError):
-    """A user error of the NLL stage (bad input file, bad option): printed as one line."""
+class NLLError(UserError):
+    """A user error of the NLL stage (bad option, nothing to score): printed as one line."""
 
 
 @dataclass
 class NLLConfig:
     """Settings of ``mixsd nll``."""
 
-    model: str = field(default="default", metadata={"help": "Model: registry name, folder, GGUF."})
-    data: str = field(default="", metadata={"help": "JSONL of records or a rollout file."})
-    out: str = field(default="", metadata={"help": "Output JSON (e.g. nll/NAME.json)."})
+    model: str = field(
+        default="default",
+        metadata={
+            "help": "Model: registry name, folder, training folder, GGUF file or hub id.",
+            "pipeline": True,
+        },
+    )
+    data: str = field(
+        default="", metadata={"help": "JSONL of records or a rollout file.", "pipeline": True}
+    )
+    out: str = field(
+        default="", metadata={"help": "Output JSON (e.g. nll/NAME.json).", "pipeline": True}
+    )
     compare: str | None = field(
-        default=None, metadata={"help": "A second target file: adds the high-NLL token overlap."}
+        default=None,
+        metadata={
+            "help": "A second target file: adds the high-NLL token overlap.",
+            "pipeline": True,
+        },
     )
     thresholds: list[float] = field(
         default_factory=list,
@@ -107,19 +118,20 @@ def _key(threshold: float) -> str:
 def load_targets(
     path: str | Path, *, verified_only: bool = True, limit: int | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """``(records, skipped)``: the file's records (failed rollout targets left out by default)."""
+    """``(records, skipped)``: the file's records (failed rollout targets left out by default).
+
+    A file that cannot be read or holds a bad record is a ``mixsd_base.DataError`` naming the
+    file, line and field.
+    """
     from mixsd_core._rollout_io import read_records
 
-    try:
-        records = read_records(path, need_answer=False)
-    except RolloutError as error:
-        raise NLLError(str(error)) from None
+    records = read_records(path, need_answer=False)
     kept = [r for r in records if not (verified_only and r.get("verified") is False)]
     skipped = len(records) - len(kept)
     if limit is not None:
         kept = kept[:limit]
     if not kept:
-        raise NLLError(f"{Path(path).absolute()}: no records to score")
+        raise NLLError("no records to score", path=Path(path).absolute())
     return kept, skipped
 
 
@@ -257,24 +269,9 @@ def high_nll_overlap(
     }
 
 
-def _write_json_atomic(path: Path, value: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_nll(config: NLLConfig, *, progress: bool = False) -> dict[str, Any]:
     """Score ``config.data`` (and ``config.compare``), write ``config.out`` atomically, return it."""
-    from mixsd_core._models import ModelError, load_model
+    from mixsd_core._models import load_model
 
     files = {"data": config.data}
     if config.compare:
@@ -284,10 +281,7 @@ def run_nll(config: NLLConfig, *, progress: bool = False) -> dict[str, Any]:
         role: load_targets(path, verified_only=not config.all_records, limit=config.limit)
         for role, path in files.items()
     }
-    try:
-        model, tokenizer = load_model(config.model, dtype="fp32", device=config.device)
-    except ModelError as error:
-        raise NLLError(str(error)) from None
+    model, tokenizer = load_model(config.model, dtype="fp32", device=config.device)
 
     bar = None
     if progress:
@@ -326,5 +320,5 @@ def run_nll(config: NLLConfig, *, progress: bool = False) -> dict[str, Any]:
             _key(t): high_nll_overlap(scored["data"], scored["compare"], t, tokenizer=tokenizer)
             for t in config.thresholds
         }
-    _write_json_atomic(Path(config.out), result)
+    write_json(config.out, result, indent=1)
     return result

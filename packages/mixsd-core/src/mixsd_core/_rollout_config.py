@@ -1,13 +1,18 @@
 """Configuration of the rollout stage (``mixsd rollout``), TRL style: one dataclass, help on
-every field, validation in ``__post_init__``, unknown keys rejected when loading a mapping."""
+every field, validation in ``__post_init__``. It loads like every config of the project, through
+``mixsd_base.load_config`` (YAML file with line numbers, ``--set``, unknown keys rejected with a
+did-you-mean). Fields marked ``pipeline`` are a stage's inputs and outputs, which ``mixsd run``
+fills itself."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixsd_base import ConfigError, UserError, build_config
+from mixsd_core._model_spec import DTYPE_WORDS
 from mixsd_core._prompts import EXPERT_TEMPLATES, TASK_TYPES
 
 __all__ = ["AUTO_VERIFIERS", "BACKENDS", "RolloutConfig", "RolloutError"]
@@ -16,8 +21,8 @@ AUTO_VERIFIERS = {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
 BACKENDS = ("hf", "vllm")
 
 
-class RolloutError(Exception):
-    """A user error (bad input, config mismatch): the CLI prints it as one line."""
+class RolloutError(UserError):
+    """A user error of the rollout stage (e.g. output from another run): printed as one line."""
 
 
 def _verifier_names() -> tuple[str, ...]:
@@ -32,13 +37,24 @@ class RolloutConfig:
 
     model: str = field(
         default="default",
-        metadata={"help": "Model spec: 'default', a folder, a hub id or a GGUF file."},
+        metadata={
+            "help": "Model: registry name, folder, training folder, GGUF file or hub id.",
+            "pipeline": True,
+        },
     )
     data: str = field(
-        default="", metadata={"help": "Input JSONL of records (id, prompt, target, answer, ...)."}
+        default="",
+        metadata={
+            "help": "Input JSONL of records (id, prompt, target, answer, ...).",
+            "pipeline": True,
+        },
     )
     out: str = field(
-        default="", metadata={"help": "Output JSONL; the manifest goes to OUT-stem.manifest.json."}
+        default="",
+        metadata={
+            "help": "Output JSONL; the manifest goes to OUT-stem.manifest.json.",
+            "pipeline": True,
+        },
     )
     alpha: float = field(
         default=0.5, metadata={"help": "Probability of taking the naive token, in [0, 1]."}
@@ -94,12 +110,14 @@ class RolloutConfig:
         metadata={"help": "Torch device (None = cuda if available, else cpu); hf backend only."},
     )
     dtype: str | None = field(
-        default=None, metadata={"help": "float32 / bfloat16 (None = fp32 on CPU, bf16 on GPU)."}
+        default=None,
+        metadata={"help": "auto, fp32, bf16 or fp16 (None = auto: fp32 on CPU, bf16 on GPU)."},
     )
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
-            raise ValueError(f"rollout config: {name} {why}, got {getattr(self, name)!r}")
+            # The field's name leads the message: load_config adds the file it came from.
+            raise ConfigError(f"{name} {why}, got {getattr(self, name)!r}")
 
         if not self.data:
             bad("data", "is required")
@@ -122,6 +140,8 @@ class RolloutConfig:
             bad("task", f"must be 'auto' or one of {list(TASK_TYPES)}")
         if self.prompt_style not in EXPERT_TEMPLATES:
             bad("prompt_style", f"must be one of {sorted(EXPERT_TEMPLATES)}")
+        if self.dtype is not None and self.dtype not in ("auto", *DTYPE_WORDS):
+            bad("dtype", f"must be auto or one of {sorted(DTYPE_WORDS)}")
         if self.temperature < 0:
             bad("temperature", "must be >= 0")
         if not 0.0 < self.top_p <= 1.0:
@@ -136,16 +156,8 @@ class RolloutConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RolloutConfig:
-        """Build from a mapping (e.g. YAML); an unknown key is an error, with a suggestion."""
-        from difflib import get_close_matches
-
-        known = [f.name for f in fields(cls)]
-        for key in values:
-            if key not in known:
-                close = get_close_matches(key, known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"rollout config: unknown key {key!r}{hint}")
-        return cls(**values)
+        """Build from a mapping (e.g. a run config's section), checked like a config file."""
+        return build_config(cls, values)
 
     @property
     def manifest_path(self) -> Path:
