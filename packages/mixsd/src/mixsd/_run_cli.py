@@ -41,9 +41,9 @@ def run_command(
     from mixsd._run_config import load_run_config
     from mixsd_base import parse_overrides
 
-    if (config is None) == (config_file is None):
-        raise ConfigError("name the run config once: mixsd run CONFIG (or --config CONFIG)")
     path = config or config_file
+    if path is None or (config is not None and config_file is not None):
+        raise ConfigError("name the run config once: mixsd run CONFIG (or --config CONFIG)")
     run_config = load_run_config(path, parse_overrides(set_items or []))
     _, summary = run_pipeline(run_config, progress=not quiet)
     typer.echo(summary)

@@ -54,7 +54,7 @@ class RunConfig:
     methods: list[MethodSpec] = field(
         default_factory=list, metadata={"help": "The methods to compare (sft, mixsd@0.3, ...)."}
     )
-    rollout: RolloutSection = field(  # type: ignore[valid-type]
+    rollout: RolloutSection = field(
         default_factory=RolloutSection, metadata={"help": RolloutSection.__doc__}
     )
     train: TrainSection = field(
@@ -63,13 +63,9 @@ class RunConfig:
     select: str = field(
         default="auto", metadata={"help": "Checkpoint rule: auto, first-peak, converged, last."}
     )
-    nll: NLLSection = field(  # type: ignore[valid-type]
-        default_factory=NLLSection, metadata={"help": NLLSection.__doc__}
-    )
-    eval: EvalSection = field(  # type: ignore[valid-type]
-        default_factory=EvalSection, metadata={"help": EvalSection.__doc__}
-    )
-    fisher: FisherSection | None = field(  # type: ignore[valid-type]
+    nll: NLLSection = field(default_factory=NLLSection, metadata={"help": NLLSection.__doc__})
+    eval: EvalSection = field(default_factory=EvalSection, metadata={"help": EvalSection.__doc__})
+    fisher: FisherSection | None = field(
         default_factory=FisherSection,
         metadata={"help": "FisherConfig + CompareConfig options; null skips the Fisher stage."},
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
-from typing import Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from fishertools import CompareConfig, FisherConfig
 from forgetbench import EvalConfig
@@ -103,42 +103,55 @@ def stage_config(cls: type[C], section: Any, **owned: Any) -> C:
     return cls(**{**values, **owned})
 
 
-RolloutSection = _section(
-    "RolloutSection",
-    "``rollout:``: RolloutConfig options (mixsd rollout); alpha comes from each method.",
-    (RolloutConfig,),
-    run_sets=("alpha", "seed"),
-)
-NLLSection = _section(
-    "NLLSection", "``nll:``: NLLConfig options (mixsd nll of each method's targets).", (NLLConfig,)
-)
-EvalSection = _section(
-    "EvalSection",
-    "``eval:``: EvalConfig options (mixsd eval of the base model and each trained one).",
-    (EvalConfig,),
-    run_sets=("seed",),
-)
-FisherSection = _section(
-    "FisherSection",
-    "``fisher:``: FisherConfig + CompareConfig options (mixsd fisher compute / compare).",
-    (FisherConfig, CompareConfig),
-    # FisherConfig.samples: the reference set is cut to ``samples`` already, so Fisher uses all
-    # of it; loss_samples is that same size, and the pipeline always draws the plot.
-    run_sets=("samples", "loss_samples", "plot"),
-    extra=(
-        (
-            "samples",
-            int | None,
-            field(
-                default=None,
-                metadata={
-                    "help": "Reference prompts: the Fisher data and the set forgetting is "
-                    "measured on (null: eval.limit, else 32)."
-                },
+if TYPE_CHECKING:  # to a type checker a section reads as its stage config (a superset of it)
+
+    class RolloutSection(RolloutConfig): ...
+
+    class NLLSection(NLLConfig): ...
+
+    class EvalSection(EvalConfig): ...
+
+    class FisherSection(FisherConfig, CompareConfig): ...
+
+else:
+    RolloutSection = _section(
+        "RolloutSection",
+        "``rollout:``: RolloutConfig options (mixsd rollout); alpha comes from each method.",
+        (RolloutConfig,),
+        run_sets=("alpha", "seed"),
+    )
+    NLLSection = _section(
+        "NLLSection",
+        "``nll:``: NLLConfig options (mixsd nll of each method's targets).",
+        (NLLConfig,),
+    )
+    EvalSection = _section(
+        "EvalSection",
+        "``eval:``: EvalConfig options (mixsd eval of the base model and each trained one).",
+        (EvalConfig,),
+        run_sets=("seed",),
+    )
+    FisherSection = _section(
+        "FisherSection",
+        "``fisher:``: FisherConfig + CompareConfig options (mixsd fisher compute / compare).",
+        (FisherConfig, CompareConfig),
+        # FisherConfig.samples: the reference set is cut to ``samples`` already, so Fisher uses all
+        # of it; loss_samples is that same size, and the pipeline always draws the plot.
+        run_sets=("samples", "loss_samples", "plot"),
+        extra=(
+            (
+                "samples",
+                int | None,
+                field(
+                    default=None,
+                    metadata={
+                        "help": "Reference prompts: the Fisher data and the set forgetting is "
+                        "measured on (null: eval.limit, else 32)."
+                    },
+                ),
             ),
         ),
-    ),
-)
+    )
 
 
 @dataclass

@@ -26,7 +26,7 @@ def targets(data: TrainingData, rollouts: dict[float, Artifact]) -> dict[str, di
     """``{name: {kind, alpha, path, digest}}`` of every target file: the records SFT trains on
     (kind ``records``) and each rollout file (kind ``rollout``). run.json carries it to the
     report, which reads kinds and alphas here instead of parsing names."""
-    out = {
+    out: dict[str, dict[str, Any]] = {
         method_label("sft"): {
             "kind": "records",
             "alpha": None,

@@ -24,7 +24,7 @@ __all__ = ["check", "config_class", "run", "trainer_config"]
 RUN_SETS = ("output_dir", "seed", "disable_tqdm", "overwrite")
 
 
-def config_class(method: str) -> type:
+def config_class(method: str) -> Any:
     """The config dataclass of a trained method (MEMIT is an edit, not a Trainer)."""
     if method == "memit":
         from mixsd_train import MEMITConfig
