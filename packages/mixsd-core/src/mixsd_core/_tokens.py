@@ -67,20 +67,27 @@ def pad_token_id(tokenizer: Any) -> int:
     return int(pad) if pad is not None else 0
 
 
-def pad_right(
-    rows: Sequence[Sequence[int]], pad_id: int, device: Any = None
+def _pad(
+    rows: Sequence[Sequence[int]], pad_id: int, device: Any, *, left: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input_ids, attention_mask)``, both (B, T) long; right padding keeps every real token at
-    its index, so positions read from the unpadded rows stay valid."""
     import torch
 
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
-        mask[i, : len(row)] = 1
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, span] = 1
     return ids.to(device), mask.to(device)
+
+
+def pad_right(
+    rows: Sequence[Sequence[int]], pad_id: int, device: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)``, both (B, T) long; right padding keeps every real token at
+    its index, so positions read from the unpadded rows stay valid."""
+    return _pad(rows, pad_id, device, left=False)
 
 
 def pad_left(
@@ -88,15 +95,7 @@ def pad_left(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(input_ids, attention_mask)``, both (B, T) long; left padding puts every row's last token
     in the last column (where batched decoding reads the next-token logits)."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
-        mask[i, width - len(row) :] = 1
-    return ids.to(device), mask.to(device)
+    return _pad(rows, pad_id, device, left=True)
 
 
 def token_nll(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:

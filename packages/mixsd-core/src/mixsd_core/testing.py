@@ -18,16 +18,13 @@ from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
+# The same ChatML template the registry gives a GGUF without one.
+from mixsd_core._model_registry import CHATML_TEMPLATE
+
 __all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_model", "build_tiny_tokenizer"]
 
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>")
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 # The BPE merges are learned from this text, so common words of the KGFact / KGFunc prompts
 # become single tokens; any other text still round-trips through the 256 byte tokens.
