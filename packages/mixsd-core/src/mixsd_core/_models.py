@@ -111,7 +111,7 @@ def _build_dir(target: Path) -> Iterator[Path]:
 def _strip_quantization(model: PreTrainedModel) -> None:
     """Make a dequantised GGUF model look like a plain fp32 one, so ``save_pretrained`` writes
     ordinary safetensors and a reload does not go looking for the GGUF quantizer."""
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # declared without None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     for attr in ("is_quantized", "quantization_method"):
@@ -259,7 +259,8 @@ def _finish(
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         # Batching needs a pad token; label masks must come from the attention mask anyway.
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device=device, dtype=dtype).eval(), tokenizer
+    # transformers wraps `to` in a decorator its stubs type as unbound.
+    return model.to(device=device, dtype=dtype).eval(), tokenizer  # type: ignore[call-arg]
 
 
 def load_model(
