@@ -64,7 +64,10 @@ class RunConfig:
         default="auto", metadata={"help": "Checkpoint rule: auto, first-peak, converged, last."}
     )
     nll: NLLSection = field(default_factory=NLLSection, metadata={"help": NLLSection.__doc__})
-    eval: EvalSection = field(default_factory=EvalSection, metadata={"help": EvalSection.__doc__})
+    eval: EvalSection = field(
+        default_factory=EvalSection,  # type: ignore[arg-type]  # (EvalConfig needs model, out)
+        metadata={"help": EvalSection.__doc__},
+    )
     fisher: FisherSection | None = field(
         default_factory=FisherSection,
         metadata={"help": "FisherConfig + CompareConfig options; null skips the Fisher stage."},
