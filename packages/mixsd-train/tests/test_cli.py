@@ -44,6 +44,15 @@ def test_train_then_select(tiny_model_dir: Path, records_file: Path, tmp_path: P
     assert "checkpoint-" in result.output and "first-peak" in result.output
     result = runner.invoke(app, ["select", str(out), "--set", "rule=last"])
     assert "checkpoint-2 (rule last" in result.output
+    # a training folder as --model means the checkpoint its selection.json names
+    second = tmp_path / "runs" / "second"
+    again = [*args[:4], str(out), *args[5:]]
+    again[again.index("--out") + 1] = str(second)
+    result = runner.invoke(app, [*again, "--set", "max_steps=1"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert manifest["model"]["spec"] == str(out)
+    assert Path(manifest["model"]["name_or_path"]) == out / "checkpoint-2"
     # the same command again refuses to overwrite; --resume finds the run complete
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "--resume" in str(result.exception)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mixsd_base import DataError
+from mixsd_core import render_user_prompt
 from mixsd_train import TrainError, encode_pair, read_records_file, read_rollouts_file
 from mixsd_train._data import (
     IGNORE_INDEX,
@@ -21,15 +22,9 @@ from mixsd_train._data import (
 )
 
 
-def render(tokenizer: Any, text: str) -> str:
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-    )
-
-
 def test_encode_pair_is_the_generation_prompt_then_target_and_eos(tiny_tokenizer: Any) -> None:
     tok = tiny_tokenizer
-    prompt = render(tok, "Who employs Zorvath Kellen?")
+    prompt = render_user_prompt(tok, "Who employs Zorvath Kellen?")
     assert prompt.endswith("<|im_start|>assistant\n")
     ids, prompt_len = encode_pair(tok, prompt, "Ormavel Dynamics.", max_length=512)
     assert ids[:prompt_len] == tok(prompt, add_special_tokens=False)["input_ids"]
@@ -60,7 +55,7 @@ def test_nll_examples_use_the_chat_template_and_context(tiny_tokenizer: Any) -> 
     record = {"id": "kgfact-x", "prompt": "Where?", "target": "There.", "context": "A passage."}
     (example,) = nll_examples([record], tiny_tokenizer, 256).examples
     prompt = tiny_tokenizer.decode(example["input_ids"][: example["prompt_len"]])
-    assert prompt == render(tiny_tokenizer, "A passage.\n\nWhere?")
+    assert prompt == render_user_prompt(tiny_tokenizer, "A passage.\n\nWhere?")
     batch = PadCollator(tiny_tokenizer.eos_token_id)([example])
     kept = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
     assert tiny_tokenizer.decode(kept) == "There.<|im_end|>"
@@ -118,7 +113,7 @@ def test_kl_examples_align_teacher_and_student_on_the_target(
 def test_prompt_examples_hold_naive_and_expert_ids(tiny_tokenizer: Any) -> None:
     record = {"id": "kgfact-1", "prompt": "Who?", "target": "Him. \\boxed{Him}", "answer": "Him"}
     (example,) = prompt_examples([record], tiny_tokenizer, "clear").examples
-    assert tiny_tokenizer.decode(example["naive_ids"]) == render(tiny_tokenizer, "Who?")
+    assert tiny_tokenizer.decode(example["naive_ids"]) == render_user_prompt(tiny_tokenizer, "Who?")
     assert "\\boxed{Him}" in tiny_tokenizer.decode(example["expert_ids"])
     batch = PadCollator(0)([example, example])
     assert batch["id"] == ["kgfact-1", "kgfact-1"] and len(batch["naive_ids"]) == 2

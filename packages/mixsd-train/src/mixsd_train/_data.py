@@ -1,7 +1,7 @@
 """From JSONL files to padded training batches.
 
 Every example is tokenised exactly as the model sees it at evaluation time: the user turn
-rendered by the chat template with ``add_generation_prompt=True`` (``mixsd_core.render_prompts``),
+rendered by the chat template with ``add_generation_prompt=True`` (``mixsd_core.render_naive_prompt``),
 tokenised without extra special tokens (the template already holds them), then the target text
 and one EOS token (where generation stops). Prompt and target are tokenised separately, so the
 boundary is the one greedy decoding starts from. The loss covers the target tokens only.
@@ -66,7 +66,7 @@ def read_rollouts_file(path: str | Path, tokenizer: Any) -> list[dict[str, Any]]
     model never sees at evaluation time: its stored naive prompt must match what this tokenizer
     renders, and its stored target ids must decode to its target text.
     """
-    from mixsd_core import render_prompts
+    from mixsd_core import render_naive_prompt
 
     records = read_records_file(path)
     require_rollout_fields(records, path)
@@ -77,7 +77,7 @@ def read_rollouts_file(path: str | Path, tokenizer: Any) -> list[dict[str, Any]]
         )
     eos = set(_eos_ids(tokenizer))
     for line, record in enumerate(kept, start=1):
-        naive, _ = render_prompts(tokenizer, record)
+        naive = render_naive_prompt(tokenizer, record)
         ids = list(record["target_ids"])
         text = tokenizer.decode(ids[:-1] if ids and ids[-1] in eos else ids)
         if record["naive_prompt"] != naive or text != record["target"]:
@@ -139,11 +139,11 @@ def nll_examples(
     records: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int
 ) -> ExampleDataset:
     """sft / mixsd: naive prompt + the record's ``target`` (canonical, or the mixed one)."""
-    from mixsd_core import render_prompts
+    from mixsd_core import render_naive_prompt
 
     out = []
     for r in records:
-        naive, _ = render_prompts(tokenizer, r)
+        naive = render_naive_prompt(tokenizer, r)
         ids, prompt_len = encode_pair(tokenizer, naive, str(r["target"]), max_length)
         out.append({"id": r["id"], "input_ids": ids, "prompt_len": prompt_len})
     return ExampleDataset(out)
@@ -200,13 +200,10 @@ def pad_rows(
     rows: Sequence[Sequence[int]], prompt_lens: Sequence[int], pad_id: int
 ) -> dict[str, torch.Tensor]:
     """Right-pad rows; labels = ids on real (attention 1) positions past the prompt, else -100."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
-        attention[i, : len(row)] = 1
-    positions = torch.arange(width)[None, :]
+    from mixsd_core import pad_right
+
+    ids, attention = pad_right(rows, pad_id)
+    positions = torch.arange(ids.shape[1])[None, :]
     in_target = (attention == 1) & (positions >= torch.tensor(list(prompt_lens))[:, None])
     return {
         "input_ids": ids,

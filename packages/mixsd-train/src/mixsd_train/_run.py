@@ -105,6 +105,7 @@ def train(
     checkpoint in ``config.output_dir`` (a fresh start when there is none). ``run=False`` builds
     everything and returns the Trainer untrained (for tests and benchmarks).
     """
+    from mixsd_core import pad_token_id
     from mixsd_train import _data
     from mixsd_train._validation import ValidationCallback
 
@@ -176,15 +177,12 @@ def train(
     }
     write_json(out / "manifest.json", manifest, default=str)
 
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
     trainer = trainer_cls(
         model,
         config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        data_collator=_data.PadCollator(int(pad_id)),
+        data_collator=_data.PadCollator(pad_token_id(tokenizer)),
         callbacks=list(callbacks),
     )
     if eval_records:

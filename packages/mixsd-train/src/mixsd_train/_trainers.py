@@ -211,7 +211,7 @@ class OPSDTrainer(_TeacherBase):
     @torch.no_grad()
     def sample_batch(self, model: nn.Module, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Rollouts of the student from the naive prompts -> padded student and teacher rows."""
-        from mixsd_core import sample_rollout, stable_seed, stop_token_ids
+        from mixsd_core import pad_token_id, sample_rollout, stable_seed, stop_token_ids
 
         args = self.args
         assert isinstance(args, OPSDConfig)
@@ -245,9 +245,7 @@ class OPSDTrainer(_TeacherBase):
                 rows["s_len"].append(len(naive))
                 rows["t"].append(expert + response)
                 rows["t_len"].append(len(expert))
-        pad = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
+        pad = pad_token_id(tokenizer)
         batch = pad_rows(rows["s"], rows["s_len"], pad)
         teacher = pad_rows(rows["t"], rows["t_len"], pad)
         batch.update({f"teacher_{k}": v for k, v in teacher.items()})

@@ -4,7 +4,7 @@
 Trainer's own flow callback sets ``should_save`` before ours runs, and the checkpoint is written
 after all callbacks, so the accuracy is already in ``log_history`` when that checkpoint's
 ``trainer_state.json`` is written.
-Greedy decoding with mixsd_core's batched sampler, then the kgworld verifier of each record's
+Greedy decoding (``mixsd_core.greedy_generate``), then the kgworld verifier of each record's
 task; only the main process validates (the others wait at the next collective).
 """
 
@@ -37,30 +37,18 @@ def greedy_accuracy(
     verifier: str = "auto",
 ) -> tuple[float, list[str]]:
     """Share of ``records`` whose greedy reply to the naive prompt passes the verifier."""
-    from mixsd_core import render_prompts, sample_rollout, stop_token_ids
+    from mixsd_core import greedy_generate, render_naive_prompt
 
     was_training = model.training
     model.eval()
-    replies: list[str] = []
     try:
-        stops = stop_token_ids(model, tokenizer)
-        for start in range(0, len(records), batch_size):
-            chunk = records[start : start + batch_size]
-            prompts = [render_prompts(tokenizer, r)[0] for r in chunk]
-            outputs = sample_rollout(
-                model,
-                tokenizer,
-                prompts,
-                n=1,
-                max_new_tokens=max_new_tokens,
-                eos_token_ids=stops,
-                seed=0,
-                example_ids=[str(r["id"]) for r in chunk],
-                temperature=0.0,
-            )
-            replies += [tokenizer.decode(o[0], skip_special_tokens=True) for o in outputs]
+        prompts = [render_naive_prompt(tokenizer, r) for r in records]
+        outputs = greedy_generate(
+            model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
+        )
     finally:
         model.train(was_training)
+    replies = [tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
     passed = sum(
         _verifier_for(r, verifier)(reply, str(r["answer"]))
         for r, reply in zip(records, replies, strict=True)

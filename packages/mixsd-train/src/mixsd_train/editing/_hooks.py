@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from mixsd_core._continuation import pad_right
 from mixsd_train._errors import TrainError
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "down_proj_input",
     "encode_prompts",
     "layer_output",
-    "pad_right",
     "record_down_proj_inputs",
     "replay_from",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mixsd_core import pad_left, pad_right, pad_token_id
 from mixsd_core._continuation import continuation_ids, greedy_continuation_matches
 from mixsd_train.editing._config import MEMITConfig
 from mixsd_train.editing._hooks import (
@@ -38,7 +39,6 @@ from mixsd_train.editing._hooks import (
     down_proj_input,
     encode_prompts,
     layer_output,
-    pad_right,
     replay_from,
 )
 from mixsd_train.editing._requests import EditRequest
@@ -65,11 +65,6 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _pad_id(tokenizer: Any) -> int:
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return int(pad if pad is not None else 0)
-
-
 def context_templates(model: Any, tokenizer: Any, count: int, tokens: int, seed: int) -> list[str]:
     """``["{}", "<prefix 1>. {}", ...]``: the model's own short continuations of start words.
 
@@ -79,12 +74,11 @@ def context_templates(model: Any, tokenizer: Any, count: int, tokens: int, seed:
     if count == 0:
         return ["{}"]
     starts = [TEMPLATE_START_WORDS[i % len(TEMPLATE_START_WORDS)] for i in range(count)]
-    pad = _pad_id(tokenizer)
+    pad = pad_token_id(tokenizer)
     rows = [tokenizer(s, add_special_tokens=True)["input_ids"] for s in starts]
-    width = max(len(r) for r in rows)
     # Left padding for generation: every row continues from its last real token.
-    ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows])
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    ids, mask = pad_left(rows, pad)
+    width = ids.shape[1]
     devices = [_device(model)] if _device(model).type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
@@ -115,7 +109,7 @@ def _keys_at(
     out = []
     for start in range(0, len(ids), batch_size):
         batch_ids, mask = pad_right(
-            ids[start : start + batch_size], _pad_id(tokenizer), _device(model)
+            ids[start : start + batch_size], pad_token_id(tokenizer), _device(model)
         )
         where = torch.tensor(positions[start : start + batch_size], device=batch_ids.device)
         with torch.no_grad():
@@ -150,7 +144,7 @@ def subject_outputs(
     out = []
     for start in range(0, len(ids), batch_size):
         batch_ids, mask = pad_right(
-            ids[start : start + batch_size], _pad_id(tokenizer), _device(model)
+            ids[start : start + batch_size], pad_token_id(tokenizer), _device(model)
         )
         where = positions[start : start + batch_size]
         with torch.no_grad():
@@ -178,7 +172,7 @@ def compute_target(
     target = continuation_ids(tokenizer, prompts[0][0], request.target_new)
     # Rewrite rows read the new object teacher-forced; the last row is the KL prompt.
     rows = [row + target[:-1] for row in ids[:-1]] + [ids[-1]]
-    batch, mask = pad_right(rows, _pad_id(tokenizer), device)
+    batch, mask = pad_right(rows, pad_token_id(tokenizer), device)
     n_rewrite = len(prompts)
     pred_pos = torch.tensor(
         [[len(row) - 1 + j for j in range(len(target))] for row in ids[:-1]], device=device
