@@ -48,9 +48,10 @@ def _is_peft(model: nn.Module) -> bool:
 
 
 class _Base(Trainer):
-    """Shared constructor and loss reduction."""
+    """Shared constructor (with the frozen teacher of the distilling methods) and loss reduction."""
 
     args: TrainConfig
+    uses_teacher = False  # the distilling trainers compare the student with the frozen base
 
     def __init__(
         self,
@@ -62,6 +63,9 @@ class _Base(Trainer):
         data_collator: Any = None,
         callbacks: list[Any] | None = None,
     ) -> None:
+        # Full fine-tuning: copy the base weights before the first update touches them. A LoRA
+        # model is its own teacher with the adapter switched off (no copy).
+        teacher = copy.deepcopy(model) if self.uses_teacher and not _is_peft(model) else None
         super().__init__(
             model=model,
             args=args,
@@ -73,6 +77,12 @@ class _Base(Trainer):
         # Our compute_loss normalises by num_items_in_batch itself (it never reaches the model),
         # so have the Trainer always count it, whatever the model's forward signature.
         self.model_accepts_loss_kwargs = True
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.requires_grad_(False).eval()
+            # Inference only: under bf16 training the teacher runs in bf16 anyway; halve its memory.
+            dtype = torch.bfloat16 if args.bf16 else None
+            teacher.to(device=args.device, dtype=dtype)
 
     def _reduce(
         self, loss_sum: torch.Tensor, count: torch.Tensor, num_items_in_batch: Any
@@ -111,34 +121,7 @@ class NLLTrainer(_Base):
 class _TeacherBase(_Base):
     """A frozen teacher beside the student; ``distill`` compares their aligned target logits."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        args: TrainConfig,
-        *,
-        train_dataset: Any,
-        processing_class: Any,
-        data_collator: Any = None,
-        callbacks: list[Any] | None = None,
-        teacher: nn.Module | None = None,
-    ) -> None:
-        if teacher is None and not _is_peft(model):
-            # Full fine-tuning: copy the base weights before the first update touches them.
-            teacher = copy.deepcopy(model)
-        super().__init__(
-            model,
-            args,
-            train_dataset=train_dataset,
-            processing_class=processing_class,
-            data_collator=data_collator,
-            callbacks=callbacks,
-        )
-        self.teacher = teacher
-        if teacher is not None:
-            teacher.requires_grad_(False).eval()
-            # Inference only: under bf16 training the teacher runs in bf16 anyway; halve its memory.
-            dtype = torch.bfloat16 if args.bf16 else None
-            teacher.to(device=args.device, dtype=dtype)
+    uses_teacher = True
 
     @contextmanager
     def teacher_model(self, model: nn.Module) -> Iterator[nn.Module]:
