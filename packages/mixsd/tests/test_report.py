@@ -39,3 +39,27 @@ def test_run_json_without_targets_gets_them_from_the_same_label_functions():
     }
     with_targets = {**run, "targets": {"x": {"kind": "records", "alpha": None}}}
     assert _targets(with_targets) == with_targets["targets"]
+
+
+def test_fisher_table_reads_delta_nll_and_names_it_apart_from_delta_l_ref():
+    from mixsd._report import fisher_table
+
+    row = {
+        "name": "sft/checkpoint-2",
+        "totals": {"raw_sq": 2.0, "fisher_weighted": 0.5, "rho": 0.25},
+    }
+    stats = {"rho": {"pearson": 0.6, "spearman": 0.5, "n": 3}}
+    new = {
+        "checkpoints": [{**row, "forgetting": {"delta_nll": 0.039}}],
+        "correlations": {"delta_nll": stats},
+    }
+    table = fisher_table(new)
+    assert "| sft/checkpoint-2 | 2 | 0.5 | 0.250 | 0.0390 |" in table
+    assert "ΔNLL (reference set, mean per sample)" in table and "forgetting" not in table
+    assert "Pearson r(ρ, ΔNLL) = 0.600" in table
+    # A compare.json written before fishertools named the measure delta_nll.
+    old = {
+        "checkpoints": [{**row, "forgetting": {"measured_loss_increase": 0.039}}],
+        "correlations": {"measured_loss_increase": stats},
+    }
+    assert fisher_table(old) == table

@@ -61,6 +61,17 @@ def _targets(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: t for name, t in targets.items() if name in run["nll"]}
 
 
+def _delta_l_ref(refloss: dict[str, Any]) -> float | None:
+    """forgetbench's ΔL_ref (token mean); eval files written before its rename say "forgetting"."""
+    return refloss.get("delta_l_ref", refloss.get("forgetting"))
+
+
+def _delta_nll(by_measure: dict[str, Any]) -> Any:
+    """fishertools' ΔNLL entry (sample mean); reports written before its rename say
+    "measured_loss_increase"."""
+    return by_measure.get("delta_nll", by_measure.get("measured_loss_increase"))
+
+
 def _score(entry: Any) -> float | None:
     return entry.get("score") if isinstance(entry, dict) else None
 
@@ -90,7 +101,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 "retention": sum(retention) / len(retention)
                 if retention
                 else (100.0 if method == "base" else None),
-                "refloss": (result.get("refloss") or {}).get("forgetting"),
+                "refloss": _delta_l_ref(result.get("refloss") or {}),
                 "taxonomy": _taxonomy_totals(result.get("taxonomy") or {}),
                 "selection": selection,
             }
@@ -173,22 +184,22 @@ def nll_table(
 
 def fisher_table(fisher: dict[str, Any]) -> str:
     lines = [
-        "| checkpoint | ‖Δθ‖² | Σ F·Δθ² | ρ | forgetting (ΔNLL on the reference set) |",
+        "| checkpoint | ‖Δθ‖² | Σ F·Δθ² | ρ | ΔNLL (reference set, mean per sample) |",
         "|---|---|---|---|---|",
     ]
     for row in fisher["checkpoints"]:
-        totals, measured = row["totals"], row["forgetting"].get("measured_loss_increase")
+        totals, measured = row["totals"], _delta_nll(row["forgetting"])
         lines.append(
             f"| {row['name']} | {totals['raw_sq']:.4g} | {totals['fisher_weighted']:.4g} | "
             f"{_fmt(totals['rho'], digits=3)} | {_fmt(measured, digits=4)} |"
         )
-    corr = fisher["correlations"].get("measured_loss_increase", {})
+    corr = _delta_nll(fisher["correlations"]) or {}
     lines.append("")
     for metric, name in (("rho", "ρ"), ("raw_sq", "‖Δθ‖²"), ("fisher_weighted", "Σ F·Δθ²")):
         stats = corr.get(metric)
         if stats:
             lines.append(
-                f"- Pearson r({name}, forgetting) = {_fmt(stats['pearson'], digits=3)}, "
+                f"- Pearson r({name}, ΔNLL) = {_fmt(stats['pearson'], digits=3)}, "
                 f"Spearman = {_fmt(stats['spearman'], digits=3)} (n = {stats['n']})"
             )
     return "\n".join(lines)
@@ -296,13 +307,13 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
 
     fisher = data["fisher"]
     if fisher is not None:
-        corr = fisher["correlations"].get("measured_loss_increase", {})
+        corr = _delta_nll(fisher["correlations"]) or {}
         r_rho = (corr.get("rho") or {}).get("pearson")
         r_raw = (corr.get("raw_sq") or {}).get("pearson")
         ok = None if r_rho is None or r_raw is None else (r_rho >= 0.5 and r_rho > r_raw)
         out.append(
             (
-                "R4: Pearson r(ρ, forgetting) ≥ 0.5 and > r(‖Δθ‖², forgetting)",
+                "R4: Pearson r(ρ, ΔNLL) ≥ 0.5 and > r(‖Δθ‖², ΔNLL)",
                 f"r(ρ) = {_fmt(r_rho, digits=3)}, r(‖Δθ‖²) = {_fmt(r_raw, digits=3)} "
                 f"over {(corr.get('rho') or {}).get('n', 0)} checkpoints",
                 _holds(ok),
@@ -354,6 +365,8 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         f"Model `{run['model']}`, training records `{run['data']}`, run folder `{run_dir.name}`.",
         "Scores are accuracies in %; retention is the held-out score over the base model's (%),",
         "averaged over tasks; ΔL_ref is the increase of the reference loss (nats / token).",
+        "ΔNLL (Fisher section) is the mean per-sample NLL increase on the same reference set:",
+        "another average than ΔL_ref's, so the two differ in size and may differ in sign.",
         "",
         "## Results",
         "",
