@@ -139,11 +139,14 @@ def bench_throughput(
             model, tokenizer = load_model(spec, dtype="float32", device="cpu")
             out = str(tmp / f"a-{name}-{repeat}")
             if name == "nll":
+                # global_batch_size None: the accumulation steps of `common` stand. An override of
+                # None means "not given", so it goes in the base layer.
                 config = load_config(
                     SFTConfig,
                     None,
                     {**common, "output_dir": out, "model": spec, "data": str(records),
-                     "global_batch_size": None, "eval_limit": 0, "max_length": 256},
+                     "eval_limit": 0, "max_length": 256},
+                    base={"global_batch_size": None},
                 )  # fmt: skip
                 trainer = train("sft", config, model=model, tokenizer=tokenizer, run=False)
                 shared = {"train_dataset": trainer.train_dataset, "collate": trainer.data_collator}
