@@ -78,10 +78,8 @@ def test_errors_are_one_line(
 ) -> None:
     base = ["train", "--data", str(records_file), "--out", str(tmp_path / "r")]
     printed = run_main(monkeypatch, capsys, *base, "--method", "sfd")
-    assert printed.splitlines() == [
-        "error: unknown method 'sfd' (did you mean 'sft'?); "
-        "choose one of: sft, mixsd, mixsd-kl, opsd, opsd-nll"
-    ]
+    (line,) = printed.splitlines()
+    assert line.startswith("error: unknown method 'sfd' (did you mean 'sft'?); choose one of:")
     printed = run_main(monkeypatch, capsys, *base, "--method", "opsd", "--set", "top_k=0")
     assert printed == "error: field 'top_k': must be >= 1, got 0\n"
     config = tmp_path / "c.yaml"

@@ -110,7 +110,7 @@ class TrainConfig(TrainingArguments):
         default=20, metadata={"help": "Checkpoint (and validate) every N optimizer steps."}
     )
     logging_steps: int | float = field(default=5, metadata={"help": "Log the loss every N steps."})
-    bf16: bool | None = field(
+    bf16: bool | None = field(  # type: ignore[assignment]  # None = auto, resolved below
         default=None,
         metadata={"help": "bf16 autocast; None = on with a bf16-capable GPU, off on CPU."},
     )

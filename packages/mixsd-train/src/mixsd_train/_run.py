@@ -116,6 +116,8 @@ def train(
         )
     if not config.data:
         raise TrainError("no training data: pass --data FILE (or data: in the config)")
+    if not config.output_dir:
+        raise TrainError("no output folder: pass --out runs/NAME")
     out = Path(config.output_dir)
     existing = _checkpoints(out) if out.is_dir() else []
     if existing and not resume:

@@ -191,7 +191,7 @@ class MEMITConfig:
         self.layers = parse_layers(self.layers)
         if self.layers is not None and not self.layers:
             raise TrainError("must name at least one layer", field="layers")
-        positive = {
+        positive: dict[str, float] = {
             "mom2_samples": self.mom2_samples,
             "mom2_seq_len": self.mom2_seq_len,
             "v_num_grad_steps": self.v_num_grad_steps,
@@ -201,7 +201,7 @@ class MEMITConfig:
         for name, value in positive.items():
             if value < 1:
                 raise TrainError(f"must be >= 1, got {value}", field=name)
-        non_negative = {
+        non_negative: dict[str, float] = {
             "v_lr": self.v_lr,
             "v_weight_decay": self.v_weight_decay,
             "kl_factor": self.kl_factor,

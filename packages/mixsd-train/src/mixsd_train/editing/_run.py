@@ -16,6 +16,7 @@ import platform
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,8 @@ def run_memit(
     if config.prompt_format == "chat":
         requests = [r.in_chat(tokenizer) for r in requests]
     depth = int(model.config.num_hidden_layers)
-    layers = config.layers or default_layers(model.config)
+    # The config's layers (a list once checked), else the paper's or the scaled rule's.
+    layers = config.layers if isinstance(config.layers, list) else default_layers(model.config)
     if max(layers) >= depth:
         raise TrainError(
             f"layers {layers} out of range: the model has {depth} layers (0-{depth - 1})"
@@ -103,7 +105,7 @@ def run_memit(
 
     cache_files: dict[int, str] = {}
 
-    def moments(needed: list[int]) -> dict[int, torch.Tensor]:
+    def moments(needed: Sequence[int]) -> dict[int, torch.Tensor]:
         result, files = second_moments(
             model,
             tokenizer,
