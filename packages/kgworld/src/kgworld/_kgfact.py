@@ -7,15 +7,17 @@ The canonical target is a natural sentence ending in ``\\boxed{answer}``.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 from kgworld._config import ConfigError, KGFactConfig
 from kgworld._graph import FactGraph
 from kgworld._rng import derived_rng
 from kgworld._schema import Relation, load_schema
 
-Record = dict[str, object]
+# One JSON record as every stage reads it (DESIGN.md); values are JSON data.
+Record = dict[str, Any]
 RETRIEVAL_HEADER = "Background information:"
 
 
@@ -27,7 +29,7 @@ def _record(
     target: str,
     answer: str,
     context: str | None,
-    meta: dict[str, object],
+    meta: Mapping[str, Any],
 ) -> Record:
     return {
         "id": f"kgfact-{split}-{index:0{width}d}",
@@ -131,7 +133,7 @@ def _twohop(table: _FactTable, seed: int) -> list[Record]:
         starts.append(starts[-1] + len(outgoing.get(o, ())))
     total = starts[-1]
     limit = table.config.twohop_limit
-    chosen = range(total)
+    chosen: Sequence[int] = range(total)
     if limit is not None and limit < total:
         chosen = sorted(derived_rng(seed, "kgfact", "twohop").sample(range(total), limit))
     width = max(6, len(str(total)))
@@ -187,7 +189,7 @@ def _retrieval(table: _FactTable, seed: int) -> list[Record]:
             f"kgfact.retrieval_context_size={size} needs at least {size} facts, "
             f"but this world has {len(table.facts)}"
         )
-    chosen = range(len(table.facts))
+    chosen: Sequence[int] = range(len(table.facts))
     limit = table.config.retrieval_limit
     if limit is not None and limit < len(table.facts):
         chosen = sorted(derived_rng(seed, "kgfact", "retrieval-sample").sample(chosen, limit))

@@ -96,7 +96,7 @@ def _draw_inputs(
         # Dense request: rejection sampling would crawl, so sample the explicit pool.
         pool = [x for x in range(max_input + 1) if x not in exclude]
         return rng.sample(pool, k)
-    seen, chosen = set(exclude), []
+    seen, chosen = set(exclude), list[int]()
     while len(chosen) < k:
         x = rng.randint(0, max_input)
         if x not in seen:

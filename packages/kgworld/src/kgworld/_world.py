@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,11 +37,10 @@ from kgworld._config import (
 )
 from kgworld._edit import edit_splits
 from kgworld._graph import FactGraph, build_graph
-from kgworld._kgfact import kgfact_splits
+from kgworld._kgfact import Record, kgfact_splits
 from kgworld._kgfunc import kgfunc_splits
 from mixsd_base import file_sha256, read_json
 
-Record = dict[str, object]
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
 MQUAKE_KIND = "mquake-import"  # manifest "kind" of a folder written by import_mquake
@@ -103,7 +102,7 @@ class World:
 def write_folder(
     out: str | Path,
     files: Iterator[tuple[str, Iterator[bytes]]],
-    manifest: dict[str, object],
+    manifest: Mapping[str, object],
     *,
     overwrite: bool = False,
 ) -> Path:

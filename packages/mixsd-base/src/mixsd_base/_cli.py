@@ -80,7 +80,7 @@ def list_fields(cls: type) -> list[tuple[str, Any, str]]:
     ``config_command(..., lists=True)``); ``metadata={"cli": False}`` leaves one out."""
     hints = _hints(cls)
     rows = []
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):
         if not f.init or f.metadata.get("cli", True) is False:
             continue
         item = _list_item(hints.get(f.name))
@@ -97,7 +97,7 @@ def scalar_fields(cls: type) -> list[tuple[str, Any, str]]:
     """
     hints = _hints(cls)
     rows = []
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):
         if not f.init or f.metadata.get("cli", True) is False:
             continue
         kind = _scalar(hints.get(f.name))
@@ -155,7 +155,7 @@ def config_command(
     rename = rename or {}
     aliases = aliases or {}
     param_fields = param_fields or {}
-    by_name = {f.name: f for f in fields(cls)} if cls is not None else {}  # type: ignore[arg-type]
+    by_name = {f.name: f for f in fields(cls)} if cls is not None else {}
     flag_fields: list[tuple[str, Any, str]] = []
     if flags and cls is not None:
         flag_fields = [row for row in scalar_fields(cls) if row[0] not in exclude]
@@ -246,7 +246,9 @@ def config_command(
                 if kwargs.get(param) is not None:
                     overrides[name] = kwargs[param]
             target = choose(dict(kwargs)) if choose is not None else cls
-            config = load_config(target, config_file, overrides)  # type: ignore[arg-type]
+            if target is None:
+                raise TypeError("config_command needs cls or choose")
+            config: Any = load_config(target, config_file, overrides)
             return func(*args, config=config, **kwargs)
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -369,14 +369,14 @@ def _drop_none(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 def field_help(cls: type) -> dict[str, str]:
     """``{field name: help}`` of a dataclass (for command-line option help)."""
-    return {f.name: f.metadata.get("help", "") for f in fields(cls)}  # type: ignore[arg-type]
+    return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
 
 def config_help(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
     """(dotted key, default, help) for every field, nested dataclass sections flattened."""
     rows: list[tuple[str, Any, str]] = []
     hints = _hints(cls)
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):
         key = f"{prefix}{f.name}"
         hint = hints.get(f.name)
         if isinstance(hint, type) and is_dataclass(hint):
