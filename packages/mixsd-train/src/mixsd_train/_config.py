@@ -39,7 +39,10 @@ class TrainConfig(TrainingArguments):
     model: str = model_field()
     data: str = field(
         default="",
-        metadata={"help": "Training JSONL: records (sft, opsd*) or a rollout file (mixsd*)."},
+        metadata={
+            "help": "Training JSONL: records (sft, opsd*) or a rollout file (mixsd*).",
+            "pipeline": True,  # mixsd run fills it (its records or rollouts)
+        },
     )
     max_length: int = field(
         default=1024,
@@ -75,7 +78,8 @@ class TrainConfig(TrainingArguments):
     eval_data: str | None = field(
         default=None,
         metadata={
-            "help": "Records JSONL for checkpoint accuracy (e.g. the paraphrase split). None: the training records."
+            "help": "Records JSONL for checkpoint accuracy (e.g. the paraphrase split). None: the training records.",
+            "pipeline": True,  # mixsd run: every training fact, kept by the rollouts or not
         },
     )
     eval_limit: int = field(

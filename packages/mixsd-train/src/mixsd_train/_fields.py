@@ -14,4 +14,5 @@ MODEL_HELP = (
 
 
 def model_field() -> Any:
-    return field(default="default", metadata={"help": MODEL_HELP})
+    # "pipeline": mixsd run fills it (the run's base model), so a run config may not set it.
+    return field(default="default", metadata={"help": MODEL_HELP, "pipeline": True})

@@ -99,11 +99,16 @@ class MEMITConfig:
     edits: str = field(
         default="",
         metadata={
-            "help": "Edit requests JSONL: records whose meta.rewrite holds prompt/subject/target_new."
+            "help": "Edit requests JSONL: records whose meta.rewrite holds prompt/subject/target_new.",
+            "pipeline": True,  # mixsd run fills it (its training records)
         },
     )
     output_dir: str = field(
-        default="", metadata={"help": "Folder for the edited model (HF format) + manifest.json."}
+        default="",
+        metadata={
+            "help": "Folder for the edited model (HF format) + manifest.json.",
+            "pipeline": True,
+        },
     )
     layers: str | int | list[int] | None = field(
         default=None,
