@@ -15,24 +15,14 @@ from .conftest import perturbed_checkpoint, write_jsonl
 runner = CliRunner()
 
 
+def compute_args(model: Path | str, data: Path, out: Path, *more: str) -> list[str]:
+    return ["compute", "--model", str(model), "--data", str(data), "--out", str(out), *more]
+
+
 def test_compute_then_compare_end_to_end(tiny_dir: Path, data_file: Path, tmp_path: Path):
     fisher = tmp_path / "fisher" / "tiny.safetensors"
     result = runner.invoke(
-        app,
-        [
-            "compute",
-            "--model",
-            str(tiny_dir),
-            "--data",
-            str(data_file),
-            "--out",
-            str(fisher),
-            "--samples",
-            "5",
-            "--chunk-size",
-            "2",
-            "-q",
-        ],
+        app, compute_args(tiny_dir, data_file, fisher, "--samples", "5", "--chunk-size", "2", "-q")
     )
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and load_fisher(fisher).manifest["samples"] == 5
@@ -82,18 +72,7 @@ def test_compute_then_compare_end_to_end(tiny_dir: Path, data_file: Path, tmp_pa
 def test_resolver_hook(tiny_dir: Path, data_file: Path, tmp_path: Path):
     hooked = make_app(resolve=lambda spec: tiny_dir if spec == "default" else spec)
     out = tmp_path / "f.safetensors"
-    args = [
-        "compute",
-        "--model",
-        "default",
-        "--data",
-        str(data_file),
-        "--out",
-        str(out),
-        "--samples",
-        "1",
-        "-q",
-    ]
+    args = compute_args("default", data_file, out, "--samples", "1", "-q")
     assert runner.invoke(hooked, args).exit_code == 0
     again = runner.invoke(hooked, args)
     assert isinstance(again.exception, FisherError) and "--overwrite" in str(again.exception)
@@ -173,18 +152,7 @@ def test_config_file_unknown_key(tiny_dir: Path, data_file: Path, tmp_path: Path
     config = tmp_path / "fisher.yaml"
     config.write_text("chunk_size: 2\nchunk: 3\n")
     result = runner.invoke(
-        app,
-        [
-            "compute",
-            "--model",
-            str(tiny_dir),
-            "--data",
-            str(data_file),
-            "--out",
-            str(tmp_path / "f.safetensors"),
-            "--config",
-            str(config),
-        ],
+        app, compute_args(tiny_dir, data_file, tmp_path / "f.safetensors", "--config", str(config))
     )
     assert isinstance(result.exception, UserError)
     assert (
@@ -196,20 +164,8 @@ def test_config_file_unknown_key(tiny_dir: Path, data_file: Path, tmp_path: Path
 def test_main_prints_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ):
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "fishertools",
-            "compute",
-            "--model",
-            "m",
-            "--data",
-            str(tmp_path / "d.jsonl"),
-            "--out",
-            str(tmp_path / "f.safetensors"),
-        ],
-    )
+    argv = ["fishertools", *compute_args("m", tmp_path / "d.jsonl", tmp_path / "f.safetensors")]
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 1

@@ -116,36 +116,18 @@ def _mmlu_row(raw: Row, index: int, where: str) -> Row | None:
     }
 
 
-register_benchmark(
-    Benchmark(
-        "aime24",
-        "math",
-        "user file / hub HuggingFaceH4/aime_2024",
-        _math_row("aime24"),
-        rows=30,
-        hub=("HuggingFaceH4/aime_2024", None, "train"),
+# Benchmarks users bring as files or fetch from the hub: (name, rows, (dataset, config, split)).
+for _name, _rows, _hub in (
+    ("aime24", 30, ("HuggingFaceH4/aime_2024", None, "train")),
+    ("math500", 500, ("HuggingFaceH4/MATH-500", None, "test")),
+    ("gsm8k", 1319, ("openai/gsm8k", "main", "test")),
+):
+    _where = " ".join(p for p in _hub if p) if _hub[1] else _hub[0]
+    register_benchmark(
+        Benchmark(
+            _name, "math", f"user file / hub {_where}", _math_row(_name), rows=_rows, hub=_hub
+        )
     )
-)
-register_benchmark(
-    Benchmark(
-        "math500",
-        "math",
-        "user file / hub HuggingFaceH4/MATH-500",
-        _math_row("math500"),
-        rows=500,
-        hub=("HuggingFaceH4/MATH-500", None, "test"),
-    )
-)
-register_benchmark(
-    Benchmark(
-        "gsm8k",
-        "math",
-        "user file / hub openai/gsm8k main test",
-        _math_row("gsm8k"),
-        rows=1319,
-        hub=("openai/gsm8k", "main", "test"),
-    )
-)
 register_benchmark(
     Benchmark(
         "gsm8k-100",

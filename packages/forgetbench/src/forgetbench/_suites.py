@@ -100,33 +100,10 @@ def heldout_suite(run: SuiteRun) -> None:
         run.result["retention"] = retention(scores, run.base_scores)
 
 
-@SUITES.register("indomain")
-def indomain_suite(run: SuiteRun) -> None:
-    """The world's KGFact and KGFunc splits (EvalConfig requires a world for this suite)."""
-    from forgetbench._indomain import run_indomain
-
+def _world_suite(run: SuiteRun, suite: str, runner: Callable[..., Any], folder: Path) -> None:
+    """A suite that greedily answers a world folder's questions (in-domain, edit)."""
     config = run.config
-    assert run.world is not None
-    found = run_indomain(
-        run.model,
-        run.tokenizer,
-        run.world,
-        limit=config.limit,
-        batch_size=config.batch_size,
-        max_new_tokens=config.indomain_max_new_tokens,
-    )
-    run.add("indomain", *found)
-
-
-@SUITES.register("edit")
-def edit_suite(run: SuiteRun) -> None:
-    """Edit efficacy, generalisation, multi-hop and locality (edits folder, else the world)."""
-    from forgetbench._edit import run_edit
-
-    config = run.config
-    folder = config.edits or run.world
-    assert folder is not None  # EvalConfig requires one
-    found = run_edit(
+    found = runner(
         run.model,
         run.tokenizer,
         folder,
@@ -134,7 +111,26 @@ def edit_suite(run: SuiteRun) -> None:
         batch_size=config.batch_size,
         max_new_tokens=config.indomain_max_new_tokens,
     )
-    run.add("edit", *found)
+    run.add(suite, *found)
+
+
+@SUITES.register("indomain")
+def indomain_suite(run: SuiteRun) -> None:
+    """The world's KGFact and KGFunc splits (EvalConfig requires a world for this suite)."""
+    from forgetbench._indomain import run_indomain
+
+    assert run.world is not None
+    _world_suite(run, "indomain", run_indomain, run.world)
+
+
+@SUITES.register("edit")
+def edit_suite(run: SuiteRun) -> None:
+    """Edit efficacy, generalisation, multi-hop and locality (edits folder, else the world)."""
+    from forgetbench._edit import run_edit
+
+    folder = run.config.edits or run.world
+    assert folder is not None  # EvalConfig requires one
+    _world_suite(run, "edit", run_edit, Path(folder))
 
 
 @SUITES.register("refloss")
