@@ -307,5 +307,5 @@ def test_bad_config_values(data, tmp_path, field, value) -> None:
 
 
 def test_from_dict_rejects_unknown_keys(data, tmp_path) -> None:
-    with pytest.raises(ValueError, match="unknown key 'alpah' \\(did you mean 'alpha'\\?\\)"):
+    with pytest.raises(ValueError, match=r"field 'alpah': unknown key \(did you mean 'alpha'\?\)"):
         RolloutConfig.from_dict({"data": str(data), "out": str(tmp_path / "o.jsonl"), "alpah": 0.1})

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from mixsd_base import UserError
 from mixsd_core import (
@@ -31,7 +30,6 @@ from mixsd_core import (
     stop_token_ids,
 )
 from mixsd_core._rollout_vllm import VLLMModel, load_vllm_model, mask_runs, vllm_mixed_rollout
-from mixsd_core.cli import app
 
 STEPS = 16
 
@@ -231,7 +229,7 @@ def test_backend_config(tmp_path) -> None:
 
 
 def test_missing_vllm_is_one_clear_error(
-    monkeypatch, tiny_model_dir, make_records, tmp_path
+    monkeypatch, tiny_model_dir, make_records, tmp_path, cli
 ) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` now raises ImportError
     with pytest.raises(RolloutError, match=r"install mixsd-core\[vllm\]"):
@@ -240,9 +238,10 @@ def test_missing_vllm_is_one_clear_error(
     data.write_text("".join(json.dumps(r) + "\n" for r in make_records(2)))
     out = tmp_path / "o.jsonl"
     args = ["rollout", "--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
-    result = CliRunner().invoke(app, [*args, "--backend", "vllm", "--no-verify", "--quiet"])
-    assert result.exit_code == 1
-    assert "install mixsd-core[vllm]" in result.output and "Traceback" not in result.output
+    code, _, err = cli(*args, "--backend", "vllm", "--no-verify", "--quiet")
+    assert code == 1
+    assert "install mixsd-core[vllm]" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["d.jsonl"]  # nothing written
 
 
