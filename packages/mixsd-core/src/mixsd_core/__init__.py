@@ -32,6 +32,7 @@ from mixsd_core._prompts import (
     render_naive_prompt,
     render_prompts,
 )
+from mixsd_core._retry import decode_with_retries
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import read_records
 from mixsd_core._rollout_stage import run_rollout
@@ -84,6 +85,7 @@ __all__ = [
     "VLLMModel",
     "__version__",
     "convert_model",
+    "decode_with_retries",
     "detect_task",
     "draw_mask",
     "file_sha256",
