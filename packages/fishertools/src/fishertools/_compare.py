@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ def _correlations(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def compare_checkpoints(
     fisher: FisherResult | str | Path,
     base: str | Path | torch.nn.Module,
-    checkpoints: list[str | Path],
+    checkpoints: Sequence[str | Path],
     config: CompareConfig | None = None,
     *,
     out: str | Path | None = None,
@@ -244,13 +245,12 @@ def compare_checkpoints(
             source=str(config.loss_data),
         )
     base_name = str(base) if isinstance(base, str | Path) else getattr(base, "name_or_path", "")
-    if isinstance(base, str | Path):
-        base = load_model(base, device=config.device)
-    theta0 = _parameters(base, result.fisher, f"base model {base_name}")
+    base_model = load_model(base, device=config.device) if isinstance(base, str | Path) else base
+    theta0 = _parameters(base_model, result.fisher, f"base model {base_name}")
     total_f = sum(f.double().sum().item() for f in result.fisher.values())
     mean_fisher = total_f / sum(f.numel() for f in result.fisher.values())
     base_nll = (
-        mean_sample_nll(base, samples, batch_size=config.batch_size, reduction=reduction)
+        mean_sample_nll(base_model, samples, batch_size=config.batch_size, reduction=reduction)
         if samples
         else None
     )
@@ -260,7 +260,7 @@ def compare_checkpoints(
     for path, label, measures in tqdm(
         list(zip(paths, labels, forgetting, strict=True)), desc="compare", disable=not progress
     ):
-        model, kind = load_checkpoint(path, base)
+        model, kind = load_checkpoint(path, base_model)
         row: dict[str, Any] = {"name": label, "path": str(path.absolute()), "kind": kind}
         row.update(
             _displacement(

@@ -126,7 +126,9 @@ def fisher_loop(
             logits = model(input_ids=ids[None], use_cache=False).logits[0]
             sample_nll(logits, ids, sample.loss_mask.to(device), reduction).backward()
             for name in names:
-                g = params[name].grad.float()
+                grad_ = params[name].grad
+                assert grad_ is not None  # requires_grad is on for every selected name
+                g = grad_.float()
                 acc[name].addcmul_(g, g)
         for name in names:
             params[name].grad = None
@@ -233,14 +235,17 @@ def compute_fisher(
     records = read_records(data, config.samples)  # validate the data before loading a model
     model_name = str(model) if isinstance(model, str | Path) else getattr(model, "name_or_path", "")
     tokenizer = tokenizer or load_tokenizer(model)
-    if isinstance(model, str | Path):
-        model = load_model(model, dtype=config.dtype, device=config.device)
+    net = (
+        load_model(model, dtype=config.dtype, device=config.device)
+        if isinstance(model, str | Path)
+        else model
+    )
     samples = encode_records(records, tokenizer, max_length=config.max_length, source=str(data))
-    names = select_parameters(model, config.include, config.exclude)
+    names = select_parameters(net, config.include, config.exclude)
     began = time.perf_counter()
     if config.method == "vmap":
         fisher = fisher_vmap(
-            model,
+            net,
             samples,
             names,
             chunk_size=config.chunk_size,
@@ -248,7 +253,7 @@ def compute_fisher(
             progress=progress,
         )
     else:
-        fisher = fisher_loop(model, samples, names, reduction=config.reduction, progress=progress)
+        fisher = fisher_loop(net, samples, names, reduction=config.reduction, progress=progress)
     seconds = time.perf_counter() - began
     fisher = {n: f.cpu() for n, f in fisher.items()}
     total = sum(f.numel() for f in fisher.values())

@@ -253,7 +253,8 @@ def fetch_benchmark(name: str, *, folder: str | Path | None = None, force: bool 
     """Download ``name`` from the hub with ``datasets`` and cache it as normalised JSONL."""
     bench = get_benchmark(name)
     if bench.hub is None:
-        raise EvalError(f"benchmark {name!r} ships in {bench.package[0]}: nothing to fetch")
+        shipped_in = bench.package[0] if bench.package else "a package"
+        raise EvalError(f"benchmark {name!r} ships in {shipped_in}: nothing to fetch")
     target = data_dir(folder) / f"{name}.jsonl"
     if target.is_file() and not force:
         return target
