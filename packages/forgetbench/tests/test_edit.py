@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import forgetbench
 from forgetbench.cli import app
+from mixsd_base import UserError
 
 
 @pytest.fixture(scope="module")
@@ -179,5 +180,5 @@ def test_rewrite_scores_the_bare_completion_prompt(monkeypatch, tiny_world, tmp_
     assert [s["old"] for s in samples] == [0.0, 1.0, 0.0]
     del records[1]["meta"]["rewrite"]
     train.write_text("".join(json.dumps(r) + "\n" for r in records))
-    with pytest.raises(forgetbench.EvalError, match=r"record 2: missing field 'meta.rewrite'"):
+    with pytest.raises(UserError, match=r"record 2: missing field 'meta.rewrite'"):
         forgetbench.run_edit(None, None, tmp_path, splits=["edit/rewrite"])

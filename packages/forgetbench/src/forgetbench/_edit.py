@@ -78,10 +78,7 @@ def _rewrite_scores(
 
     prompts, news, olds = [], [], []
     for number, record in enumerate(records, 1):
-        try:
-            rewrite = kgworld.read_rewrite(record, f"{path}: record {number}")
-        except kgworld.KGWorldError as exc:
-            raise EvalError(str(exc)) from None
+        rewrite = kgworld.read_rewrite(record, f"{path}: record {number}")  # a UserError if bad
         prompts.append(rewrite.prompt.replace("{}", rewrite.subject))
         news.append(rewrite.target_new)
         olds.append((rewrite.target_true or "").strip())
