@@ -102,6 +102,7 @@ def test_cli_eval_end_to_end(tiny_model, tiny_world, tmp_path):
         (["--world", "/nonexistent/world"], "field 'world': /nonexistent/world not found"),
         (["--config", "/nonexistent.yaml"], "/nonexistent.yaml: config file not found"),
         (["--set", "batch_sise=2"], "field 'batch_sise': unknown key (did you mean 'batch_size'?)"),
+        (["--suites", "refloss"], "unknown model 'x'"),  # mixsd_core's error, as it is
         (["--tasks", "fb_gsm8k10"], "field 'tasks': unknown held-out task 'fb_gsm8k10' (did you"),
     ],
 )

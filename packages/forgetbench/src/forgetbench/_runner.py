@@ -36,12 +36,9 @@ def _load_base_scores(path: str) -> dict[str, Any]:
 
 def _loader(config: EvalConfig) -> Any:
     def load(spec: str) -> tuple[Any, Any]:
-        from mixsd_core import ModelError, load_model
+        from mixsd_core import load_model  # a bad spec is its ModelError, a UserError
 
-        try:
-            return load_model(spec, dtype=config.dtype, device=config.device)
-        except (ModelError, OSError) as exc:
-            raise EvalError(f"cannot load model {spec!r}: {exc}") from None
+        return load_model(spec, dtype=config.dtype, device=config.device)
 
     return load
 
