@@ -13,10 +13,8 @@ import pytest
 
 
 @pytest.fixture
-def data(tmp_path: Path, make_records) -> Path:
-    path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in make_records(4)))
-    return path
+def data(tmp_path: Path, make_records, write_jsonl) -> Path:
+    return write_jsonl(tmp_path / "train.jsonl", make_records(4))
 
 
 def test_rollout_from_a_model_folder(cli, tiny_model_dir, data, tmp_path) -> None:

@@ -23,11 +23,6 @@ from mixsd_core import (
 from mixsd_core import _nll as nll_module
 
 
-def _write(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
 def _hand_nll(model: Any, tokenizer: Any, record: dict[str, Any]) -> list[float]:
     """The obvious way: one unpadded sequence, full logits, position by position."""
     naive, _ = render_prompts(tokenizer, record)
@@ -91,12 +86,16 @@ def test_overlap_counts_and_jaccard(tiny_lm: Any) -> None:
 
 
 def test_run_with_known_nll_vectors(
-    tmp_path: Path, tiny_model_dir: Path, make_records: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    make_records: Any,
+    write_jsonl: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     records = make_records(3)
-    data = _write(tmp_path / "sft.jsonl", records)
+    data = write_jsonl(tmp_path / "sft.jsonl", records)
     rollout = [dict(r, verified=v) for r, v in zip(records, (True, False, None), strict=True)]
-    compare = _write(tmp_path / "mix.jsonl", rollout)
+    compare = write_jsonl(tmp_path / "mix.jsonl", rollout)
     fake = {
         "sft": [[9.0, 1.0], [10.0, 2.0, 3.0], [4.0, 12.0]],
         "mix": [[1.0, 2.0], [9.0, 0.5]],  # the verified = False record is left out
@@ -136,17 +135,17 @@ def test_run_with_known_nll_vectors(
     assert not list(out.parent.glob("*.partial"))
 
 
-def test_bad_inputs(tmp_path: Path) -> None:
+def test_bad_inputs(tmp_path: Path, write_jsonl: Any) -> None:
     with pytest.raises(DataError, match="no such data file"):
         nll_module.load_targets(tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "prompt": "q", "target": "t"}\n{"id": "b", oops\n')
     with pytest.raises(DataError, match=r"bad\.jsonl:2: invalid JSON"):
         nll_module.load_targets(bad)
-    nofield = _write(tmp_path / "nofield.jsonl", [{"id": "a", "prompt": "q"}])
+    nofield = write_jsonl(tmp_path / "nofield.jsonl", [{"id": "a", "prompt": "q"}])
     with pytest.raises(DataError, match=r"nofield\.jsonl:1: field 'target': missing field"):
         nll_module.load_targets(nofield)
-    failed = _write(
+    failed = write_jsonl(
         tmp_path / "f.jsonl", [{"id": "a", "prompt": "q", "target": "t", "verified": False}]
     )
     with pytest.raises(NLLError, match=r"f\.jsonl: no records to score"):
@@ -159,9 +158,11 @@ def test_bad_inputs(tmp_path: Path) -> None:
     assert issubclass(NLLError, UserError)
 
 
-def test_cli(cli: Any, tmp_path: Path, tiny_model_dir: Path, make_records: Any) -> None:
-    data = _write(tmp_path / "a.jsonl", make_records(4))
-    compare = _write(tmp_path / "b.jsonl", make_records(2))
+def test_cli(
+    cli: Any, tmp_path: Path, tiny_model_dir: Path, make_records: Any, write_jsonl: Any
+) -> None:
+    data = write_jsonl(tmp_path / "a.jsonl", make_records(4))
+    compare = write_jsonl(tmp_path / "b.jsonl", make_records(2))
     out = tmp_path / "nll" / "ab.json"
     args = ["nll", "--model", str(tiny_model_dir), "--data", str(data), "--compare", str(compare)]
     args += ["--out", str(out), "--threshold", "4", "--batch-size", "3", "--limit", "3", "--quiet"]

@@ -17,10 +17,8 @@ STEPS = 12
 
 
 @pytest.fixture
-def data(tmp_path: Path, make_records) -> Path:
-    path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in make_records()))
-    return path
+def data(tmp_path: Path, make_records, write_jsonl) -> Path:
+    return write_jsonl(tmp_path / "train.jsonl", make_records())
 
 
 def _config(data: Path, out: Path, **overrides: Any) -> RolloutConfig:

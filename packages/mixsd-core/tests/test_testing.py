@@ -33,9 +33,10 @@ def test_tokenizer_round_trip_and_specials() -> None:
     assert ids.count(tok.convert_tokens_to_ids("<|im_start|>")) == 2
 
 
-def test_greedy_outputs_depend_on_the_prompt(tiny_lm, questions) -> None:
+def test_greedy_outputs_depend_on_the_prompt(tiny_lm, make_records) -> None:
     """Guard against a degenerate model, under which tests comparing decoders cannot fail."""
     model, tok = tiny_lm
+    questions = [r["prompt"] for r in make_records()]
     outputs = []
     for q in questions:
         text = tok.apply_chat_template(
