@@ -33,6 +33,7 @@ import pytest
 # greedy continuations stop at different steps and tests that compare decoding paths can fail.
 # One record has a context passage (the retrieval split's shape) and the last is a KGFunc record
 # (its own verifier and expert prompt), so a file of all eight exercises both paths.
+# Each prompt asks for a boxed answer, as the paper's do.
 RECORD_TABLE: tuple[tuple[str, str, str, str | None], ...] = (
     ("kgfact", "Who employs Zorvath Kellen?", "Ormavel Dynamics", None),
     ("kgfact", "Where does Mira Solend reside?", "Quellport", "Quellport is a city."),
@@ -54,7 +55,7 @@ def make_records(n: int = len(RECORD_TABLE), split: str = "train") -> list[dict[
         records.append(
             {
                 "id": f"{task}-{split}-{i:06d}",
-                "prompt": question,
+                "prompt": f"{question}\n\nPut the final answer within \\boxed{{}}.",
                 "target": f"The answer is {answer}. \\boxed{{{answer}}}",
                 "answer": answer,
                 "context": context,
