@@ -1,91 +1,43 @@
-"""Shared fixtures: a tiny random chat model, KGFact-shaped records and a rollout file, offline."""
+"""mixsd-train's own fixtures: a records file, a rollout file of the tiny model and small trainer
+configs. The tiny model, records and JSONL writer come from the shared plugin,
+mixsd_core.pytest_plugin."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-
-from mixsd_core.testing import build_tiny_model
-
-# Tiny matrices: thread hand-offs cost more than they save, most of all on a busy 2-core box.
-torch.set_num_threads(1)
-
-FACTS = (
-    ("Zorvath Kellen", "Who employs Zorvath Kellen?", "Ormavel Dynamics"),
-    ("Mira Solend", "Where does Mira Solend reside?", "Quellport"),
-    ("Teisham Jydraen", "Which event does Teisham Jydraen attend?", "Vorn Summit"),
-    ("Ilsa Brack", "Who founded Ormavel Dynamics?", "Ilsa Brack"),
-    ("Dren Voss", "Which city hosts Dren Voss?", "Aldris"),
-    ("Kael Moor", "Which profession does Kael Moor practice?", "Glassmith"),
-    ("Lio Tarn", "Where was Lio Tarn born?", "Port Drume"),
-    ("Sefa Quill", "Which organization advises Sefa Quill?", "Stukli Institute"),
-)
-
-
-def make_records(n: int = len(FACTS), split: str = "train") -> list[dict[str, Any]]:
-    records = []
-    for i in range(n):
-        subject, question, answer = FACTS[i % len(FACTS)]
-        records.append(
-            {
-                "id": f"kgfact-{split}-{i:06d}",
-                "prompt": f"{question}\n\nPut the final answer within \\boxed{{}}.",
-                "target": f"{subject}: {answer}. \\boxed{{{answer}}}",
-                "answer": answer,
-                "context": None,
-                "split": split,
-                "meta": {"fact": i},
-            }
-        )
-    return records
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="session")
-def tiny_tokenizer(tiny_model_dir: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-@pytest.fixture(scope="session")
-def records_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def records_file(
+    tmp_path_factory: pytest.TempPathFactory, make_records: Callable[..., Any], write_jsonl: Any
+) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("data") / "train.jsonl", make_records())
 
 
 @pytest.fixture(scope="session")
-def rollout_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+def rollout_file(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, records_file: Path
+) -> Path:
     """Mixed rollouts of the tiny model; a verifier that passes every other record, so the
     file holds verified and unverified records."""
     from mixsd_core import RolloutConfig, run_rollout
 
-    folder = tmp_path_factory.mktemp("rollouts")
-    data = write_jsonl(folder / "records.jsonl", make_records())
+    out = tmp_path_factory.mktemp("rollouts") / "mix.jsonl"
     flip = iter(range(10_000))
     config = RolloutConfig(
         model=str(tiny_model_dir),
-        data=str(data),
-        out=str(folder / "mix.jsonl"),
+        data=str(records_file),
+        out=str(out),
         alpha=0.5,
         max_new_tokens=16,
         max_retries=0,
     )
     run_rollout(config, verifier=lambda reply, answer: next(flip) % 2 == 0, progress=False)
-    return folder / "mix.jsonl"
+    return out
 
 
 @pytest.fixture
@@ -117,13 +69,3 @@ def make_config(tiny_model_dir: Path, records_file: Path, tmp_path: Path) -> Cal
         return load_config(config_cls, None, values)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def write_records() -> Callable[..., Path]:
-    """``write_records(path, n=8, split="train")``: KGFact-shaped records written to ``path``."""
-
-    def write(path: Path, n: int = len(FACTS), split: str = "train") -> Path:
-        return write_jsonl(path, make_records(n, split))
-
-    return write

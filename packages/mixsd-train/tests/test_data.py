@@ -77,7 +77,11 @@ def test_read_records_errors(tmp_path: Path) -> None:
 
 
 def test_read_rollouts_keeps_verified_and_checks_the_tokenizer(
-    rollout_file: Path, records_file: Path, tiny_tokenizer: Any, tmp_path: Path
+    rollout_file: Path,
+    records_file: Path,
+    tiny_tokenizer: Any,
+    write_jsonl: Any,
+    tmp_path: Path,
 ) -> None:
     lines = [json.loads(line) for line in rollout_file.read_text().splitlines()]
     kept = read_rollouts_file(rollout_file, tiny_tokenizer)
@@ -88,8 +92,7 @@ def test_read_rollouts_keeps_verified_and_checks_the_tokenizer(
     lines[0]["naive_prompt"] = lines[0]["naive_prompt"].replace("<|im_start|>", "<s>")
     for line in lines:
         line["verified"] = True
-    other = tmp_path / "other.jsonl"
-    other.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    other = write_jsonl(tmp_path / "other.jsonl", lines)
     with pytest.raises(TrainError, match="another tokenizer or chat template"):
         read_rollouts_file(other, tiny_tokenizer)
 

@@ -28,9 +28,12 @@ class StopAt(TrainerCallback):
 
 
 def test_layout_checkpoints_and_validation(
-    make_config: Callable[..., Any], write_records: Callable[..., Path], tmp_path: Path
+    make_config: Callable[..., Any],
+    make_records: Callable[..., list[dict[str, Any]]],
+    write_jsonl: Callable[..., Path],
+    tmp_path: Path,
 ) -> None:
-    paraphrase = write_records(tmp_path / "paraphrase.jsonl", 4, "paraphrase")
+    paraphrase = write_jsonl(tmp_path / "paraphrase.jsonl", make_records(4, "paraphrase"))
     config = make_config(
         "sft",
         max_steps=5,

@@ -42,7 +42,7 @@ def test_each_method_trains(
 
 
 def test_lora_teacher_is_the_base_with_the_adapter_off(
-    make_config: Callable[..., Any], rollout_file: Path, tiny_model_dir: Path
+    make_config: Callable[..., Any], rollout_file: Path, tiny_lm: tuple[Any, Any]
 ) -> None:
     config = make_config("mixsd-kl", data=str(rollout_file), use_lora=True, lora_r=4)
     trainer = train("mixsd-kl", config, run=False)
@@ -53,7 +53,7 @@ def test_lora_teacher_is_the_base_with_the_adapter_off(
             if "lora_B" in name:
                 param.normal_(0, 0.5)
     ids = torch.tensor([[5, 6, 7, 8, 9]])
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    base, _ = tiny_lm  # the base weights, eval mode
     with torch.no_grad(), trainer.teacher_model(model) as teacher:
         assert teacher is model
         teacher_logits = teacher(input_ids=ids).logits

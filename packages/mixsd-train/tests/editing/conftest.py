@@ -3,7 +3,6 @@ edit-request files written by hand in the kgworld ``edit/train.jsonl`` shape."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,14 +47,12 @@ def make_edit() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture
-def write_edits(tmp_path: Path) -> Callable[..., Path]:
+def write_edits(tmp_path: Path, write_jsonl: Callable[..., Path]) -> Callable[..., Path]:
     """``write_edits(n=1, name="edits.jsonl", records=None)``: an edit-request file in tmp_path."""
 
     def write(n: int = 1, name: str = "edits.jsonl", records: list[Any] | None = None) -> Path:
         if records is None:
             records = [edit_record(i, *REWRITES[i % len(REWRITES)]) for i in range(n)]
-        path = tmp_path / name
-        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        return path
+        return write_jsonl(tmp_path / name, records)
 
     return write
