@@ -1,18 +1,14 @@
-"""Shared fixtures: the tiny random chat model of mixsd_core.testing and a small JSONL file."""
+"""fishertools' own fixtures: a small prompt/response file, the tiny model loaded as fishertools
+loads a folder (eager attention) and perturbed checkpoints. The tiny model folder, its tokenizer
+and the JSONL writer come from the shared plugin, mixsd_core.pytest_plugin."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-
-from mixsd_core.testing import build_tiny_model
-
-# Tiny matrices: thread hand-offs cost more than they save, most of all on a busy 2-core box.
-torch.set_num_threads(1)
 
 RECORDS = [
     {"prompt": "Who employs Zorvath Kellen?", "response": "Ormavel Dynamics employs him."},
@@ -28,27 +24,18 @@ RECORDS = [
 ]
 
 
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "base", seed=0)
-
-
-@pytest.fixture(scope="session")
-def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_file(tmp_path_factory: pytest.TempPathFactory, write_jsonl: Callable[..., Path]) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("data") / "general.jsonl", RECORDS)
 
 
 @pytest.fixture(scope="session")
-def tiny(tiny_dir: Path) -> tuple[Any, Any]:
-    """(model, tokenizer) of the tiny model, loaded as fishertools loads a folder."""
+def tiny_eager_lm(tiny_model_dir: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) of the tiny model, loaded as fishertools loads a folder (eager
+    attention, which vmap batches)."""
     from fishertools._models import load_model, load_tokenizer
 
-    return load_model(tiny_dir), load_tokenizer(tiny_dir)
+    return load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
 
 
 def perturbed_checkpoint(
@@ -56,6 +43,7 @@ def perturbed_checkpoint(
 ) -> Path:
     """A full checkpoint: the tiny model with Gaussian noise of std ``scale`` added to the
     parameters whose name contains ``pattern``."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(base_dir)

@@ -1,6 +1,7 @@
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from fishertools import FisherError, load_fisher
 from fishertools.cli import app, main, make_app
 from mixsd_base import UserError
 
-from .conftest import perturbed_checkpoint, write_jsonl
+from .conftest import perturbed_checkpoint
 
 runner = CliRunner()
 
@@ -19,17 +20,22 @@ def compute_args(model: Path | str, data: Path, out: Path, *more: str) -> list[s
     return ["compute", "--model", str(model), "--data", str(data), "--out", str(out), *more]
 
 
-def test_compute_then_compare_end_to_end(tiny_dir: Path, data_file: Path, tmp_path: Path):
+def test_compute_then_compare_end_to_end(tiny_model_dir: Path, data_file: Path, tmp_path: Path):
     fisher = tmp_path / "fisher" / "tiny.safetensors"
     result = runner.invoke(
-        app, compute_args(tiny_dir, data_file, fisher, "--samples", "5", "--chunk-size", "2", "-q")
+        app,
+        compute_args(
+            tiny_model_dir, data_file, fisher, "--samples", "5", "--chunk-size", "2", "-q"
+        ),
     )
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and load_fisher(fisher).manifest["samples"] == 5
 
     runs = tmp_path / "runs"
     ckpts = [
-        perturbed_checkpoint(tiny_dir, runs / f"r{i}" / "checkpoint-5", scale=s, seed=i, pattern=p)
+        perturbed_checkpoint(
+            tiny_model_dir, runs / f"r{i}" / "checkpoint-5", scale=s, seed=i, pattern=p
+        )
         for i, (s, p) in enumerate([(0.002, "mlp"), (0.004, "self_attn"), (0.006, "")])
     ]
     forgetting = tmp_path / "forgetting.json"
@@ -45,7 +51,7 @@ def test_compute_then_compare_end_to_end(tiny_dir: Path, data_file: Path, tmp_pa
             "--fisher",
             str(fisher),
             "--base",
-            str(tiny_dir),
+            str(tiny_model_dir),
             "--out",
             str(out),
             "--forgetting",
@@ -69,8 +75,8 @@ def test_compute_then_compare_end_to_end(tiny_dir: Path, data_file: Path, tmp_pa
     assert "Pearson" in result.output
 
 
-def test_resolver_hook(tiny_dir: Path, data_file: Path, tmp_path: Path):
-    hooked = make_app(resolve=lambda spec: tiny_dir if spec == "default" else spec)
+def test_resolver_hook(tiny_model_dir: Path, data_file: Path, tmp_path: Path):
+    hooked = make_app(resolve=lambda spec: tiny_model_dir if spec == "default" else spec)
     out = tmp_path / "f.safetensors"
     args = compute_args("default", data_file, out, "--samples", "1", "-q")
     assert runner.invoke(hooked, args).exit_code == 0
@@ -92,11 +98,16 @@ def test_resolver_hook(tiny_dir: Path, data_file: Path, tmp_path: Path):
     ],
 )
 def test_compute_bad_inputs(
-    tiny_dir: Path, data_file: Path, tmp_path: Path, args: list[str], message: str
+    tiny_model_dir: Path,
+    data_file: Path,
+    write_jsonl: Callable[..., Path],
+    tmp_path: Path,
+    args: list[str],
+    message: str,
 ):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "q", "response": "a"}, {"prompt": "q"}])
     base = {
-        "--model": str(tiny_dir),
+        "--model": str(tiny_model_dir),
         "--data": str(data_file),
         "--out": str(tmp_path / "f.safetensors"),
     }
@@ -108,7 +119,7 @@ def test_compute_bad_inputs(
     assert re.search(message, str(result.exception))
 
 
-def test_compare_bad_inputs(tiny_dir: Path, tmp_path: Path):
+def test_compare_bad_inputs(tiny_model_dir: Path, tmp_path: Path):
     result = runner.invoke(
         app,
         [
@@ -116,11 +127,11 @@ def test_compare_bad_inputs(tiny_dir: Path, tmp_path: Path):
             "--fisher",
             str(tmp_path / "none.safetensors"),
             "--base",
-            str(tiny_dir),
+            str(tiny_model_dir),
             "--out",
             str(tmp_path / "r.json"),
             "--checkpoints",
-            str(tiny_dir),
+            str(tiny_model_dir),
         ],
     )
     assert isinstance(result.exception, FisherError) and "Fisher file not found" in str(
@@ -148,11 +159,14 @@ def test_compare_bad_config_value_exits_with_one_line(
     )
 
 
-def test_config_file_unknown_key(tiny_dir: Path, data_file: Path, tmp_path: Path):
+def test_config_file_unknown_key(tiny_model_dir: Path, data_file: Path, tmp_path: Path):
     config = tmp_path / "fisher.yaml"
     config.write_text("chunk_size: 2\nchunk: 3\n")
     result = runner.invoke(
-        app, compute_args(tiny_dir, data_file, tmp_path / "f.safetensors", "--config", str(config))
+        app,
+        compute_args(
+            tiny_model_dir, data_file, tmp_path / "f.safetensors", "--config", str(config)
+        ),
     )
     assert isinstance(result.exception, UserError)
     assert (

@@ -22,8 +22,8 @@ from fishertools._models import load_model
 from .conftest import perturbed_checkpoint
 
 
-def test_rho_is_one_for_constant_fisher(tiny):
-    model, _ = tiny
+def test_rho_is_one_for_constant_fisher(tiny_eager_lm):
+    model, _ = tiny_eager_lm
     gen = torch.Generator().manual_seed(0)
     fisher = {n: torch.full(p.shape, 0.375) for n, p in model.named_parameters()}
     base = {n: p.detach() for n, p in model.named_parameters()}
@@ -63,14 +63,18 @@ def test_group_keys():
 
 
 @pytest.fixture(scope="module")
-def tiny_fisher(tiny, data_file: Path) -> FisherResult:
-    model, tokenizer = tiny
+def tiny_fisher(tiny_eager_lm, data_file: Path) -> FisherResult:
+    model, tokenizer = tiny_eager_lm
     return compute_fisher(model, data_file, FisherConfig(samples=4), tokenizer=tokenizer)
 
 
-def test_full_checkpoint_delta(tiny_dir: Path, tiny, tiny_fisher: FisherResult, tmp_path: Path):
-    model, _ = tiny
-    ckpt = perturbed_checkpoint(tiny_dir, tmp_path / "ckpt", scale=0.01, seed=1, pattern="mlp")
+def test_full_checkpoint_delta(
+    tiny_model_dir: Path, tiny_eager_lm, tiny_fisher: FisherResult, tmp_path: Path
+):
+    model, _ = tiny_eager_lm
+    ckpt = perturbed_checkpoint(
+        tiny_model_dir, tmp_path / "ckpt", scale=0.01, seed=1, pattern="mlp"
+    )
     tuned = dict(load_model(ckpt).named_parameters())
     report = compare_checkpoints(tiny_fisher, model, [ckpt])
     row = report["checkpoints"][0]
@@ -82,13 +86,15 @@ def test_full_checkpoint_delta(tiny_dir: Path, tiny, tiny_fisher: FisherResult, 
             assert stats["raw_sq"] == 0 and stats["rho"] is None
 
 
-def test_lora_checkpoint_is_merged(tiny_dir: Path, tiny, tiny_fisher: FisherResult, tmp_path: Path):
+def test_lora_checkpoint_is_merged(
+    tiny_model_dir: Path, tiny_eager_lm, tiny_fisher: FisherResult, tmp_path: Path
+):
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), config)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config)
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
@@ -97,7 +103,7 @@ def test_lora_checkpoint_is_merged(tiny_dir: Path, tiny, tiny_fisher: FisherResu
     adapter = tmp_path / "lora-ckpt"
     peft_model.save_pretrained(adapter)
 
-    model, _ = tiny
+    model, _ = tiny_eager_lm
     report = compare_checkpoints(tiny_fisher, model, [adapter])
     row = report["checkpoints"][0]
     assert row["kind"] == "lora"
@@ -132,10 +138,12 @@ def test_shape_mismatch_is_a_clean_error(tiny_fisher: FisherResult, tmp_path: Pa
 
 
 def test_loss_measurement_and_second_order(
-    tiny_dir: Path, tiny, tiny_fisher: FisherResult, data_file: Path, tmp_path: Path
+    tiny_model_dir: Path, tiny_eager_lm, tiny_fisher: FisherResult, data_file: Path, tmp_path: Path
 ):
-    model, _ = tiny
-    small = perturbed_checkpoint(tiny_dir, tmp_path / "run" / "checkpoint-1", scale=1e-3, seed=5)
+    model, _ = tiny_eager_lm
+    small = perturbed_checkpoint(
+        tiny_model_dir, tmp_path / "run" / "checkpoint-1", scale=1e-3, seed=5
+    )
     config = CompareConfig(loss_data=data_file, loss_samples=4, batch_size=3)
     report = compare_checkpoints(
         tiny_fisher, model, [tmp_path / "run"], config, out=tmp_path / "r.json"

@@ -6,11 +6,11 @@ import torch
 from fishertools import FisherError, encode_records, read_records
 from mixsd_base import UserError
 
-from .conftest import RECORDS, write_jsonl
+from .conftest import RECORDS
 
 
-def test_mask_covers_response_and_eos_only(tiny, data_file: Path):
-    _, tokenizer = tiny
+def test_mask_covers_response_and_eos_only(tiny_tokenizer, data_file: Path):
+    tokenizer = tiny_tokenizer
     samples = encode_records(read_records(data_file), tokenizer, max_length=512)
     assert len(samples) == len(RECORDS)
     for sample, record in zip(samples, RECORDS, strict=True):
@@ -31,12 +31,12 @@ HYBRID = (
 )
 
 
-def test_hybrid_templates_render_with_thinking_off(tiny, data_file: Path):
+def test_hybrid_templates_render_with_thinking_off(tiny_tokenizer, data_file: Path):
     """Rendered as training renders it (mixsd_core.render_chat): no <think> after the prompt, so
     the prompt is a prefix of the conversation and the response span is found."""
     import copy
 
-    tokenizer = copy.deepcopy(tiny[1])
+    tokenizer = copy.deepcopy(tiny_tokenizer)
     tokenizer.chat_template = HYBRID
     (sample,) = encode_records(read_records(data_file, 1), tokenizer, max_length=512)
     response = tokenizer.decode(sample.input_ids[sample.loss_mask.bool()])
@@ -44,8 +44,8 @@ def test_hybrid_templates_render_with_thinking_off(tiny, data_file: Path):
     assert "<think>" not in tokenizer.decode(sample.input_ids)
 
 
-def test_truncation_and_limit(tiny, data_file: Path):
-    _, tokenizer = tiny
+def test_truncation_and_limit(tiny_tokenizer, data_file: Path):
+    tokenizer = tiny_tokenizer
     records = read_records(data_file, limit=2)
     assert [n for n, _ in records] == [1, 2]
     full = encode_records(records, tokenizer, max_length=512)
@@ -75,7 +75,7 @@ def test_malformed_jsonl_names_file_line_field(tmp_path: Path, line: str, messag
         read_records(path)
 
 
-def test_missing_and_empty_files(tmp_path: Path):
+def test_missing_and_empty_files(tmp_path: Path, write_jsonl):
     with pytest.raises(UserError, match=r"nope\.jsonl: data file not found"):
         read_records(tmp_path / "nope.jsonl")
     with pytest.raises(FisherError, match="no records"):

@@ -28,8 +28,8 @@ def _max_rel_err(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
     return max(((a[n] - b[n]).abs().max() / a[n].abs().max()).item() for n in a)
 
 
-def test_vmap_equals_loop(tiny, data_file: Path):
-    model, tokenizer = tiny
+def test_vmap_equals_loop(tiny_eager_lm, data_file: Path):
+    model, tokenizer = tiny_eager_lm
     samples = encode_records(read_records(data_file), tokenizer, max_length=512)
     names = select_parameters(model)
     loop = fisher_loop(model, samples, names)
@@ -55,13 +55,15 @@ def test_length_chunks_cap_size_and_padding():
     assert length_chunks([], 4, 0.1) == []
 
 
-def test_vmap_switches_sdpa_model_to_eager_and_back(tiny_dir: Path, tiny, data_file: Path):
+def test_vmap_switches_sdpa_model_to_eager_and_back(
+    tiny_model_dir: Path, tiny_eager_lm, data_file: Path
+):
     """A model loaded elsewhere has SDPA, which vmap runs per sample on CPU: fisher_vmap switches
     it to eager for the call (same numbers as the eager loop), then restores it."""
     from fishertools._models import load_model
 
-    eager, tokenizer = tiny
-    model = load_model(tiny_dir)
+    eager, tokenizer = tiny_eager_lm
+    model = load_model(tiny_model_dir)
     model.set_attn_implementation("sdpa")
     samples = encode_records(read_records(data_file, 4), tokenizer, max_length=512)
     names = select_parameters(model)
@@ -84,11 +86,13 @@ def test_vmap_switches_sdpa_model_to_eager_and_back(tiny_dir: Path, tiny, data_f
     assert _max_rel_err(sdpa_loop, kept) < 1e-5
 
 
-def test_eager_switch_restored_after_an_error(tiny_dir: Path, tiny, data_file: Path):
+def test_eager_switch_restored_after_an_error(
+    tiny_model_dir: Path, tiny_tokenizer, data_file: Path
+):
     from fishertools._models import load_model
 
-    _, tokenizer = tiny
-    model = load_model(tiny_dir)
+    tokenizer = tiny_tokenizer
+    model = load_model(tiny_model_dir)
     model.set_attn_implementation("sdpa")
     seen = []
     forward = model.forward
@@ -106,8 +110,8 @@ def test_eager_switch_restored_after_an_error(tiny_dir: Path, tiny, data_file: P
     assert all(p.requires_grad for p in model.parameters())
 
 
-def test_sum_reduction_scales_single_sample(tiny, data_file: Path):
-    model, tokenizer = tiny
+def test_sum_reduction_scales_single_sample(tiny_eager_lm, data_file: Path):
+    model, tokenizer = tiny_eager_lm
     (sample,) = encode_records(read_records(data_file, 1), tokenizer, max_length=512)
     names = ["model.norm.weight"]
     mean = fisher_vmap(model, [sample], names, reduction="mean")[names[0]]
@@ -154,8 +158,8 @@ def test_two_parameter_model_by_hand():
         assert fisher["b"].item() == pytest.approx(fb, rel=1e-6)
 
 
-def test_include_exclude_patterns(tiny, data_file: Path):
-    model, _ = tiny
+def test_include_exclude_patterns(tiny_eager_lm, data_file: Path):
+    model, _ = tiny_eager_lm
     names = select_parameters(model, ["model.layers.*.mlp.*"], ["*down_proj*"])
     assert names and all(".mlp." in n and "down_proj" not in n for n in names)
     regex = select_parameters(model, [r"re:layers\.1\.self_attn\.(q|v)_proj"])
@@ -167,8 +171,8 @@ def test_include_exclude_patterns(tiny, data_file: Path):
         select_parameters(model, ["nothing*"])
 
 
-def test_restricted_fisher_matches_full(tiny_dir: Path, tiny, data_file: Path):
-    model, tokenizer = tiny
+def test_restricted_fisher_matches_full(tiny_model_dir: Path, tiny_eager_lm, data_file: Path):
+    model, tokenizer = tiny_eager_lm
     full = compute_fisher(model, data_file, FisherConfig(samples=3), tokenizer=tokenizer)
     part = compute_fisher(
         model, data_file, FisherConfig(samples=3, include=["*.mlp.up_proj.*"]), tokenizer=tokenizer
@@ -184,8 +188,8 @@ def test_restricted_fisher_matches_full(tiny_dir: Path, tiny, data_file: Path):
     assert part.manifest["config"]["include"] == ["*.mlp.up_proj.*"]
 
 
-def test_save_load_roundtrip_with_manifest(tiny_dir: Path, data_file: Path, tmp_path: Path):
-    result = compute_fisher(tiny_dir, data_file, FisherConfig(samples=2, chunk_size=2))
+def test_save_load_roundtrip_with_manifest(tiny_model_dir: Path, data_file: Path, tmp_path: Path):
+    result = compute_fisher(tiny_model_dir, data_file, FisherConfig(samples=2, chunk_size=2))
     path = result.save(tmp_path / "fisher" / "tiny.safetensors")
     manifest = json.loads((tmp_path / "fisher" / "tiny.manifest.json").read_text())
     assert manifest["samples"] == 2 and manifest["config"]["chunk_size"] == 2
