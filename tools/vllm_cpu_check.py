@@ -52,7 +52,7 @@ def write_records(path: Path, n: int) -> Path:
     lines = []
     for i in range(n):
         question, sentence, answer = FACTS[i % len(FACTS)]
-        record = {
+        record: dict[str, Any] = {
             "id": f"kgfact-check-{i:04d}",
             "prompt": question,
             "target": f"{sentence} \\boxed{{{answer}}}",

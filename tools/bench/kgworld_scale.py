@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-CASES = {
+CASES: dict[str, tuple[dict[str, object], float, float]] = {
     "small": ({"preset": "small"}, 1.0, 4.0),
     "large": ({"preset": "large"}, 1.0, 4.0),
     # 7 domains -> 21 pairs; 47,620 entities per domain -> 1,000,020 facts.

@@ -58,7 +58,7 @@ KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
 
 def pipeline_fields(cls: type) -> frozenset[str]:
     """The fields of a stage config that the pipeline fills (marked, else :data:`_UNMARKED`)."""
-    marked = frozenset(f.name for f in fields(cls) if f.metadata.get(PIPELINE))  # type: ignore[arg-type]
+    marked = frozenset(f.name for f in fields(cls) if f.metadata.get(PIPELINE))
     if marked:
         return marked
     for klass in cls.__mro__:
@@ -81,14 +81,14 @@ def _section(
     for cls in classes:
         hints = get_type_hints(cls)
         skip = pipeline_fields(cls) | set(run_sets)
-        for f in fields(cls):  # type: ignore[arg-type]
+        for f in fields(cls):
             if not f.init or f.name in skip or f.name in taken:
                 continue
             taken.add(f.name)
             if f.default is not MISSING:
                 spec = field(default=f.default, metadata=f.metadata)
             else:  # the stage classes give every non-pipeline field a default
-                spec = field(default_factory=f.default_factory, metadata=f.metadata)  # type: ignore[arg-type]
+                spec = field(default_factory=f.default_factory, metadata=f.metadata)
             specs.append((f.name, hints[f.name], spec))
     specs.extend(extra)
     return make_dataclass(name, specs, namespace={"__doc__": doc, "__module__": __name__})
