@@ -1,45 +1,17 @@
-"""Offline fixtures: a tiny random chat model, a small kgworld world, small benchmark files."""
+"""forgetbench's own fixture: the user files of the benchmarks no package ships. The tiny model, a
+small world and the JSONL writer come from the shared plugin, mixsd_core.pytest_plugin (which
+also keeps the hub offline)."""
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mixsd_core.testing import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-
-
-@pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import kgworld
-
-    world = kgworld.generate(kgworld.resolve_config(overrides={"preset": "small", "seed": 0}))
-    return world.write(tmp_path_factory.mktemp("world") / "world")
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
 
 @pytest.fixture
-def write_rows():
-    """``write_rows(path, rows)``: write JSON Lines (test modules cannot import conftest)."""
-    return write_jsonl
-
-
-@pytest.fixture
-def data_folder(tmp_path: Path) -> Path:
+def data_folder(tmp_path: Path, write_jsonl: Callable[..., Path]) -> Path:
     """User files for the benchmarks no package ships, in the three upstream schemas."""
     write_jsonl(
         tmp_path / "math500.jsonl",

@@ -78,15 +78,15 @@ def test_list_benchmarks(data_folder, tmp_path_factory):
     assert with_files["math500"]["available"] and with_files["math500"]["rows"] == 2
 
 
-def test_bad_files_name_file_line_and_field(tmp_path, write_rows):
+def test_bad_files_name_file_line_and_field(tmp_path, write_jsonl):
     bad = tmp_path / "math500.jsonl"
     bad.write_text('{"problem": "p", "answer": "1"}\n{not json\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"math500.jsonl:2: invalid JSON"):
         load_benchmark("math500", folder=tmp_path)
-    write_rows(bad, [{"problem": "p"}])
+    write_jsonl(bad, [{"problem": "p"}])
     with pytest.raises(EvalError, match=r"math500.jsonl:1: field 'answer': missing field"):
         load_benchmark("math500", folder=tmp_path)
-    write_rows(
+    write_jsonl(
         bad,
         [{"problem": "p", "answer": "1", "id": "a"}, {"problem": "q", "answer": "2", "id": "a"}],
     )

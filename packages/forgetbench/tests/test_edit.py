@@ -12,25 +12,18 @@ from forgetbench.cli import app
 from mixsd_base import UserError
 
 
-@pytest.fixture(scope="module")
-def loaded(tiny_model):
-    from mixsd_core import load_model
-
-    return load_model(tiny_model, device="cpu")
-
-
 def _records(folder, split):
     import kgworld
 
     return kgworld.read_jsonl(folder / f"{split}.jsonl")
 
 
-def test_run_edit_on_the_tiny_model_is_deterministic(loaded, tiny_world):
-    model, tokenizer = loaded
+def test_run_edit_on_the_tiny_model_is_deterministic(tiny_lm, small_world_dir):
+    model, tokenizer = tiny_lm
     run = lambda folder, **kw: forgetbench.run_edit(  # noqa: E731
         model, tokenizer, folder, limit=2, max_new_tokens=6, batch_size=4, **kw
     )
-    scores, samples, hashes = run(tiny_world)
+    scores, samples, hashes = run(small_world_dir)
     assert set(scores) == set(forgetbench.EDIT_SPLITS)
     for split, entry in scores.items():
         assert 0.0 <= entry["score"] <= 1.0 and entry["n"] == 2
@@ -38,19 +31,21 @@ def test_run_edit_on_the_tiny_model_is_deterministic(loaded, tiny_world):
     assert len(samples) == 10 and len(hashes) == 4  # edit/rewrite reads edit/train
     assert all(s["task"].startswith("edit/") for s in samples)
     # The edit folder itself works too; greedy decoding gives the same replies again.
-    again = run(tiny_world / "edit", splits=["edit/multihop"])
+    again = run(small_world_dir / "edit", splits=["edit/multihop"])
     assert again[1] == [s for s in samples if s["task"] == "edit/multihop"]
 
 
-def test_scores_count_new_old_and_alias_answers(monkeypatch, tiny_world, tmp_path):
+def test_scores_count_new_old_and_alias_answers(
+    monkeypatch, small_world_dir, write_jsonl, tmp_path
+):
     """The metric logic with scripted replies (no model): new, old, alias, neither."""
     import forgetbench._edit as edit
 
     folder = tmp_path / "w"
     (folder / "edit").mkdir(parents=True)
-    train = _records(tiny_world, "edit/train")[:4]
+    train = _records(small_world_dir, "edit/train")[:4]
     train[2]["meta"]["answer_aliases"] = ["Alias Town"]
-    (folder / "edit" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    write_jsonl(folder / "edit" / "train.jsonl", train)
     replies = [
         f"It is {train[0]['answer']}. \\boxed{{{train[0]['answer']}}}",  # the new answer
         f"\\boxed{{{train[1]['meta']['old_answer']}}}",  # still the old one
@@ -97,13 +92,13 @@ def test_mquake_import_is_an_edit_folder(monkeypatch, tmp_path):
     assert "skipped" in scores["edit/paraphrase"] and len(hashes) == 2
 
 
-def test_missing_edit_folder_and_bad_records_are_one_line(tmp_path, tiny_world):
+def test_missing_edit_folder_and_bad_records_are_one_line(tmp_path, small_world_dir, write_jsonl):
     with pytest.raises(forgetbench.EvalError, match="no edit/ folder"):
         forgetbench.run_edit(None, None, tmp_path)
     (tmp_path / "edit").mkdir()
-    record = _records(tiny_world, "edit/train")[0]
+    record = _records(small_world_dir, "edit/train")[0]
     del record["meta"]["old_answer"]
-    (tmp_path / "edit" / "train.jsonl").write_text(json.dumps(record) + "\n")
+    write_jsonl(tmp_path / "edit" / "train.jsonl", [record])
 
     def replies(model, tokenizer, records, **kwargs):
         return ["x"] * len(records)
@@ -124,11 +119,11 @@ def test_config_keeps_edit_opt_in():
         forgetbench.EvalConfig(model="m", out="o.json", suites=["edit"])
 
 
-def test_cli_eval_suite_edit(tiny_model, tiny_world, tmp_path):
+def test_cli_eval_suite_edit(tiny_model_dir, small_world_dir, tmp_path):
     out = tmp_path / "evals" / "edit.json"
     config = tmp_path / "eval.yaml"
     config.write_text("indomain_max_new_tokens: 4\nbatch_size: 4\n")
-    args = ["eval", "--model", str(tiny_model), "--suite", "edit", "--edits", str(tiny_world),
+    args = ["eval", "--model", str(tiny_model_dir), "--suite", "edit", "--edits", str(small_world_dir),
             "--limit", "1", "--config", str(config), "--out", str(out)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -142,12 +137,14 @@ def test_cli_eval_suite_edit(tiny_model, tiny_world, tmp_path):
     assert len(samples) == 5
 
 
-def test_rewrite_scores_the_bare_completion_prompt(monkeypatch, tiny_world, tmp_path):
+def test_rewrite_scores_the_bare_completion_prompt(
+    monkeypatch, small_world_dir, write_jsonl, tmp_path
+):
     """edit/rewrite fills each rewrite prompt with its subject and checks the new and the old
     object as greedy continuations (the matcher is scripted here; mixsd-core tests it on a model)."""
     import mixsd_core._continuation as continuation
 
-    records = _records(tiny_world, "edit/train")[:3]
+    records = _records(small_world_dir, "edit/train")[:3]
     prompts = [r["meta"]["rewrite"]["prompt"].replace("{}", r["meta"]["subject"]) for r in records]
     greedy = {  # what the "model" writes after each prompt: new, old, neither
         prompts[0]: records[0]["answer"],
@@ -166,7 +163,7 @@ def test_rewrite_scores_the_bare_completion_prompt(monkeypatch, tiny_world, tmp_
     monkeypatch.setattr(continuation, "greedy_continuation_matches", scripted)
     (tmp_path / "edit").mkdir()
     train = tmp_path / "edit" / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(train, records)
     scores, samples, _ = forgetbench.run_edit(None, None, tmp_path, splits=["edit/rewrite"])
     entry = scores["edit/rewrite"]
     assert seen[0] == prompts and [s["acc"] for s in samples] == [1.0, 0.0, 0.0]
@@ -179,6 +176,6 @@ def test_rewrite_scores_the_bare_completion_prompt(monkeypatch, tiny_world, tmp_
     assert entry["verifier"] == "greedy-continuation"
     assert [s["old"] for s in samples] == [0.0, 1.0, 0.0]
     del records[1]["meta"]["rewrite"]
-    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(train, records)
     with pytest.raises(UserError, match=r"record 2: missing field 'meta.rewrite'"):
         forgetbench.run_edit(None, None, tmp_path, splits=["edit/rewrite"])

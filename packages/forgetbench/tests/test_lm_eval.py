@@ -55,12 +55,12 @@ def test_process_results_match_the_scorers(monkeypatch):
 
 
 @pytest.mark.slow
-def test_lm_eval_cli_runs_a_task(tiny_model, tmp_path):
+def test_lm_eval_cli_runs_a_task(tiny_model_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = tmp_path / "lm_eval_out"
     cmd = [
         sys.executable, "-m", "lm_eval", "--model", "hf",
-        "--model_args", f"pretrained={tiny_model},dtype=float32",
+        "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
         "--include_path", str(forgetbench.tasks_dir()),
         "--tasks", "fb_gsm8k100", "--limit", "2", "--apply_chat_template",
         "--gen_kwargs", "max_gen_toks=8", "--device", "cpu",

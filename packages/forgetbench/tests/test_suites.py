@@ -11,17 +11,10 @@ import forgetbench
 from forgetbench.cli import app
 
 
-@pytest.fixture(scope="module")
-def loaded(tiny_model):
-    from mixsd_core import load_model
-
-    return load_model(tiny_model, device="cpu")
-
-
-def test_indomain_is_deterministic_and_bounded(loaded, tiny_world):
-    model, tokenizer = loaded
+def test_indomain_is_deterministic_and_bounded(tiny_lm, small_world_dir):
+    model, tokenizer = tiny_lm
     run = lambda: forgetbench.run_indomain(  # noqa: E731
-        model, tokenizer, tiny_world, limit=2, max_new_tokens=6, batch_size=4
+        model, tokenizer, small_world_dir, limit=2, max_new_tokens=6, batch_size=4
     )
     scores, samples, hashes = run()
     assert set(scores) == set(forgetbench.INDOMAIN_SPLITS)
@@ -31,20 +24,20 @@ def test_indomain_is_deterministic_and_bounded(loaded, tiny_world):
     assert run()[1] == samples  # greedy: the same replies again
 
 
-def test_refloss_of_the_base_is_zero_and_cached(loaded, tiny_model, tmp_path):
-    model, tokenizer = loaded
+def test_refloss_of_the_base_is_zero_and_cached(tiny_lm, tiny_model_dir, tmp_path):
+    model, tokenizer = tiny_lm
     loads = []
 
     def load(spec):
         loads.append(spec)
-        return loaded
+        return tiny_lm
 
     kwargs = dict(load=load, n_prompts=3, max_new_tokens=5, cache_dir=tmp_path)
-    first = forgetbench.run_refloss(model, tokenizer, str(tiny_model), **kwargs)
-    assert loads == [str(tiny_model)] and first["delta_l_ref"] == pytest.approx(0.0, abs=1e-5)
+    first = forgetbench.run_refloss(model, tokenizer, str(tiny_model_dir), **kwargs)
+    assert loads == [str(tiny_model_dir)] and first["delta_l_ref"] == pytest.approx(0.0, abs=1e-5)
     assert first["l_ref"] > 0 and first["n_prompts"] == 3
-    again = forgetbench.run_refloss(model, tokenizer, str(tiny_model), **kwargs)
-    assert loads == [str(tiny_model)]  # the reference responses came from the cache
+    again = forgetbench.run_refloss(model, tokenizer, str(tiny_model_dir), **kwargs)
+    assert loads == [str(tiny_model_dir)]  # the reference responses came from the cache
     assert again["l_ref"] == pytest.approx(first["l_ref"])
 
 
@@ -59,11 +52,11 @@ def test_retention():
 
 
 @pytest.mark.slow
-def test_cli_eval_end_to_end(tiny_model, tiny_world, tmp_path):
+def test_cli_eval_end_to_end(tiny_model_dir, small_world_dir, tmp_path):
     out = tmp_path / "evals" / "tiny.json"
-    args = ["eval", "--model", str(tiny_model), "--world", str(tiny_world), "--limit", "1",
+    args = ["eval", "--model", str(tiny_model_dir), "--world", str(small_world_dir), "--limit", "1",
             "--tasks", "fb_gsm8k100,fb_humaneval,fb_math500", "--max-new-tokens", "8",
-            "--base-model", str(tiny_model), "--out", str(out), "--data-dir", str(tmp_path)]  # fmt: skip
+            "--base-model", str(tiny_model_dir), "--out", str(out), "--data-dir", str(tmp_path)]  # fmt: skip
     config = tmp_path / "eval.yaml"
     config.write_text(f"indomain_max_new_tokens: 4\nref_max_new_tokens: 4\ncache_dir: {tmp_path}\n")
     result = CliRunner().invoke(app, [*args, "--config", str(config)])
@@ -86,7 +79,7 @@ def test_cli_eval_end_to_end(tiny_model, tiny_world, tmp_path):
 
     # Retention against the same run: 100% wherever the base scored above zero.
     out2 = tmp_path / "again.json"
-    again = ["eval", "--model", str(tiny_model), "--suites", "heldout", "--tasks", "fb_gsm8k100",
+    again = ["eval", "--model", str(tiny_model_dir), "--suites", "heldout", "--tasks", "fb_gsm8k100",
              "--limit", "1", "--max-new-tokens", "8", "--base", str(out), "--out", str(out2)]  # fmt: skip
     result = CliRunner().invoke(app, again)
     assert result.exit_code == 0, result.output
@@ -112,7 +105,7 @@ def test_eval_bad_input_is_one_line(args, message, tmp_path, monkeypatch, capsys
 
     from forgetbench.cli import main
 
-    if "--tasks" in args:  # the task is checked once the model is loaded: use a tiny one
+    if "--tasks" in args:  # the task is checked once the model is tiny_lm: use a tiny one
         pytest.importorskip("torch")
         monkeypatch.setattr("forgetbench._runner._loader", lambda config: lambda spec: (None, None))
     argv = ["forgetbench", "eval", "--model", "x", "--out", str(tmp_path / "o.json"), *args]

@@ -55,8 +55,8 @@ def test_tally_keeps_every_bucket_in_order():
     }
 
 
-def test_leakage_entities_from_train_file(tmp_path, write_rows):
-    path = write_rows(
+def test_leakage_entities_from_train_file(tmp_path, write_jsonl):
+    path = write_jsonl(
         tmp_path / "train.jsonl",
         [
             {"target": "x \\boxed{Ormavel Dynamics}", "answer": "Ormavel Dynamics",
@@ -68,6 +68,6 @@ def test_leakage_entities_from_train_file(tmp_path, write_rows):
     assert leakage_entities(path) == ["ormavel dynamics", "zorvath kellen"]
 
 
-def test_leakage_entities_from_a_world(tiny_world):
-    names = leakage_entities(tiny_world / "kgfact" / "train.jsonl")
+def test_leakage_entities_from_a_world(small_world_dir):
+    names = leakage_entities(small_world_dir / "kgfact" / "train.jsonl")
     assert names and all(" " in n and len(n) >= 4 and n == n.lower() for n in names)
