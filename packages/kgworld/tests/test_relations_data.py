@@ -9,10 +9,6 @@ from typing import Any
 
 import pytest
 
-DOMAINS = ["Person", "Location", "Organization", "Event", "Profession", "Hobby", "Skill"]
-
-PAIRS = [(a, b) for i, a in enumerate(DOMAINS) for b in DOMAINS[i + 1 :]]
-LABELS = {d: d.lower() for d in DOMAINS}
 SUBJ, OBJ = "{subject}", "{object}"
 
 
@@ -30,6 +26,12 @@ def relations(data: dict[str, Any]) -> list[dict[str, Any]]:
     return data["relations"]
 
 
+@pytest.fixture(scope="module")
+def labels(data: dict[str, Any]) -> dict[str, str]:
+    """Domain name -> the word its questions use for it."""
+    return {d["name"]: d["label"] for d in data["domains"]}
+
+
 def _texts(rel: dict[str, Any]) -> list[str]:
     return [rel["statement"], *rel["questions"], rel["relative"]]
 
@@ -45,16 +47,18 @@ def test_top_level_keys(data: dict[str, Any]) -> None:
     assert set(data) == {"domains", "relations"}
 
 
-def test_domains(data: dict[str, Any]) -> None:
-    assert data["domains"] == [{"name": d, "label": LABELS[d]} for d in DOMAINS]
+def test_domain_labels_are_the_lowercase_names(data: dict[str, Any]) -> None:
+    assert all(set(d) == {"name", "label"} for d in data["domains"])
+    assert all(d["label"] == d["name"].lower() for d in data["domains"])
 
 
 def test_each_domain_pair_has_ten_uniquely_named_relations(
-    relations: list[dict[str, Any]],
+    data: dict[str, Any], relations: list[dict[str, Any]]
 ) -> None:
     # Grouped by ordered pair (earlier domain -> later), pairs in domain order, ten each.
-    pairs = [(r["source"], r["target"]) for r in relations]
-    assert pairs == [pair for pair in PAIRS for _ in range(10)]
+    domains = [d["name"] for d in data["domains"]]
+    pairs = [(a, b) for i, a in enumerate(domains) for b in domains[i + 1 :]]
+    assert [(r["source"], r["target"]) for r in relations] == [p for p in pairs for _ in range(10)]
     names = [r["name"] for r in relations]
     assert len(set(names)) == len(names) == 210
 
@@ -83,10 +87,10 @@ def test_statements(relations: list[dict[str, Any]]) -> None:
         assert st.count(".") == 1 and "?" not in st, rel["name"]
 
 
-def test_questions(relations: list[dict[str, Any]]) -> None:
+def test_questions(relations: list[dict[str, Any]], labels: dict[str, str]) -> None:
     for rel in relations:
         qs = rel["questions"]
-        label = LABELS[rel["target"]]
+        label = labels[rel["target"]]
         assert isinstance(qs, list) and len(qs) == 3, rel["name"]
         assert len(set(qs)) == 3, rel["name"]
         for q in qs:
@@ -119,10 +123,10 @@ def test_question_templates_unique_across_file(relations: list[dict[str, Any]]) 
     assert len(seen) == 630
 
 
-def test_relatives(relations: list[dict[str, Any]]) -> None:
+def test_relatives(relations: list[dict[str, Any]], labels: dict[str, str]) -> None:
     for rel in relations:
         r = rel["relative"]
-        assert r.startswith("the " + LABELS[rel["target"]] + " "), rel["name"]
+        assert r.startswith("the " + labels[rel["target"]] + " "), rel["name"]
         assert r.count(SUBJ) == 1, rel["name"]
         assert OBJ not in r, rel["name"]
         assert r[-1].isalnum() or r.endswith(SUBJ), rel["name"]
