@@ -26,6 +26,8 @@ __all__ = ["EXPERT", "NAIVE", "greedy_generate", "mixed_rollout", "reference_mix
 EXPERT, NAIVE = 0, 1  # stream indices; mask value 1 takes the naive token, 0 the expert's
 
 Prompt = str | Sequence[int]
+# pick_token(active_rows, logits_of_the_stream_each_row_takes) -> the next token of every row
+TokenPicker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------------------- the method
@@ -69,11 +71,14 @@ def mixed_rollout(
     *,
     max_new_tokens: int,
     eos_token_ids: Sequence[int],
+    pick_token: TokenPicker | None = None,
 ) -> list[list[int]]:
     """``reference_mixed_rollout`` for a batch of rows: one continuation per row, same tokens.
 
     ``masks[i][t]`` = 1 takes the naive stream's token at step t, 0 the expert's; each mask needs
     at least ``max_new_tokens`` entries. A row is finished when it emits a stop token.
+    ``pick_token`` turns the logits of the stream the mask names into the token; None takes their
+    argmax (the method). ``sampled_mixed_rollout`` samples instead.
     """
     _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
     takes_naive = torch.tensor(
@@ -81,8 +86,10 @@ def mixed_rollout(
     )
 
     def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
-        naive_token, expert_token = logits[NAIVE].argmax(-1), logits[EXPERT].argmax(-1)
-        return torch.where(takes_naive[active, step], naive_token, expert_token)
+        rows_take_naive = takes_naive[active, step][:, None]
+        chosen = torch.where(rows_take_naive, logits[NAIVE], logits[EXPERT])
+        # The argmax of the stream the mask names is that stream's greedy token.
+        return chosen.argmax(-1) if pick_token is None else pick_token(active, chosen)
 
     prompt_sets: list[list[list[int]]] = [[], []]
     prompt_sets[EXPERT] = [_token_ids(tokenizer, p) for p in expert_prompts]

@@ -10,6 +10,7 @@ Files (partial chunks, output, manifest) are ``_rollout_io``'s.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -179,45 +180,33 @@ class _Targets:
         naive = [p[0] for p in prompts]
         expert = [p[1] for p in prompts]
         masks = [a.mask for a in attempts]
-        steps, stops = config.max_new_tokens, self.stops
+        decode: Callable[..., list[list[int]]]
         if config.backend == "vllm":
             from mixsd_core._rollout_vllm import vllm_mixed_rollout
 
-            return vllm_mixed_rollout(
-                self.model,
-                self.tokenizer,
-                naive,
-                expert,
-                masks,
-                max_new_tokens=steps,
-                eos_token_ids=stops,
-            )
-        if config.temperature > 0:
+            decode = vllm_mixed_rollout
+        elif config.temperature > 0:
             from mixsd_core._sampling import sampled_mixed_rollout
 
-            return sampled_mixed_rollout(
-                self.model,
-                self.tokenizer,
-                naive,
-                expert,
-                masks,
-                max_new_tokens=steps,
-                eos_token_ids=stops,
+            decode = functools.partial(
+                sampled_mixed_rollout,
                 temperature=config.temperature,
                 top_p=config.top_p,
                 # The same (seed, example, attempt) as the mask: a row's draws are its own.
                 seeds=[stable_seed(config.seed, a.example_id, a.attempt) for a in attempts],
             )
-        from mixsd_core._rollout import mixed_rollout
+        else:
+            from mixsd_core._rollout import mixed_rollout
 
-        return mixed_rollout(
+            decode = mixed_rollout
+        return decode(
             self.model,
             self.tokenizer,
             naive,
             expert,
             masks,
-            max_new_tokens=steps,
-            eos_token_ids=stops,
+            max_new_tokens=config.max_new_tokens,
+            eos_token_ids=self.stops,
         )
 
     def _record(

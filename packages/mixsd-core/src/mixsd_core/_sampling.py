@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from mixsd_core._masks import stable_seed
-from mixsd_core._rollout import EXPERT, NAIVE, Prompt, _check_rows, _token_ids, lockstep_decode
+from mixsd_core._rollout import Prompt, _token_ids, lockstep_decode, mixed_rollout
 from mixsd_core._tokens import pad_token_id
 
 __all__ = ["check_sampling", "sample_rollout", "sample_tokens", "sampled_mixed_rollout"]
@@ -49,10 +49,10 @@ def sampled_mixed_rollout(
     expert_prompts: Sequence[Prompt],
     masks: Sequence[Sequence[int]],
     *,
-    max_new_tokens: int,
-    eos_token_ids: Sequence[int],
     temperature: float,
     seeds: Sequence[int],
+    max_new_tokens: int,
+    eos_token_ids: Sequence[int],
     top_p: float = 1.0,
 ) -> list[list[int]]:
     """``mixed_rollout`` with the chosen stream's token sampled instead of taken greedily.
@@ -60,33 +60,26 @@ def sampled_mixed_rollout(
     Row i samples from its own stream seeded by ``seeds[i]``. ``temperature`` must be > 0: the
     greedy method is ``mixed_rollout``.
     """
-    _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
     check_sampling(temperature, top_p)
     if temperature == 0:
         raise ValueError("temperature 0 is greedy decoding: use mixed_rollout")
     if len(seeds) != len(masks):
         raise ValueError("sampling needs one seed per row")
-    device = model.device
-    takes_naive = torch.tensor(
-        [list(m[:max_new_tokens]) for m in masks], dtype=torch.bool, device=device
-    )
     rngs = [random.Random(stable_seed("sample", s)) for s in seeds]
 
-    def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
-        picked = torch.where(takes_naive[active, step][:, None], logits[NAIVE], logits[EXPERT])
-        uniforms = torch.tensor([rngs[r].random() for r in active.tolist()], device=device)
-        return sample_tokens(picked, uniforms, temperature, top_p)
+    def sample(active: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        uniforms = torch.tensor([rngs[r].random() for r in active.tolist()], device=model.device)
+        return sample_tokens(logits, uniforms, temperature, top_p)
 
-    prompt_sets: list[list[list[int]]] = [[], []]
-    prompt_sets[EXPERT] = [_token_ids(tokenizer, p) for p in expert_prompts]
-    prompt_sets[NAIVE] = [_token_ids(tokenizer, p) for p in naive_prompts]
-    return lockstep_decode(
+    return mixed_rollout(
         model,
-        prompt_sets,
-        choose,
+        tokenizer,
+        naive_prompts,
+        expert_prompts,
+        masks,
         max_new_tokens=max_new_tokens,
         eos_token_ids=eos_token_ids,
-        pad_id=pad_token_id(tokenizer),
+        pick_token=sample,
     )
 
 
