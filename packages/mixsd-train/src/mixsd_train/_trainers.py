@@ -11,7 +11,8 @@ the on-policy methods, ``training_step``, which samples the student's rollouts f
 Everything else (optimizer, schedule, accumulation, clipping, checkpoints, resume, several
 devices through accelerate / torchrun) is the stock Trainer.
 
-Loss scale. Dataset-labelled methods divide the summed token loss by ``num_items_in_batch``, the
+Loss scale. Each trainer's ``summed_loss`` returns a micro-batch's summed token loss and token
+count; the one ``compute_loss`` (in ``_Base``) scales it. Dataset-labelled methods divide the summed token loss by ``num_items_in_batch``, the
 target-token count of the whole accumulated (and, with ``average_tokens_across_devices``,
 all-device) batch: a token-level mean over the optimizer step, as TRL does. On-policy methods
 cannot know the token count of rollouts not yet sampled, so they average over each micro-batch's
@@ -67,8 +68,8 @@ class _Base(Trainer):
         # model is its own teacher with the adapter switched off (no copy).
         teacher = copy.deepcopy(model) if self.uses_teacher and not _is_peft(model) else None
         super().__init__(
-            model=model,
-            args=args,
+            model,
+            args,
             train_dataset=train_dataset,
             processing_class=processing_class,
             data_collator=data_collator,
@@ -83,6 +84,23 @@ class _Base(Trainer):
             # Inference only: under bf16 training the teacher runs in bf16 anyway; halve its memory.
             dtype = torch.bfloat16 if args.bf16 else None
             teacher.to(device=args.device, dtype=dtype)
+
+    def summed_loss(
+        self, model: nn.Module, inputs: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """``(summed token loss, token count, model outputs or None)`` of one micro-batch."""
+        raise NotImplementedError
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        loss_sum, count, outputs = self.summed_loss(model, inputs)
+        loss = self._reduce(loss_sum, count, num_items_in_batch)
+        return (loss, outputs) if return_outputs else loss
 
     def _reduce(
         self, loss_sum: torch.Tensor, count: torch.Tensor, num_items_in_batch: Any
@@ -103,19 +121,13 @@ class NLLTrainer(_Base):
 
     loss_is_scaled_for_ga = True
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> Any:
+    def summed_loss(
+        self, model: nn.Module, inputs: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         targets = inputs["labels"][:, 1:]
         mask = targets != IGNORE_INDEX
-        loss_sum = masked_nll(outputs.logits[:, :-1], targets, mask)
-        loss = self._reduce(loss_sum, mask.sum(), num_items_in_batch)
-        return (loss, outputs) if return_outputs else loss
+        return masked_nll(outputs.logits[:, :-1], targets, mask), mask.sum(), outputs
 
 
 class _TeacherBase(_Base):
@@ -162,17 +174,12 @@ class _TeacherBase(_Base):
             student, teacher, everywhere, args.top_k, renorm_student=args.kl_renorm_student
         )
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> Any:
+    def summed_loss(
+        self, model: nn.Module, inputs: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         student, teacher = self.aligned_logits(model, inputs)
         count = torch.tensor(student.shape[0], device=student.device)
-        loss = self._reduce(self.distill(student, teacher), count, num_items_in_batch)
-        return (loss, None) if return_outputs else loss
+        return self.distill(student, teacher), count, None
 
 
 class MixSDKLTrainer(_TeacherBase):
