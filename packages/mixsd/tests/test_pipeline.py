@@ -13,13 +13,6 @@ from typer.testing import CliRunner
 from mixsd.cli import app
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mixsd_core.testing import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-
-
 def _config(tmp: Path, model: Path, **changes) -> Path:
     prompts = tmp / "ref_prompts.jsonl"
     prompts.write_text("".join(f'{{"prompt": "Say {w}."}}\n' for w in ("hi", "yes", "no")))
@@ -83,9 +76,9 @@ def _summary(output: str) -> dict[tuple[str, str], str]:
 
 
 @pytest.mark.slow
-def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) -> None:
+def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model_dir: Path) -> None:
     runner = CliRunner()
-    config = _config(tmp_path, tiny_model)
+    config = _config(tmp_path, tiny_model_dir)
     first = runner.invoke(app, ["run", str(config), "--quiet"])
     assert first.exit_code == 0, first.output
     run = tmp_path / "run"
@@ -141,7 +134,7 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) ->
     assert statuses and set(statuses.values()) == {"reused"}, again.output
 
     # A changed alpha list redoes only what depends on it.
-    changed = _config(tmp_path, tiny_model, methods=["base", "sft", "mixsd@0.3"])
+    changed = _config(tmp_path, tiny_model_dir, methods=["base", "sft", "mixsd@0.3"])
     third = runner.invoke(app, ["run", str(changed), "--quiet"])
     assert third.exit_code == 0, third.output
     rows = _summary(third.output)
@@ -155,7 +148,7 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) ->
     stale.write_text("from the previous inputs")
     rollout = {"batch_size": 4, "max_new_tokens": 6, "max_retries": 1, "verifier": "any"}
     fourth_config = _config(
-        tmp_path, tiny_model, methods=["base", "sft", "mixsd@0.3"], rollout=rollout
+        tmp_path, tiny_model_dir, methods=["base", "sft", "mixsd@0.3"], rollout=rollout
     )
     fourth = runner.invoke(app, ["run", str(fourth_config), "--quiet"])
     assert fourth.exit_code == 0, fourth.output
@@ -168,9 +161,9 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model: Path) ->
     assert state["global_step"] == 2
 
 
-def test_bad_config_names_file_line_and_field(tmp_path: Path, tiny_model: Path) -> None:
+def test_bad_config_names_file_line_and_field(tmp_path: Path, tiny_model_dir: Path) -> None:
     runner = CliRunner()
-    config = _config(tmp_path, tiny_model)
+    config = _config(tmp_path, tiny_model_dir)
     text = config.read_text().replace("max_retries: 1", "max_retrys: 1")
     config.write_text(text)
     result = runner.invoke(app, ["run", str(config)])
@@ -192,12 +185,12 @@ def test_bad_config_names_file_line_and_field(tmp_path: Path, tiny_model: Path) 
         ([{"method": "sft", "nam": "x"}], r"field 'methods\.0\.nam': unknown key"),
     ],
 )
-def test_bad_methods(tmp_path: Path, tiny_model: Path, methods: list, error: str) -> None:
+def test_bad_methods(tmp_path: Path, tiny_model_dir: Path, methods: list, error: str) -> None:
     from mixsd._run_config import load_run_config
     from mixsd_base import UserError
 
     with pytest.raises(UserError, match=error):
-        load_run_config(_config(tmp_path, tiny_model, methods=methods))
+        load_run_config(_config(tmp_path, tiny_model_dir, methods=methods))
 
 
 @pytest.mark.parametrize(
@@ -216,27 +209,27 @@ def test_bad_methods(tmp_path: Path, tiny_model: Path, methods: list, error: str
     ],
 )
 def test_bad_sections_fail_at_load(
-    tmp_path: Path, tiny_model: Path, changes: dict, error: str
+    tmp_path: Path, tiny_model_dir: Path, changes: dict, error: str
 ) -> None:
     """Every stage section is checked when the config loads, naming the file and field."""
     from mixsd._run_config import load_run_config
     from mixsd_base import UserError
 
-    path = _config(tmp_path, tiny_model, **changes)
+    path = _config(tmp_path, tiny_model_dir, **changes)
     with pytest.raises(UserError, match=error) as info:
         load_run_config(path)
     assert str(info.value).startswith(str(path))
     assert not (tmp_path / "run").exists()
 
 
-def test_sections_are_the_stage_configs(tmp_path: Path, tiny_model: Path) -> None:
+def test_sections_are_the_stage_configs(tmp_path: Path, tiny_model_dir: Path) -> None:
     """A section holds its stage config's options, typed, and the pipeline's fields are not
     among them; --set reaches nested keys."""
     from mixsd._run_config import load_run_config
     from mixsd._stages.rollout import rollout_config
     from mixsd_base import parse_overrides
 
-    path = _config(tmp_path, tiny_model)
+    path = _config(tmp_path, tiny_model_dir)
     config = load_run_config(path, parse_overrides(["rollout.max_retries=5", "seed=3"]))
     assert config.rollout.max_retries == 5 and config.rollout.batch_size == 4
     assert not hasattr(config.rollout, "model") and not hasattr(config.eval, "out")
@@ -268,11 +261,11 @@ def test_shipped_run_configs_are_valid(path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.slow
-def test_edit_run_with_memit(tmp_path: Path, tiny_model: Path) -> None:
+def test_edit_run_with_memit(tmp_path: Path, tiny_model_dir: Path) -> None:
     """The editing setting: edits as training data, MEMIT beside SFT, the edit suite."""
     config = _config(
         tmp_path,
-        tiny_model,
+        tiny_model_dir,
         data={"split": "edit/train", "limit": 2},
         methods=[
             "base",
@@ -298,11 +291,11 @@ def test_edit_run_with_memit(tmp_path: Path, tiny_model: Path) -> None:
 
 
 @pytest.mark.slow
-def test_rollouts_that_keep_nothing_skip_their_method(tmp_path: Path, tiny_model: Path) -> None:
+def test_rollouts_that_keep_nothing_skip_their_method(tmp_path: Path, tiny_model_dir: Path) -> None:
     """A random model never boxes the answer: the MixSD method is skipped, the run goes on."""
     config = _config(
         tmp_path,
-        tiny_model,
+        tiny_model_dir,
         methods=["base", "mixsd@0.5"],
         rollout={"batch_size": 4, "max_new_tokens": 4, "max_retries": 0, "verifier": "boxed"},
         eval={"suites": ["indomain"], "limit": 2, "indomain_max_new_tokens": 4},
