@@ -42,12 +42,23 @@ def test_defaults_file_overrides_in_order(tmp_path):
     assert cfg.limit is None  # None in an override means unset
 
 
-def test_unknown_key_names_file_line_and_suggests(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "where_and_what"),
+    [
+        (
+            "lr: 0.1\nsection:\n  sise: 5\n",
+            "3: field 'section.sise': unknown key (did you mean 'size'?)",
+        ),
+        # an error raised by __post_init__ gets the line of the field it names
+        ("section:\n  size: 0\n", "2: field 'section.size': must be positive"),
+    ],
+)
+def test_errors_name_file_line_and_field(tmp_path, text, where_and_what):
     path = tmp_path / "c.yaml"
-    path.write_text("lr: 0.1\nsection:\n  sise: 5\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(Top, path)
-    assert str(info.value) == f"{path}:3: field 'section.sise': unknown key (did you mean 'size'?)"
+    assert str(info.value) == f"{path}:{where_and_what}"
 
 
 def test_wrong_type_and_literal(tmp_path):
@@ -68,14 +79,6 @@ def test_a_section_built_beforehand_is_kept():
     assert cfg.section is section
     with pytest.raises(ConfigError, match="field 'section': expected a mapping, got int"):
         build_config(Top, {"section": 3})
-
-
-def test_post_init_error_gets_file_and_line(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text("section:\n  size: 0\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_config(Top, path)
-    assert str(info.value) == f"{path}:2: field 'section.size': must be positive"
 
 
 def test_extends_merges_and_keeps_lines(tmp_path):

@@ -1,7 +1,8 @@
 """mixsd-base: the plumbing every MixSD package shares (standard library only).
 
 * config loading: :func:`load_config`, :func:`build_config`, :func:`parse_overrides`,
-  :func:`read_config_file` (YAML with line numbers, ``extends:``, did-you-mean);
+  :func:`read_config_file` (YAML with line numbers, ``extends:``, did-you-mean); fields in one
+  line with their checks: :func:`option`, :func:`check_fields`;
 * errors: :class:`UserError` (names file, line and field) and its :class:`ConfigError`,
   :class:`DataError`;
 * files: atomic writes, JSON Lines with line-numbered errors, sha256, package versions;
@@ -31,6 +32,7 @@ from mixsd_base._config import (
     read_config_file,
 )
 from mixsd_base._errors import ConfigError, DataError, UserError, where
+from mixsd_base._fields import check_fields, option
 from mixsd_base._files import (
     atomic_path,
     atomic_write,
@@ -63,6 +65,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "build_config",
+    "check_fields",
     "config_command",
     "config_help",
     "dump_jsonl_line",
@@ -75,6 +78,7 @@ __all__ = [
     "load_config",
     "merge",
     "nest",
+    "option",
     "package_versions",
     "parse_overrides",
     "read_config_file",
