@@ -31,6 +31,14 @@ def comma_list(value: Any) -> Any:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
+def _comma_list_field(default: tuple[str, ...], help: str) -> Any:
+    """A list of names that also takes comma lists (see :func:`comma_list`)."""
+    return field(
+        default_factory=lambda: list(default),
+        metadata={"help": f"{help}; repeatable or comma-separated", "coerce": comma_list},
+    )
+
+
 @dataclass
 class EvalConfig:
     """One evaluation of one model; saved, resolved, in the output's manifest."""
@@ -41,21 +49,11 @@ class EvalConfig:
     out: str = field(
         metadata={"help": "output JSON (per-sample records go beside it, .samples.jsonl)"}
     )
-    suites: list[str] = field(
-        default_factory=lambda: list(DEFAULT_SUITES),
-        metadata={
-            "help": "which suites to run: heldout, indomain, refloss (default), edit; "
-            "repeatable or comma-separated",
-            "coerce": comma_list,
-        },
+    suites: list[str] = _comma_list_field(  # noqa: RUF009 (it returns a field())
+        DEFAULT_SUITES, "which suites to run: heldout, indomain, refloss (default), edit"
     )
-    tasks: list[str] = field(
-        default_factory=lambda: list(DEFAULT_TASKS),
-        metadata={
-            "help": "held-out lm-eval tasks (those without data here are reported skipped); "
-            "repeatable or comma-separated",
-            "coerce": comma_list,
-        },
+    tasks: list[str] = _comma_list_field(  # noqa: RUF009
+        DEFAULT_TASKS, "held-out lm-eval tasks (those without data here are reported skipped)"
     )
     world: str | None = field(
         default=None,

@@ -120,13 +120,9 @@ def _cot_a(x: int) -> list[str]:
 @_steps
 def _cot_b(x: int) -> list[str]:
     ds = digits(x)
-    lo = min(ds)
-    devs = ", ".join(f"({d}-{lo})^2 = {v}" for d, v in zip(ds, _sq_devs(ds), strict=True))
-    return [
-        f"Smallest digit: {lo}.",
-        f"Squared deviations from {lo}: {devs}.",
-        _sum_line(_sq_devs(ds)),
-    ]
+    lo, devs = min(ds), _sq_devs(ds)
+    steps = ", ".join(f"({d}-{lo})^2 = {v}" for d, v in zip(ds, devs, strict=True))
+    return [f"Smallest digit: {lo}.", f"Squared deviations from {lo}: {steps}.", _sum_line(devs)]
 
 
 @_steps
