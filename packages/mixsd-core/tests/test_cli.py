@@ -66,10 +66,10 @@ def test_yaml_config_under_set_under_flags(cli, tiny_model_dir, data, tmp_path) 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--alpha", "1.5"], "alpha must be in [0, 1], got 1.5"),
+        (["--alpha", "1.5"], "field 'alpha': must be in [0, 1], got 1.5"),
         (["--data", "missing.jsonl"], "missing.jsonl: no such data file"),
         (["--model", "no-such-model"], "unknown model 'no-such-model'"),
-        (["--dtype", "fp8"], "dtype must be auto or one of"),
+        (["--dtype", "fp8"], "field 'dtype': must be one of ['auto', 'bf16'"),
         (["--set", "alpah=0.2"], "field 'alpah': unknown key (did you mean 'alpha'?)"),
     ],
 )

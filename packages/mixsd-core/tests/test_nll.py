@@ -151,7 +151,7 @@ def test_bad_inputs(tmp_path: Path, write_jsonl: Any) -> None:
     with pytest.raises(NLLError, match=r"f\.jsonl: no records to score"):
         nll_module.load_targets(failed)
     assert len(nll_module.load_targets(failed, verified_only=False)[0]) == 1
-    with pytest.raises(NLLError, match="batch_size must be >= 1, got 0"):
+    with pytest.raises(NLLError, match="field 'batch_size': must be >= 1, got 0"):
         NLLConfig(data="x", out="y", batch_size=0)
     with pytest.raises(NLLError, match="thresholds"):
         NLLConfig(data="x", out="y", thresholds=[math.nan])
@@ -188,6 +188,6 @@ def test_cli(
     assert redone["files"] == saved["files"] and redone["overlap"] == saved["overlap"]
 
     code, _, err = cli("nll", "-c", str(config), "--set", "quantiles=1", "--out", str(again))
-    assert code == 1 and err == f"error: {config}: quantiles must be >= 2, got 1\n"
+    assert code == 1 and err == f"error: {config}: field 'quantiles': must be >= 2, got 1\n"
     code, _, err = cli("nll", "--data", str(data))
-    assert code == 1 and err == "error: no output file given (--out)\n"
+    assert code == 1 and err == "error: field 'out': is required\n"

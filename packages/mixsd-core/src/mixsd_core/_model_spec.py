@@ -27,9 +27,12 @@ from mixsd_core._model_registry import ModelError, lookup, unknown_model
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DTYPE_WORDS", "ModelSpec", "parse_dtype", "resolve_model_spec"]
+__all__ = ["DTYPE_WORDS", "MODEL_HELP", "ModelSpec", "parse_dtype", "resolve_model_spec"]
 
 SELECTION = "selection.json"
+
+# The help of every config's model field that this resolver reads.
+MODEL_HELP = "Model: registry name, folder, training folder, GGUF file or hub id."
 
 # Every package and command line spells dtypes with these words.
 DTYPE_WORDS = {

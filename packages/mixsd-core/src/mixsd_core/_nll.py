@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mixsd_base import UserError, write_json
+from mixsd_base import UserError, check_fields, option, write_json
+from mixsd_core._model_spec import MODEL_HELP
 from mixsd_core._prompts import PromptConfig, render_prompts
 from mixsd_core._tokens import pad_token_id, response_nll
 
@@ -50,55 +51,27 @@ class NLLError(UserError):
 class NLLConfig:
     """Settings of ``mixsd nll``."""
 
-    model: str = field(
-        default="default",
-        metadata={
-            "help": "Model: registry name, folder, training folder, GGUF file or hub id.",
-            "pipeline": True,
-        },
-    )
-    data: str = field(
-        default="", metadata={"help": "JSONL of records or a rollout file.", "pipeline": True}
-    )
-    out: str = field(
-        default="", metadata={"help": "Output JSON (e.g. nll/NAME.json).", "pipeline": True}
-    )
-    compare: str | None = field(
-        default=None,
-        metadata={
-            "help": "A second target file: adds the high-NLL token overlap.",
-            "pipeline": True,
-        },
+    model: str = option("default", MODEL_HELP, pipeline=True)
+    data: str = option("", "JSONL of records or a rollout file.", required=True, pipeline=True)
+    out: str = option("", "Output JSON (e.g. nll/NAME.json).", required=True, pipeline=True)
+    compare: str | None = option(
+        None, "A second target file: adds the high-NLL token overlap.", pipeline=True
     )
     thresholds: list[float] = field(
         default_factory=list,
         metadata={"help": f"NLL thresholds (nats) besides {DEFAULT_NLL_THRESHOLD:g}; repeatable."},
     )
-    batch_size: int = field(default=8, metadata={"help": "Records per forward pass."})
-    limit: int | None = field(
-        default=None, metadata={"help": "Score only the first N (kept) records of each file."}
-    )
-    quantiles: int = field(default=101, metadata={"help": "Points of the CDF data (>= 2)."})
-    all_records: bool = field(
-        default=False,
-        metadata={"help": "Rollout files: score failed (verified = false) records too."},
-    )
-    device: str | None = field(default=None, metadata={"help": "Device (default: CUDA if any)."})
+    batch_size: int = option(8, "Records per forward pass.", min=1)
+    limit: int | None = option(None, "Score only the first N (kept) records of each file.", min=1)
+    quantiles: int = option(101, "Points of the CDF data (>= 2).", min=2)
+    all_records: bool = option(False, "Rollout files: score failed (verified = false) records too.")
+    device: str | None = option(None, "Device (default: CUDA if any).")
 
     def __post_init__(self) -> None:
-        if not self.data:
-            raise NLLError("no data file given (--data)")
-        if not self.out:
-            raise NLLError("no output file given (--out)")
-        if self.batch_size < 1:
-            raise NLLError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.limit is not None and self.limit < 1:
-            raise NLLError(f"limit must be >= 1, got {self.limit}")
-        if self.quantiles < 2:
-            raise NLLError(f"quantiles must be >= 2, got {self.quantiles}")
+        check_fields(self, error=NLLError)
         for t in self.thresholds:
             if not math.isfinite(t) or t < 0:
-                raise NLLError(f"thresholds must be finite and >= 0, got {t}")
+                raise NLLError(f"must be finite and >= 0, got {t}", field="thresholds")
         self.thresholds = sorted({DEFAULT_NLL_THRESHOLD, *map(float, self.thresholds)})
 
 

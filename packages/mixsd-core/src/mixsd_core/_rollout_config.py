@@ -7,18 +7,19 @@ fills itself."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixsd_base import ConfigError, UserError, build_config
-from mixsd_core._model_spec import DTYPE_WORDS
+from mixsd_base import ConfigError, UserError, build_config, check_fields, option
+from mixsd_core._model_spec import DTYPE_WORDS, MODEL_HELP
 from mixsd_core._prompts import EXPERT_TEMPLATES, TASK_TYPES
 
 __all__ = ["AUTO_VERIFIERS", "BACKENDS", "RolloutConfig", "RolloutError"]
 
 AUTO_VERIFIERS = {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
 BACKENDS = ("hf", "vllm")
+TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
 
 
 class RolloutError(UserError):
@@ -35,124 +36,75 @@ def _verifier_names() -> tuple[str, ...]:
 class RolloutConfig:
     """Configuration of ``mixsd rollout``. Every field but ``overwrite`` fingerprints the output."""
 
-    model: str = field(
-        default="default",
-        metadata={
-            "help": "Model: registry name, folder, training folder, GGUF file or hub id.",
-            "pipeline": True,
-        },
+    model: str = option("default", MODEL_HELP, pipeline=True)
+    data: str = option(
+        "",
+        "Input JSONL of records (id, prompt, target, answer, ...).",
+        required=True,
+        pipeline=True,
     )
-    data: str = field(
-        default="",
-        metadata={
-            "help": "Input JSONL of records (id, prompt, target, answer, ...).",
-            "pipeline": True,
-        },
+    out: str = option(
+        "",
+        "Output JSONL; the manifest goes to OUT-stem.manifest.json.",
+        required=True,
+        pipeline=True,
     )
-    out: str = field(
-        default="",
-        metadata={
-            "help": "Output JSONL; the manifest goes to OUT-stem.manifest.json.",
-            "pipeline": True,
-        },
+    alpha: float = option(0.5, "Probability of taking the naive token.", interval="[0, 1]")
+    seed: int = option(0, "Seed of the masks (with example id and attempt).")
+    batch_size: int = option(8, "Examples decoded together.", min=1)
+    chunk_batches: int = option(
+        8,
+        "Batches per resumable chunk: a chunk's failed rows from every batch are redrawn "
+        "together, in full batches (1 = each batch retries alone).",
+        min=1,
     )
-    alpha: float = field(
-        default=0.5, metadata={"help": "Probability of taking the naive token, in [0, 1]."}
+    max_new_tokens: int = option(256, "Longest target, in tokens.", min=1)
+    max_retries: int = option(10, "Redraws after a failed first attempt; then drop.", min=0)
+    backend: str = option(
+        "hf",
+        # No square brackets: the CLI's rich help would read "[vllm]" as markup.
+        "Decoding backend: 'hf' (transformers, CPU/GPU) or 'vllm' (needs the vllm extra of "
+        "mixsd-core; greedy only, same tokens as 'hf').",
+        choices=BACKENDS,
     )
-    seed: int = field(
-        default=0, metadata={"help": "Seed of the masks (with example id and attempt)."}
+    verifier: str = option(
+        "auto",
+        "'auto' (by task type) or a kgworld verifier name.",
+        choices=lambda: ("auto", *_verifier_names()),  # read when checked: imports kgworld
     )
-    batch_size: int = field(default=8, metadata={"help": "Examples decoded together."})
-    chunk_batches: int = field(
-        default=8,
-        metadata={
-            "help": "Batches per resumable chunk: a chunk's failed rows from every batch are "
-            "redrawn together, in full batches (1 = each batch retries alone)."
-        },
+    no_verify: bool = option(False, "Keep every first attempt, unverified.")
+    overwrite: bool = option(False, "Replace output written with another config.")
+    task: str = option(
+        "auto", "Task type: 'auto' (id prefix / meta), 'kgfact', 'kgfunc'.", choices=TASKS
     )
-    max_new_tokens: int = field(default=256, metadata={"help": "Longest target, in tokens."})
-    max_retries: int = field(
-        default=10, metadata={"help": "Redraws after a failed first attempt; then drop."}
+    prompt_style: str = option(
+        "clear", "Expert wording: 'clear' or 'paper'.", choices=sorted(EXPERT_TEMPLATES)
     )
-    backend: str = field(
-        default="hf",
-        metadata={
-            # No square brackets: the CLI's rich help would read "[vllm]" as markup.
-            "help": "Decoding backend: 'hf' (transformers, CPU/GPU) or 'vllm' (needs the vllm "
-            "extra of mixsd-core; greedy only, same tokens as 'hf')."
-        },
+    temperature: float = option(0.0, "0 = greedy (the method); > 0 samples.", min=0)
+    top_p: float = option(1.0, "Nucleus mass when sampling.", interval="(0, 1]")
+    limit: int | None = option(None, "Only the first LIMIT records (None = all).", min=0)
+    device: str | None = option(
+        None, "Torch device (None = cuda if available, else cpu); hf backend only."
     )
-    verifier: str = field(
-        default="auto", metadata={"help": "'auto' (by task type) or a kgworld verifier name."}
-    )
-    no_verify: bool = field(
-        default=False, metadata={"help": "Keep every first attempt, unverified."}
-    )
-    overwrite: bool = field(
-        default=False, metadata={"help": "Replace output written with another config."}
-    )
-    task: str = field(
-        default="auto",
-        metadata={"help": "Task type: 'auto' (id prefix / meta), 'kgfact', 'kgfunc'."},
-    )
-    prompt_style: str = field(
-        default="clear", metadata={"help": "Expert wording: 'clear' or 'paper'."}
-    )
-    temperature: float = field(
-        default=0.0, metadata={"help": "0 = greedy (the method); > 0 samples."}
-    )
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus mass when sampling."})
-    limit: int | None = field(
-        default=None, metadata={"help": "Only the first LIMIT records (None = all)."}
-    )
-    device: str | None = field(
-        default=None,
-        metadata={"help": "Torch device (None = cuda if available, else cpu); hf backend only."},
-    )
-    dtype: str | None = field(
-        default=None,
-        metadata={"help": "auto, fp32, bf16 or fp16 (None = auto: fp32 on CPU, bf16 on GPU)."},
+    dtype: str | None = option(
+        None,
+        "auto, fp32, bf16 or fp16 (None = auto: fp32 on CPU, bf16 on GPU).",
+        choices=("auto", *sorted(DTYPE_WORDS)),
     )
 
     def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> None:
-            # The field's name leads the message: load_config adds the file it came from.
-            raise ConfigError(f"{name} {why}, got {getattr(self, name)!r}")
-
-        if not self.data:
-            bad("data", "is required")
-        if not self.out:
-            bad("out", "is required")
-        if isinstance(self.alpha, bool) or not 0.0 <= self.alpha <= 1.0:
-            bad("alpha", "must be in [0, 1]")
-        for name in ("batch_size", "chunk_batches", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                bad(name, "must be >= 1")
-        if self.max_retries < 0:
-            bad("max_retries", "must be >= 0")
-        if self.limit is not None and self.limit < 0:
-            bad("limit", "must be >= 0")
-        if self.backend not in BACKENDS:
-            bad("backend", f"must be one of {list(BACKENDS)}")
-        if self.verifier not in ("auto", *_verifier_names()):
-            bad("verifier", f"must be 'auto' or one of {list(_verifier_names())}")
-        if self.task not in ("auto", *TASK_TYPES):
-            bad("task", f"must be 'auto' or one of {list(TASK_TYPES)}")
-        if self.prompt_style not in EXPERT_TEMPLATES:
-            bad("prompt_style", f"must be one of {sorted(EXPERT_TEMPLATES)}")
-        if self.dtype is not None and self.dtype not in ("auto", *DTYPE_WORDS):
-            bad("dtype", f"must be auto or one of {sorted(DTYPE_WORDS)}")
-        if self.temperature < 0:
-            bad("temperature", "must be >= 0")
-        if not 0.0 < self.top_p <= 1.0:
-            bad("top_p", "must be in (0, 1]")
+        check_fields(self)
         if self.backend == "vllm":
             # Sampling could not reproduce the HF backend's per-row random streams.
             if self.temperature != 0:
-                bad("temperature", "must be 0 with backend 'vllm' (greedy only)")
+                raise ConfigError(
+                    "must be 0 with backend 'vllm' (greedy only)", field="temperature"
+                )
             # vLLM's platform comes from its install; pick GPUs with CUDA_VISIBLE_DEVICES.
             if self.device is not None:
-                bad("device", "must be unset with backend 'vllm' (use CUDA_VISIBLE_DEVICES)")
+                raise ConfigError(
+                    "must be unset with backend 'vllm' (use CUDA_VISIBLE_DEVICES)", field="device"
+                )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RolloutConfig:
