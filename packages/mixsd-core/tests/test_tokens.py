@@ -15,7 +15,6 @@ from mixsd_core import (
     render_chat,
     render_prompts,
     render_user_prompt,
-    response_nll,
     response_nll_tensors,
     token_nll,
 )
@@ -116,26 +115,24 @@ def test_response_nll_matches_hand_computation(tiny_lm: Any, padding: str) -> No
         [*tokenizer("Ormavel Dynamics.", add_special_tokens=False)["input_ids"], eos],
         [*tokenizer("The answer is 104. \\boxed{104}", add_special_tokens=False)["input_ids"], eos],
     ]
-    got = response_nll(
+    tensors = response_nll_tensors(
         model, prompts, responses, batch_size=2, padding=padding, pad_id=pad_token_id(tokenizer)
     )
+    assert all(t.dtype == torch.float32 and not t.requires_grad for t in tensors)
+    got = [t.tolist() for t in tensors]
     for prompt, response, values in zip(prompts, responses, got, strict=True):
         assert len(values) == len(response)  # the closing EOS is scored although it is the pad id
         assert values == pytest.approx(_hand(model, prompt, response), abs=1e-4)
     # A row's scores do not depend on the batch it shares.
-    alone = response_nll(model, prompts[:1], responses[:1], padding=padding)
-    assert alone[0] == pytest.approx(got[0], abs=1e-5)
-    tensors = response_nll_tensors(model, prompts, responses, padding=padding)
-    for tensor, values in zip(tensors, got, strict=True):
-        assert tensor.tolist() == values
-    assert all(t.dtype == torch.float32 and not t.requires_grad for t in tensors)
+    alone = response_nll_tensors(model, prompts[:1], responses[:1], padding=padding)
+    assert alone[0].tolist() == pytest.approx(got[0], abs=1e-5)
 
 
 def test_response_nll_rejects_bad_rows(tiny_lm: Any) -> None:
     model, _ = tiny_lm
     with pytest.raises(ValueError, match="1 prompts but 2 responses"):
-        response_nll(model, [[1]], [[2], [3]])
+        response_nll_tensors(model, [[1]], [[2], [3]])
     with pytest.raises(ValueError, match="at least one token"):
-        response_nll(model, [[]], [[2]])
+        response_nll_tensors(model, [[]], [[2]])
     with pytest.raises(ValueError, match="padding must be"):
-        response_nll(model, [[1]], [[2]], padding="middle")  # type: ignore[arg-type]
+        response_nll_tensors(model, [[1]], [[2]], padding="middle")  # type: ignore[arg-type]

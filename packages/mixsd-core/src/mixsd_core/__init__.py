@@ -6,7 +6,13 @@ from mixsd_base import (
     lazy_table,
 )
 from mixsd_core._masks import draw_mask, stable_seed
-from mixsd_core._model_spec import DTYPE_WORDS, ModelSpec, parse_dtype, resolve_model_spec
+from mixsd_core._model_spec import (
+    DTYPE_WORDS,
+    MODEL_HELP,
+    ModelSpec,
+    parse_dtype,
+    resolve_model_spec,
+)
 from mixsd_core._models import (
     MODEL_REGISTRY,
     ModelError,
@@ -43,7 +49,6 @@ from mixsd_core._tokens import (
     pad_token_id,
     render_chat,
     render_user_prompt,
-    response_nll,
     response_nll_tensors,
     token_nll,
 )
@@ -72,6 +77,7 @@ __all__ = [
     "DEFAULT_NLL_THRESHOLD",
     "DTYPE_WORDS",
     "EXPERT_TEMPLATES",
+    "MODEL_HELP",
     "MODEL_REGISTRY",
     "ModelError",
     "ModelInfo",
@@ -108,7 +114,6 @@ __all__ = [
     "render_prompts",
     "render_user_prompt",
     "resolve_model_spec",
-    "response_nll",
     "response_nll_tensors",
     "run_nll",
     "run_rollout",

@@ -4,7 +4,7 @@ Each record is scored the way training tokenises it (``mixsd_train._data.encode_
 naive prompt rendered by ``render_prompts`` (chat template, ``add_generation_prompt=True``),
 tokenised without extra special tokens, then ``tokenizer(target)`` (no special tokens) and one
 EOS. The NLL of every target token (EOS included) is ``-log p(token | prompt, earlier tokens)``
-under the model, fp32, no grad (``mixsd_core.response_nll``, left padding: position ids count real
+under the model, fp32, no grad (``mixsd_core.response_nll_tensors``, left padding: position ids count real
 tokens only, so a record's NLLs do not depend on the batch it lands in).
 
 Plain record files use their ``target``; rollout files (``mixsd rollout`` output) use their
@@ -26,7 +26,7 @@ from typing import Any
 from mixsd_base import UserError, check_fields, option, write_json
 from mixsd_core._model_spec import MODEL_HELP
 from mixsd_core._prompts import PromptConfig, render_prompts
-from mixsd_core._tokens import pad_token_id, response_nll
+from mixsd_core._tokens import pad_token_id, response_nll_tensors
 
 __all__ = [
     "DEFAULT_NLL_THRESHOLD",
@@ -134,7 +134,7 @@ def score_targets(
     # only (prompts are several times longer than targets).
     for start in range(0, len(encoded), batch_size):
         batch = encoded[start : start + batch_size]
-        values = response_nll(
+        values = response_nll_tensors(
             model,
             [p for p, _ in batch],
             [t for _, t in batch],
@@ -144,7 +144,7 @@ def score_targets(
         )
         for i, ((_, target), nll) in enumerate(zip(batch, values, strict=True)):
             record_id = str(records[start + i].get("id", start + i))
-            scored.append(ScoredTarget(record_id, list(target), nll))
+            scored.append(ScoredTarget(record_id, list(target), nll.tolist()))
         if progress is not None:
             progress(len(batch))
     return scored

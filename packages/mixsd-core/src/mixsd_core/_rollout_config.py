@@ -49,7 +49,9 @@ class RolloutConfig:
         required=True,
         pipeline=True,
     )
-    alpha: float = option(0.5, "Probability of taking the naive token.", interval="[0, 1]")
+    alpha: float = option(
+        0.5, "Probability of taking the naive token, in [0, 1].", interval="[0, 1]"
+    )
     seed: int = option(0, "Seed of the masks (with example id and attempt).")
     batch_size: int = option(8, "Examples decoded together.", min=1)
     chunk_batches: int = option(

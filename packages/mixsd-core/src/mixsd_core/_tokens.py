@@ -6,7 +6,7 @@ the NLL of a response given its prompt.
   rollouts, evaluation and the Fisher data therefore tokenise the same conversation the same way.
 * ``pad_right`` keeps every real token at its own index (teacher forcing, scoring); ``pad_left``
   puts every row's last token in the last column (batched decoding, scoring a suffix).
-* ``response_nll`` scores responses: ``-log p(token | prompt, earlier response tokens)`` for every
+* ``response_nll_tensors`` scores responses: ``-log p(token | prompt, earlier response tokens)`` for every
   response token, log-softmax in fp32. Which positions are scored comes from the row lengths, never
   from the pad id: for SmolLM2 pad == EOS, and a closing EOS is a real token to score.
 
@@ -27,7 +27,6 @@ __all__ = [
     "pad_token_id",
     "render_chat",
     "render_user_prompt",
-    "response_nll",
     "response_nll_tensors",
     "token_nll",
 ]
@@ -121,7 +120,7 @@ def response_nll_tensors(
     pad_id: int = 0,
 ) -> list[torch.Tensor]:
     """Per response, the fp32 NLL of each of its tokens given the prompt and the earlier response
-    tokens, as a 1-D tensor on the model's device (no grad).
+    tokens, as a 1-D tensor on the model's device (no grad); ``.tolist()`` gives the floats.
 
     Rows are ``prompt + response``, batched ``batch_size`` at a time in the given order.
     ``padding="right"``: one forward pass over the padded batch with its attention mask.
@@ -173,21 +172,3 @@ def response_nll_tensors(
                 for i, r in enumerate(responses):  # every response ends in the last column
                     out.append(nll[i, nll.shape[1] - len(r) :])
     return out
-
-
-def response_nll(
-    model: Any,
-    prompt_rows: Sequence[Sequence[int]],
-    response_rows: Sequence[Sequence[int]],
-    *,
-    batch_size: int = 8,
-    padding: Literal["left", "right"] = "right",
-    pad_id: int = 0,
-) -> list[list[float]]:
-    """Per response, the NLL (nats) of each of its tokens given its prompt; see
-    ``response_nll_tensors`` for the batching. A response's token mean is
-    ``math.fsum(v) / len(v)``."""
-    tensors = response_nll_tensors(
-        model, prompt_rows, response_rows, batch_size=batch_size, padding=padding, pad_id=pad_id
-    )
-    return [t.tolist() for t in tensors]
