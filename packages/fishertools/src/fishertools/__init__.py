@@ -29,7 +29,7 @@ __getattr__, __dir__ = lazy_exports(
                 "module_key",
             ),
         ),
-        **lazy_table("fishertools._data", ("EncodedSample", "encode_records", "read_records")),
+        **lazy_table("fishertools._data"),  # every name of its __all__
         **lazy_table(
             "fishertools._fisher",
             (

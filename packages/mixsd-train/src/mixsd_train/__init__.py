@@ -23,22 +23,12 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        **lazy_table(
-            "mixsd_train._config",
-            (
-                "MixSDConfig",
-                "MixSDKLConfig",
-                "OPSDConfig",
-                "OPSDNLLConfig",
-                "SFTConfig",
-                "TrainConfig",
-            ),
-        ),
-        **lazy_table(
-            "mixsd_train._trainers",
-            ("MixSDKLTrainer", "NLLTrainer", "OPSDNLLTrainer", "OPSDTrainer"),
-        ),
-        **lazy_table("mixsd_train._losses", ("masked_nll", "teacher_top1_nll", "topk_forward_kl")),
+        # every name of these modules' __all__
+        **lazy_table("mixsd_train._config"),
+        **lazy_table("mixsd_train._trainers"),
+        **lazy_table("mixsd_train._losses"),
+        **lazy_table("mixsd_train._validation"),
+        # some of _data's
         **lazy_table(
             "mixsd_train._data",
             (
@@ -49,7 +39,6 @@ __getattr__, __dir__ = lazy_exports(
                 "read_rollouts_file",
             ),
         ),
-        **lazy_table("mixsd_train._validation", ("ValidationCallback", "greedy_accuracy")),
     },
 )
 

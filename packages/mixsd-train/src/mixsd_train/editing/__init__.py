@@ -13,19 +13,7 @@ from mixsd_train.editing._run import EDIT_METHODS, EditMethod, resolve_edit_meth
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        **lazy_table(
-            "mixsd_train.editing._memit",
-            (
-                "apply_memit",
-                "compute_keys",
-                "compute_target",
-                "compute_targets",
-                "context_templates",
-                "rewrite_accuracy",
-                "spread_update",
-                "subject_outputs",
-            ),
-        ),
+        **lazy_table("mixsd_train.editing._memit"),  # every name of its __all__
         **lazy_table(
             "mixsd_train.editing._stats",
             ("CORPORA", "corpus_chunks", "corpus_text", "second_moments", "stats_dir"),
