@@ -60,7 +60,11 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
         (OPSDConfig, {"top_p": 0}, "field 'top_p': must be in"),
         (SFTConfig, {"global_batch_size": 10}, "field 'global_batch_size': 10 is not a multiple"),
         (SFTConfig, {"learning_rate": "fast"}, "field 'learning_rate': expected a number"),
-        (SFTConfig, {"prompt_style": "odd"}, "field 'prompt_style': must be 'clear' or 'paper'"),
+        (
+            SFTConfig,
+            {"prompt_style": "odd"},
+            r"field 'prompt_style': must be one of \['clear', 'paper'\]",
+        ),
     ],
 )
 def test_bad_values(tmp_path: Path, cls: type, values: dict, message: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from mixsd_base import check_fields, option
 from mixsd_train._errors import TrainError
 from mixsd_train._fields import model_field
 
@@ -44,15 +45,13 @@ class TrainConfig(TrainingArguments):
             "pipeline": True,  # mixsd run fills it (its records or rollouts)
         },
     )
-    max_length: int = field(
-        default=1024,
-        metadata={
-            "help": "Longest prompt + target in tokens; longer targets are cut on the right."
-        },
+    max_length: int = option(
+        1024, "Longest prompt + target in tokens; longer targets are cut on the right.", min=2
     )
-    prompt_style: str = field(
-        default="clear",
-        metadata={"help": "Expert prompt wording for teacher-based methods: 'clear' or 'paper'."},
+    prompt_style: str = option(
+        "clear",
+        "Expert prompt wording for teacher-based methods: 'clear' or 'paper'.",
+        choices=("clear", "paper"),
     )
     global_batch_size: int | None = field(
         default=16,
@@ -62,12 +61,10 @@ class TrainConfig(TrainingArguments):
         },
     )
     # ---- LoRA (peft); off = full fine-tuning, as in every reported paper run
-    use_lora: bool = field(
-        default=False, metadata={"help": "Train a LoRA adapter instead of all weights."}
-    )
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
+    use_lora: bool = option(False, "Train a LoRA adapter instead of all weights.")
+    lora_r: int = option(8, "LoRA rank.")
+    lora_alpha: int = option(32, "LoRA scaling alpha.")
+    lora_dropout: float = option(0.05, "Dropout on the LoRA path.", interval="[0, 1)")
     lora_target_modules: list[str] | str = field(
         default="all-linear",
         metadata={
@@ -82,15 +79,9 @@ class TrainConfig(TrainingArguments):
             "pipeline": True,  # mixsd run: every training fact, kept by the rollouts or not
         },
     )
-    eval_limit: int = field(
-        default=32, metadata={"help": "Validate on the first N records (0 = no validation)."}
-    )
-    eval_max_new_tokens: int = field(
-        default=64, metadata={"help": "Greedy tokens per validation answer."}
-    )
-    eval_verifier: str = field(
-        default="auto", metadata={"help": "kgworld verifier name, or 'auto' (by task type)."}
-    )
+    eval_limit: int = option(32, "Validate on the first N records (0 = no validation).", min=0)
+    eval_max_new_tokens: int = option(64, "Greedy tokens per validation answer.", min=1)
+    eval_verifier: str = option("auto", "kgworld verifier name, or 'auto' (by task type).")
     # ---- TrainingArguments defaults changed to the paper's
     learning_rate: float = field(
         default=1e-5,
@@ -146,23 +137,10 @@ class TrainConfig(TrainingArguments):
                 )
             self.gradient_accumulation_steps = self.global_batch_size // per_step
         super().__post_init__()
-        if self.max_length < 2:
-            raise TrainError(f"must be >= 2, got {self.max_length}", field="max_length")
-        if self.prompt_style not in ("clear", "paper"):
-            raise TrainError(
-                f"must be 'clear' or 'paper', got {self.prompt_style!r}", field="prompt_style"
-            )
+        check_fields(self, error=TrainError)  # this class's and each method's own fields
         for name in ("lora_r", "lora_alpha"):
             if self.use_lora and getattr(self, name) < 1:
                 raise TrainError(f"must be >= 1, got {getattr(self, name)}", field=name)
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise TrainError(f"must be in [0, 1), got {self.lora_dropout}", field="lora_dropout")
-        if self.eval_limit < 0:
-            raise TrainError(f"must be >= 0, got {self.eval_limit}", field="eval_limit")
-        if self.eval_max_new_tokens < 1:
-            raise TrainError(
-                f"must be >= 1, got {self.eval_max_new_tokens}", field="eval_max_new_tokens"
-            )
 
 
 @dataclass
@@ -175,23 +153,14 @@ class MixSDConfig(SFTConfig):
     """``mixsd``: the same NLL on the verified mixed targets of a rollout file."""
 
 
-def _check_top_k(top_k: int) -> None:
-    if top_k < 1:
-        raise TrainError(f"must be >= 1, got {top_k}", field="top_k")
-
-
 def _top_k_field() -> Any:
-    return field(
-        default=64, metadata={"help": "Teacher tokens kept per position (k = vocab: exact KL)."}
-    )
+    return option(64, "Teacher tokens kept per position (k = vocab: exact KL).", min=1)
 
 
 def _kl_renorm_student_field() -> Any:
-    return field(
-        default=True,
-        metadata={
-            "help": "Renormalise the student over the teacher's top-k (True) or use its full-vocab log-probs there."
-        },
+    return option(
+        True,
+        "Renormalise the student over the teacher's top-k (True) or use its full-vocab log-probs there.",
     )
 
 
@@ -202,49 +171,23 @@ class MixSDKLConfig(MixSDConfig):
     top_k: int = _top_k_field()
     kl_renorm_student: bool = _kl_renorm_student_field()
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_top_k(self.top_k)
-
 
 @dataclass
 class OPSDConfig(TrainConfig):
     """``opsd``: on-policy self-distillation; the student samples, the expert-prompted base scores."""
 
-    num_generations: int = field(
-        default=8, metadata={"help": "Student rollouts per prompt and step."}
-    )
-    temperature: float = field(
-        default=1.0, metadata={"help": "Sampling temperature of the rollouts (0 = greedy)."}
-    )
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus mass of the rollouts."})
-    max_new_tokens: int = field(
-        default=128, metadata={"help": "Longest student rollout, in tokens."}
-    )
+    num_generations: int = option(8, "Student rollouts per prompt and step.", min=1)
+    temperature: float = option(1.0, "Sampling temperature of the rollouts (0 = greedy).", min=0)
+    top_p: float = option(1.0, "Nucleus mass of the rollouts.", interval="(0, 1]")
+    max_new_tokens: int = option(128, "Longest student rollout, in tokens.", min=1)
     top_k: int = _top_k_field()
     kl_renorm_student: bool = _kl_renorm_student_field()
-    num_train_epochs: float = field(
-        default=2.0, metadata={"help": "Epochs over the prompts (paper: 2)."}
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_top_k(self.top_k)
-        if self.num_generations < 1:
-            raise TrainError(f"must be >= 1, got {self.num_generations}", field="num_generations")
-        if self.temperature < 0:
-            raise TrainError(f"must be >= 0, got {self.temperature}", field="temperature")
-        if not 0.0 < self.top_p <= 1.0:
-            raise TrainError(f"must be in (0, 1], got {self.top_p}", field="top_p")
-        if self.max_new_tokens < 1:
-            raise TrainError(f"must be >= 1, got {self.max_new_tokens}", field="max_new_tokens")
+    num_train_epochs: float = option(2.0, "Epochs over the prompts (paper: 2).")
 
 
 @dataclass
 class OPSDNLLConfig(OPSDConfig):
     """``opsd-nll``: one greedy student rollout per prompt; NLL of the teacher's top-1 token."""
 
-    num_generations: int = field(
-        default=1, metadata={"help": "Student rollouts per prompt and step."}
-    )
-    temperature: float = field(default=0.0, metadata={"help": "0 = greedy rollouts (the method)."})
+    num_generations: int = option(1, "Student rollouts per prompt and step.", min=1)
+    temperature: float = option(0.0, "0 = greedy rollouts (the method).", min=0)

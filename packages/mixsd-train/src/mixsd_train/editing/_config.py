@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mixsd_base import check_fields, option
 from mixsd_train._errors import TrainError
 from mixsd_train._fields import model_field
 
@@ -96,19 +97,14 @@ class MEMITConfig:
 
     # ---- what to edit (CLI flags --model / --edits / --out / --layers fill these)
     model: str = model_field()
-    edits: str = field(
-        default="",
-        metadata={
-            "help": "Edit requests JSONL: records whose meta.rewrite holds prompt/subject/target_new.",
-            "pipeline": True,  # mixsd run fills it (its training records)
-        },
+    # "pipeline": mixsd run fills these (its training records, its folder)
+    edits: str = option(
+        "",
+        "Edit requests JSONL: records whose meta.rewrite holds prompt/subject/target_new.",
+        pipeline=True,
     )
-    output_dir: str = field(
-        default="",
-        metadata={
-            "help": "Folder for the edited model (HF format) + manifest.json.",
-            "pipeline": True,
-        },
+    output_dir: str = option(
+        "", "Folder for the edited model (HF format) + manifest.json.", pipeline=True
     )
     layers: str | int | list[int] | None = field(
         default=None,
@@ -116,117 +112,63 @@ class MEMITConfig:
             "help": "Edited layers, e.g. '3-11' or [3, 5, 7]; None = paper range or the scaled rule."
         },
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
+    overwrite: bool = option(False, "Replace an existing output folder.")
     # ---- the closed-form update
-    mom2_update_weight: float = field(
-        default=15000.0,
-        metadata={
-            "help": "lambda in dW = R K^T (lambda C + K K^T)^-1 (paper / EasyEdit Llama, Qwen: 15000)."
-        },
+    # lambda > 0: lambda = 0 leaves K K^T singular for fewer edits than key dims
+    mom2_update_weight: float = option(
+        15000.0,
+        "lambda in dW = R K^T (lambda C + K K^T)^-1 (paper / EasyEdit Llama, Qwen: 15000).",
+        interval="(0, inf)",
     )
-    mom2_corpus: str = field(
-        default="pydoc-prose",
-        metadata={
-            "help": "Text for C = E[k k^T]: 'pydoc-prose', 'pydoc' (with code) or a UTF-8 .txt path."
-        },
+    mom2_corpus: str = option(
+        "pydoc-prose",
+        "Text for C = E[k k^T]: 'pydoc-prose', 'pydoc' (with code) or a UTF-8 .txt path.",
     )
-    mom2_samples: int = field(
-        default=256, metadata={"help": "Corpus chunks used for C (each mom2_seq_len tokens)."}
-    )
-    mom2_seq_len: int = field(default=128, metadata={"help": "Tokens per corpus chunk."})
-    stats_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Cache folder for C; None = $MIXSD_HOME/memit-stats (~/.cache/mixsd/...)."
-        },
+    mom2_samples: int = option(256, "Corpus chunks used for C (each mom2_seq_len tokens).", min=1)
+    mom2_seq_len: int = option(128, "Tokens per corpus chunk.", min=1)
+    stats_dir: str | None = option(
+        None, "Cache folder for C; None = $MIXSD_HOME/memit-stats (~/.cache/mixsd/...)."
     )
     # ---- the target vectors z (optimised residual at the last edited layer)
-    v_num_grad_steps: int = field(default=25, metadata={"help": "Adam steps per target vector."})
-    v_lr: float = field(default=0.5, metadata={"help": "Adam learning rate of the residual delta."})
-    v_weight_decay: float = field(
-        default=1e-3, metadata={"help": "Penalty on |delta| / |h|^2 (EasyEdit v_weight_decay)."}
+    v_num_grad_steps: int = option(25, "Adam steps per target vector.", min=1)
+    v_lr: float = option(0.5, "Adam learning rate of the residual delta.", min=0)
+    v_weight_decay: float = option(
+        1e-3, "Penalty on |delta| / |h|^2 (EasyEdit v_weight_decay).", min=0
     )
-    kl_factor: float = field(
-        default=0.0625, metadata={"help": "Weight of the KL term on the kl_prompt (essence)."}
+    kl_factor: float = option(0.0625, "Weight of the KL term on the kl_prompt (essence).", min=0)
+    clamp_norm_factor: float = option(
+        4.0, "|delta| is clamped to this factor times |h| at the subject.", interval="(0, inf)"
     )
-    clamp_norm_factor: float = field(
-        default=4.0,
-        metadata={"help": "|delta| is clamped to this factor times |h| at the subject."},
+    v_stop_nll: float = option(
+        0.05, "Stop a target's optimisation once its mean NLL is below this.", min=0
     )
-    v_stop_nll: float = field(
-        default=0.05,
-        metadata={"help": "Stop a target's optimisation once its mean NLL is below this."},
+    prompt_format: str = option(
+        "completion",
+        "'completion': edit through the bare rewrite prompt ('X was born in', the "
+        "paper's MEMIT); 'chat': the record's question through the chat template, then the "
+        "rewrite prompt as the start of the reply (how a chat model is asked).",
+        choices=("completion", "chat"),
     )
-    prompt_format: str = field(
-        default="completion",
-        metadata={
-            "help": "'completion': edit through the bare rewrite prompt ('X was born in', the "
-            "paper's MEMIT); 'chat': the record's question through the chat template, then the "
-            "rewrite prompt as the start of the reply (how a chat model is asked)."
-        },
-    )
-    kl_prompt: str = field(
-        default="{} is a",
-        metadata={"help": "Prompt (with '{}' for the subject) kept unchanged by KL."},
-    )
+    kl_prompt: str = option("{} is a", "Prompt (with '{}' for the subject) kept unchanged by KL.")
     # ---- context templates: random prefixes the model writes itself, plus the empty prefix
-    context_templates: int = field(
-        default=5,
-        metadata={"help": "Generated prefixes (one per start word 'The', 'Therefore', ...)."},
+    context_templates: int = option(
+        5, "Generated prefixes (one per start word 'The', 'Therefore', ...).", min=0
     )
-    context_template_tokens: int = field(
-        default=10, metadata={"help": "Tokens per generated prefix."}
-    )
+    context_template_tokens: int = option(10, "Tokens per generated prefix.", min=1)
     # ---- run
-    batch_size: int = field(
-        default=16, metadata={"help": "Prompts (or corpus chunks) per forward."}
-    )
-    seed: int = field(default=0, metadata={"help": "Seeds the context-template sampling."})
-    device: str | None = field(
-        default=None, metadata={"help": "'cpu', 'cuda', ...; None = cuda if available."}
-    )
-    dtype: str | None = field(
-        default=None, metadata={"help": "Model dtype; None = float32 on CPU, bfloat16 on GPU."}
-    )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow custom model code from the hub (off by default)."}
+    batch_size: int = option(16, "Prompts (or corpus chunks) per forward.", min=1)
+    seed: int = option(0, "Seeds the context-template sampling.")
+    device: str | None = option(None, "'cpu', 'cuda', ...; None = cuda if available.")
+    dtype: str | None = option(None, "Model dtype; None = float32 on CPU, bfloat16 on GPU.")
+    trust_remote_code: bool = option(
+        False, "Allow custom model code from the hub (off by default)."
     )
 
     def __post_init__(self) -> None:
         self.layers = parse_layers(self.layers)
         if self.layers is not None and not self.layers:
             raise TrainError("must name at least one layer", field="layers")
-        positive: dict[str, float] = {
-            "mom2_samples": self.mom2_samples,
-            "mom2_seq_len": self.mom2_seq_len,
-            "v_num_grad_steps": self.v_num_grad_steps,
-            "batch_size": self.batch_size,
-            "context_template_tokens": self.context_template_tokens,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise TrainError(f"must be >= 1, got {value}", field=name)
-        non_negative: dict[str, float] = {
-            "v_lr": self.v_lr,
-            "v_weight_decay": self.v_weight_decay,
-            "kl_factor": self.kl_factor,
-            "v_stop_nll": self.v_stop_nll,
-            "context_templates": self.context_templates,
-        }
-        for name, value in non_negative.items():
-            if value < 0:
-                raise TrainError(f"must be >= 0, got {value}", field=name)
-        for name, value in (
-            ("mom2_update_weight", self.mom2_update_weight),
-            ("clamp_norm_factor", self.clamp_norm_factor),
-        ):
-            if value <= 0:  # lambda = 0 leaves K K^T singular for fewer edits than key dims
-                raise TrainError(f"must be > 0, got {value}", field=name)
-        if self.prompt_format not in ("completion", "chat"):
-            raise TrainError(
-                f"must be 'completion' or 'chat', got {self.prompt_format!r}",
-                field="prompt_format",
-            )
+        check_fields(self, error=TrainError)
         if self.kl_prompt.count("{}") != 1:
             raise TrainError(
                 f"must contain '{{}}' exactly once, got {self.kl_prompt!r}", field="kl_prompt"
