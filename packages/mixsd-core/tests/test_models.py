@@ -23,17 +23,16 @@ from typer.testing import CliRunner
 
 from mixsd_base import Registry
 from mixsd_core import ModelSpec, _model_registry, _models, parse_dtype, resolve_model_spec
-from mixsd_core._model_registry import source_files
-from mixsd_core._models import (
+from mixsd_core._model_registry import (
     CHATML_TEMPLATE,
     MODEL_REGISTRY,
     ModelEntry,
     ModelError,
-    convert_model,
     list_models,
-    load_model,
     mixsd_home,
+    source_files,
 )
+from mixsd_core._models import convert_model, load_model
 from mixsd_core._models_cli import models_app
 from mixsd_core.testing import build_tiny_model
 

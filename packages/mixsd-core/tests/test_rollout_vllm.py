@@ -217,7 +217,9 @@ def _config(tmp_path: Path, **values: Any) -> RolloutConfig:
 def test_backend_config(tmp_path) -> None:
     assert _config(tmp_path).backend == "hf"
     assert _config(tmp_path, backend="vllm").backend == "vllm"
-    with pytest.raises(ValueError, match=r"field 'backend': must be one of \['hf', 'vllm'\], got 'tgi'"):
+    with pytest.raises(
+        ValueError, match=r"field 'backend': must be one of \['hf', 'vllm'\], got 'tgi'"
+    ):
         _config(tmp_path, backend="tgi")
     with pytest.raises(ValueError, match="field 'temperature': must be 0 with backend 'vllm'"):
         _config(tmp_path, backend="vllm", temperature=0.7)

@@ -78,15 +78,7 @@ def _list_item(hint: Any) -> Any | None:
 def list_fields(cls: type) -> list[tuple[str, Any, str]]:
     """(name, item type, help) of the list-of-scalar fields (a repeatable ``--flag`` each with
     ``config_command(..., lists=True)``); ``metadata={"cli": False}`` leaves one out."""
-    hints = _hints(cls)
-    rows = []
-    for f in fields(cls):
-        if not f.init or f.metadata.get("cli", True) is False:
-            continue
-        item = _list_item(hints.get(f.name))
-        if item is not None:
-            rows.append((f.name, item, f.metadata.get("help", "")))
-    return rows
+    return _flag_fields(cls, _list_item)
 
 
 def scalar_fields(cls: type) -> list[tuple[str, Any, str]]:
@@ -95,12 +87,17 @@ def scalar_fields(cls: type) -> list[tuple[str, Any, str]]:
     Fields with ``metadata={"cli": False}`` are left to ``--config`` / ``--set``, as are lists,
     mappings and nested sections.
     """
+    return _flag_fields(cls, _scalar)
+
+
+def _flag_fields(cls: type, flag_type: Callable[[Any], Any | None]) -> list[tuple[str, Any, str]]:
+    """(name, flag_type(field's hint), help) of the fields whose hint has a flag type."""
     hints = _hints(cls)
     rows = []
     for f in fields(cls):
         if not f.init or f.metadata.get("cli", True) is False:
             continue
-        kind = _scalar(hints.get(f.name))
+        kind = flag_type(hints.get(f.name))
         if kind is not None:
             rows.append((f.name, kind, f.metadata.get("help", "")))
     return rows
@@ -120,6 +117,17 @@ def _plain_help(text: str) -> str:
     except ImportError:  # without rich, Typer prints help as it is
         return text
     return escape(text)
+
+
+def _option_param(name: str, kind: Any, option: Any) -> inspect.Parameter:
+    """A keyword-only command parameter that Typer reads as ``option``; None when not given."""
+    option.show_default = False
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[kind | None, option],
+    )
 
 
 def config_command(
@@ -178,37 +186,12 @@ def config_command(
         taken = {p.name for p in own}
         params = list(own)
         annotations = {p.name: own_hints[p.name] for p in own if p.name in own_hints}
+        config_help = f"YAML/JSON file of {cls.__name__ if cls else 'config'} fields."
         params.append(
-            inspect.Parameter(
-                "config_file",
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=Annotated[
-                    Path | None,
-                    typer.Option(
-                        "--config",
-                        "-c",
-                        help=f"YAML/JSON file of {cls.__name__ if cls else 'config'} fields.",
-                        show_default=False,
-                    ),
-                ],
-            )
+            _option_param("config_file", Path, typer.Option("--config", "-c", help=config_help))
         )
-        params.append(
-            inspect.Parameter(
-                "set_items",
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=Annotated[
-                    list[str] | None,
-                    typer.Option(
-                        "--set",
-                        help="Override one field: key=value (YAML value; repeatable; a.b for nested).",
-                        show_default=False,
-                    ),
-                ],
-            )
-        )
+        set_help = "Override one field: key=value (YAML value; repeatable; a.b for nested)."
+        params.append(_option_param("set_items", list[str], typer.Option("--set", help=set_help)))
         flag_params: dict[str, str] = {}
         for name, kind, help_text in flag_fields:
             param = rename.get(name, name)
@@ -222,15 +205,7 @@ def config_command(
                 else typer.Option(f"--{spelled}", *aliases.get(name, ()))
             )
             option.help = _plain_help(help_text + _default_text(by_name[name]))
-            option.show_default = False
-            params.append(
-                inspect.Parameter(
-                    param,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=None,
-                    annotation=Annotated[kind | None, option],
-                )
-            )
+            params.append(_option_param(param, kind, option))
         for p in params[len(own) :]:
             annotations[p.name] = p.annotation
 

@@ -6,6 +6,7 @@ from mixsd_base import (
     lazy_table,
 )
 from mixsd_core._masks import draw_mask, stable_seed
+from mixsd_core._model_registry import MODEL_REGISTRY, ModelError, ModelInfo, list_models
 from mixsd_core._model_spec import (
     DTYPE_WORDS,
     MODEL_HELP,
@@ -13,14 +14,7 @@ from mixsd_core._model_spec import (
     parse_dtype,
     resolve_model_spec,
 )
-from mixsd_core._models import (
-    MODEL_REGISTRY,
-    ModelError,
-    ModelInfo,
-    convert_model,
-    list_models,
-    load_model,
-)
+from mixsd_core._models import convert_model, load_model
 from mixsd_core._nll import (
     DEFAULT_NLL_THRESHOLD,
     NLLConfig,

@@ -26,15 +26,11 @@ from mixsd_core._model_registry import (
     CHATML_TEMPLATE,
     FORMAT_VERSION,
     MANIFEST,
-    MODEL_REGISTRY,
     ModelEntry,
     ModelError,
-    ModelInfo,
     cache_dir,
     is_complete,
-    list_models,
     lookup,
-    mixsd_home,
     say,
     source_files,
     unknown_model,
@@ -45,17 +41,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = [
-    "CHATML_TEMPLATE",
-    "MODEL_REGISTRY",
-    "ModelEntry",
-    "ModelError",
-    "ModelInfo",
-    "convert_model",
-    "list_models",
-    "load_model",
-    "mixsd_home",
-]
+__all__ = ["convert_model", "load_model"]  # the registry's names are _model_registry's
 
 
 def _sha256_concat(files: list[Path], out: Path | None = None) -> str:

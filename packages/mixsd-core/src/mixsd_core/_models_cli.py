@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from mixsd_core._models import convert_model, list_models, mixsd_home
+from mixsd_core._model_registry import list_models, mixsd_home
+from mixsd_core._models import convert_model
 
 models_app = typer.Typer(
     name="models",

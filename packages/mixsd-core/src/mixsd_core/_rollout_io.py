@@ -167,7 +167,8 @@ def write_output(
     """
     kept = [done[i]["record"] for i in sorted(done) if done[i]["kept"]]
     text = "".join(dump_jsonl_line(record) for record in kept)
-    manifest = _manifest(config, fingerprint, model, verifiers, done, kept)
+    dropped = sum(not entry["kept"] for entry in done.values())
+    manifest = _manifest(config, fingerprint, model, verifiers, kept, dropped)
     manifest["output_sha256"] = text_sha256(text)
     write_text(config.out, text)
     write_json(config.manifest_path, manifest)
@@ -180,10 +181,10 @@ def _manifest(
     fingerprint: dict[str, Any],
     model: Any,
     verifiers: dict[str, str],
-    done: dict[int, Entry],
     kept: list[dict[str, Any]],
+    dropped: int,
 ) -> dict[str, Any]:
-    total, dropped = len(done), sum(not e["kept"] for e in done.values())
+    total = len(kept) + dropped
     tokens = sum(len(r["mask"]) for r in kept)
     attempts = Counter(r["attempt"] for r in kept)
     versions = {"python": platform.python_version()}

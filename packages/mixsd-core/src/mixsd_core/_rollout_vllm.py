@@ -74,8 +74,8 @@ def _import_vllm() -> Any:
 def _model_folder(spec: str) -> str:
     """A folder (or hub id) vLLM can load, resolved as for the HF backend (``resolve_model_spec``:
     registry names are converted once, a training folder means its selected checkpoint)."""
+    from mixsd_core._model_registry import ModelError
     from mixsd_core._model_spec import resolve_model_spec
-    from mixsd_core._models import ModelError
 
     if spec.endswith(".gguf"):
         raise ModelError(
