@@ -1,5 +1,6 @@
-"""mixsd-core's own fixture: its console script run in-process. The tiny model, records and
-JSONL writer come from the shared plugin, mixsd_core.pytest_plugin."""
+"""mixsd-core's own fixtures: its console script run in-process, and the rendered prompts of the
+rollout tests. The tiny model, records and JSONL writer come from the shared plugin,
+mixsd_core.pytest_plugin."""
 
 from __future__ import annotations
 
@@ -28,3 +29,14 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return int(done.value.code or 0), captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="module")
+def prompts(tiny_lm: Any, make_records: Any) -> tuple[list[str], list[str], list[str]]:
+    """``(ids, naive prompts, expert prompts)`` of ``make_records()``, rendered for the tiny model."""
+    from mixsd_core import render_prompts
+
+    _, tok = tiny_lm
+    records = make_records()
+    rendered = [render_prompts(tok, r) for r in records]
+    return [r["id"] for r in records], [n for n, _ in rendered], [e for _, e in rendered]

@@ -15,21 +15,12 @@ from mixsd_core import (
     greedy_generate,
     mixed_rollout,
     reference_mixed_rollout,
-    render_prompts,
     sample_rollout,
     sampled_mixed_rollout,
     stop_token_ids,
 )
 
 STEPS = 20
-
-
-@pytest.fixture(scope="module")
-def prompts(tiny_lm, make_records):
-    _, tok = tiny_lm
-    records = make_records()
-    rendered = [render_prompts(tok, r) for r in records]
-    return [r["id"] for r in records], [n for n, _ in rendered], [e for _, e in rendered]
 
 
 def _generate(model, tok, text: str) -> list[int]:
@@ -125,17 +116,9 @@ def test_sampling_is_seeded_and_order_free(tiny_lm, prompts) -> None:
     eos = stop_token_ids(model, tok)
 
     def sample(texts, names, temperature=1.0, seed=0):
+        options = dict(n=3, max_new_tokens=STEPS, eos_token_ids=eos, top_p=0.9)
         return sample_rollout(
-            model,
-            tok,
-            texts,
-            n=3,
-            max_new_tokens=STEPS,
-            eos_token_ids=eos,
-            seed=seed,
-            example_ids=names,
-            temperature=temperature,
-            top_p=0.9,
+            model, tok, texts, seed=seed, example_ids=names, temperature=temperature, **options
         )
 
     first = sample(naive, ids)

@@ -24,7 +24,6 @@ from mixsd_core import (
     RolloutError,
     draw_mask,
     mixed_rollout,
-    render_prompts,
     run_rollout,
     stop_token_ids,
 )
@@ -98,14 +97,6 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     module.__version__ = "0.0-fake"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm", module)
     return module
-
-
-@pytest.fixture(scope="module")
-def prompts(tiny_lm, make_records):
-    _, tok = tiny_lm
-    records = make_records()
-    rendered = [render_prompts(tok, r) for r in records]
-    return [r["id"] for r in records], [n for n, _ in rendered], [e for _, e in rendered]
 
 
 def _vllm_model(tiny_lm, **kwargs: Any) -> VLLMModel:
