@@ -6,7 +6,13 @@ from mixsd_base import (
     lazy_table,
 )
 from mixsd_core._masks import draw_mask, stable_seed
-from mixsd_core._model_registry import MODEL_REGISTRY, ModelError, ModelInfo, list_models
+from mixsd_core._model_registry import (
+    MODEL_REGISTRY,
+    ModelError,
+    ModelInfo,
+    list_models,
+    mixsd_home,
+)
 from mixsd_core._model_spec import (
     DTYPE_WORDS,
     MODEL_HELP,
@@ -97,6 +103,7 @@ __all__ = [
     "load_vllm_model",
     "mask_runs",
     "mixed_rollout",
+    "mixsd_home",
     "pad_left",
     "pad_right",
     "pad_token_id",

@@ -31,6 +31,7 @@ from mixsd_core._model_registry import (
     cache_dir,
     is_complete,
     lookup,
+    mixsd_home,
     say,
     source_files,
     unknown_model,
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["convert_model", "load_model"]  # the registry's names are _model_registry's
+# The registry's names are _model_registry's; mixsd_home stays importable from here until
+# mixsd-train imports it as mixsd_core.mixsd_home.
+__all__ = ["convert_model", "load_model", "mixsd_home"]
 
 
 def _sha256_concat(files: list[Path], out: Path | None = None) -> str:
