@@ -13,7 +13,7 @@ from typing import Any
 from forgetbench._errors import EvalError
 from forgetbench._heldout import HELDOUT_TASKS
 from forgetbench._suites import SUITES
-from mixsd_base import build_config
+from mixsd_base import build_config, check_fields, option
 
 __all__ = ["DEFAULT_SUITES", "DEFAULT_TASKS", "SUITES", "EvalConfig", "comma_list"]
 
@@ -55,74 +55,49 @@ class EvalConfig:
     tasks: list[str] = _comma_list_field(  # noqa: RUF009
         DEFAULT_TASKS, "held-out lm-eval tasks (those without data here are reported skipped)"
     )
-    world: str | None = field(
-        default=None,
-        metadata={"help": "kgworld folder: in-domain splits and the leakage whitelist"},
+    world: str | None = option(None, "kgworld folder: in-domain splits and the leakage whitelist")
+    edits: str | None = option(
+        None,
+        "edit suite: a folder holding edit/ (world or kgworld import-mquake output) "
+        "or that edit/ folder; default --world",
     )
-    edits: str | None = field(
-        default=None,
-        metadata={
-            "help": "edit suite: a folder holding edit/ (world or kgworld import-mquake output) "
-            "or that edit/ folder; default --world"
-        },
+    limit: int | None = option(
+        None, "at most this many examples per task / split (quick runs)", min=1
     )
-    limit: int | None = field(
-        default=None, metadata={"help": "at most this many examples per task / split (quick runs)"}
+    base: str | None = option(None, "the base model's eval JSON: retention = score / base x 100")
+    base_model: str = option("default", "the base model whose responses define L_ref")
+    allow_code_exec: bool = option(
+        False, "run generated HumanEval code (else HumanEval is skipped)"
     )
-    base: str | None = field(
-        default=None,
-        metadata={"help": "the base model's eval JSON: retention = score / base x 100"},
+    paper_sampling: bool = option(
+        False, "the paper's decoding: temperature 1.0, 16 samples for AIME (else greedy)"
     )
-    base_model: str = field(
-        default="default", metadata={"help": "the base model whose responses define L_ref"}
+    max_new_tokens: int = option(
+        512, "held-out generation budget (the paper: 16384, MMLU 1024)", min=1
     )
-    allow_code_exec: bool = field(
-        default=False, metadata={"help": "run generated HumanEval code (else HumanEval is skipped)"}
+    indomain_max_new_tokens: int = option(
+        256, "in-domain generation budget (the paper: 4096)", min=1
     )
-    paper_sampling: bool = field(
-        default=False,
-        metadata={
-            "help": "the paper's decoding: temperature 1.0, 16 samples for AIME (else greedy)"
-        },
+    batch_size: int = option(8, "rows per forward pass", min=1)
+    ref_prompts: int = option(200, "size of the reference-loss prompt set", min=1)
+    ref_prompts_file: str | None = option(
+        None, "JSONL of {prompt} rows replacing the default reference set"
     )
-    max_new_tokens: int = field(
-        default=512, metadata={"help": "held-out generation budget (the paper: 16384, MMLU 1024)"}
+    ref_max_new_tokens: int = option(256, "length cap of the base model's reference responses")
+    data_dir: str | None = option(
+        None, "user / fetched benchmark files (default $FORGETBENCH_DATA)"
     )
-    indomain_max_new_tokens: int = field(
-        default=256, metadata={"help": "in-domain generation budget (the paper: 4096)"}
+    cache_dir: str = option("~/.cache/forgetbench", "cache for reference responses")
+    device: str | None = option(None, "cpu / cuda (default: cuda if any)")
+    dtype: str | None = option(None, "float32 / bfloat16 (default by device)")
+    seed: int = option(0, "seed for sampled decoding and lm-eval")
+    collapse_max_chars: int = option(
+        80, "taxonomy: collapse if at most this many characters remain"
     )
-    batch_size: int = field(default=8, metadata={"help": "rows per forward pass"})
-    ref_prompts: int = field(
-        default=200, metadata={"help": "size of the reference-loss prompt set"}
+    collapse_max_newlines: int = option(
+        4, "taxonomy: collapse if at most this many newlines remain"
     )
-    ref_prompts_file: str | None = field(
-        default=None,
-        metadata={"help": "JSONL of {prompt} rows replacing the default reference set"},
-    )
-    ref_max_new_tokens: int = field(
-        default=256, metadata={"help": "length cap of the base model's reference responses"}
-    )
-    data_dir: str | None = field(
-        default=None,
-        metadata={"help": "user / fetched benchmark files (default $FORGETBENCH_DATA)"},
-    )
-    cache_dir: str = field(
-        default="~/.cache/forgetbench", metadata={"help": "cache for reference responses"}
-    )
-    device: str | None = field(default=None, metadata={"help": "cpu / cuda (default: cuda if any)"})
-    dtype: str | None = field(
-        default=None, metadata={"help": "float32 / bfloat16 (default by device)"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed for sampled decoding and lm-eval"})
-    collapse_max_chars: int = field(
-        default=80, metadata={"help": "taxonomy: collapse if at most this many characters remain"}
-    )
-    collapse_max_newlines: int = field(
-        default=4, metadata={"help": "taxonomy: collapse if at most this many newlines remain"}
-    )
-    leakage_min_chars: int = field(
-        default=4, metadata={"help": "taxonomy: shortest world entity name counted as leakage"}
-    )
+    leakage_min_chars: int = option(4, "taxonomy: shortest world entity name counted as leakage")
 
     def __post_init__(self) -> None:
         bad = [s for s in self.suites if s not in SUITES]
@@ -138,11 +113,7 @@ class EvalConfig:
             raise EvalError(
                 "the edit suite needs --world or --edits (a folder holding edit/)", field="edits"
             )
-        if self.limit is not None and self.limit < 1:
-            raise EvalError(f"must be >= 1, got {self.limit}", field="limit")
-        for name in ("max_new_tokens", "indomain_max_new_tokens", "batch_size", "ref_prompts"):
-            if getattr(self, name) < 1:
-                raise EvalError(f"must be >= 1, got {getattr(self, name)}", field=name)
+        check_fields(self, error=EvalError)
         if not self.out.endswith(".json"):
             raise EvalError(f"must name a .json file, got {self.out!r}", field="out")
         for name in ("world", "edits", "base", "ref_prompts_file"):

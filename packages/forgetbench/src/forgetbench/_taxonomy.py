@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from forgetbench._errors import EvalError
 from forgetbench._scoring import has_code_block, last_boxed
-from mixsd_base import read_jsonl
+from mixsd_base import check_fields, option, read_jsonl
 
 __all__ = ["BUCKETS", "TaxonomyConfig", "classify", "leakage_entities", "tally"]
 
@@ -35,20 +35,12 @@ _SIMPLE_BOX = re.compile(r"\\boxed\{[^{}]*\}")
 class TaxonomyConfig:
     """Thresholds of the error taxonomy (the paper's values by default)."""
 
-    max_chars: int = field(
-        default=80, metadata={"help": "collapse: at most this many characters outside the answer"}
-    )
-    max_newlines: int = field(
-        default=4, metadata={"help": "collapse: at most this many newlines outside the answer"}
-    )
-    min_entity_chars: int = field(
-        default=4, metadata={"help": "leakage: ignore world entities shorter than this"}
-    )
+    max_chars: int = option(80, "collapse: at most this many characters outside the answer", min=0)
+    max_newlines: int = option(4, "collapse: at most this many newlines outside the answer", min=0)
+    min_entity_chars: int = option(4, "leakage: ignore world entities shorter than this", min=0)
 
     def __post_init__(self) -> None:
-        for name in ("max_chars", "max_newlines", "min_entity_chars"):
-            if getattr(self, name) < 0:
-                raise EvalError(f"must be >= 0, got {getattr(self, name)}", field=name)
+        check_fields(self, error=EvalError)
 
 
 def leakage_entities(train_file: str | Path, config: TaxonomyConfig | None = None) -> list[str]:
