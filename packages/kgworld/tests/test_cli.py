@@ -123,7 +123,7 @@ BAD_INPUTS = {
     "gen-missing-config": (["gen", "-c", "T/none.yaml", "-o", "T/o"], {}, "none.yaml: config file not found"),
     "gen-bad-yaml": (["gen", "-c", "T/c.yaml", "-o", "T/o"], {"c.yaml": "seed: [1\n"}, "c.yaml:2: invalid YAML"),
     "gen-unknown-key": (["gen", "-c", "T/c.yaml", "-o", "T/o"], {"c.yaml": "kgfact:\n  domain: 3\n"}, "c.yaml:2: field 'kgfact.domain': unknown key (did you mean 'domains'?)"),
-    "gen-bad-value": (["gen", "-c", "T/c.yaml", "-o", "T/o"], {"c.yaml": "edit:\n  count: 0\n"}, "c.yaml:2: field 'edit.count': must be a positive integer"),
+    "gen-bad-value": (["gen", "-c", "T/c.yaml", "-o", "T/o"], {"c.yaml": "edit:\n  count: 0\n"}, "c.yaml:2: field 'edit.count': must be >= 1, got 0"),
     "gen-bad-set": (["gen", "--set", "seed", "-o", "T/o"], {}, "--set 'seed': expected key=value"),
     "gen-set-type": (["gen", "--set", "seed=x", "-o", "T/o"], {}, "field 'seed': expected an integer, got 'x'"),
     "gen-out-is-file": (["gen", "-o", "T/f"], {"f": "x"}, "/f: exists and is not a directory"),

@@ -34,7 +34,7 @@ def test_precedence_defaults_preset_file_flags():
         ({"kgfact": {"domains": "five"}}, "field 'kgfact.domains': expected an integer"),
         ({"kgfact": {"domains": True}}, "field 'kgfact.domains': expected an integer"),
         ({"kgfact": {"domains": 1}}, "field 'kgfact.domains': must be at least 2"),
-        ({"kgfact": {"entities_per_domain": 0}}, "entities_per_domain': must be a positive"),
+        ({"kgfact": {"entities_per_domain": 0}}, "entities_per_domain': must be >= 1"),
         ({"kgfact": {"splits": ["train", "bogus"]}}, "kgfact.splits': unknown split 'bogus'"),
         ({"kgfact": {"splits": "train"}}, "field 'kgfact.splits': expected a list"),
         ({"kgfunc": {"train_ops": "BB"}}, "field 'kgfunc.train_ops': has duplicate labels"),

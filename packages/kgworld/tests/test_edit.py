@@ -112,7 +112,7 @@ def test_config_knobs_shape_the_split():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ({"count": 0}, "field 'edit.count': must be a positive integer"),
+        ({"count": 0}, "field 'edit.count': must be >= 1, got 0"),
         ({"multihop_min_hops": 1}, "field 'edit.multihop_min_hops': must be >= 2"),
         ({"multihop_min_hops": 3, "multihop_max_hops": 2}, "max_hops': 2 is below"),
         ({"splits": ["train", "twohop"]}, "field 'edit.splits': unknown split 'twohop'"),

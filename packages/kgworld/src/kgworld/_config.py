@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import mixsd_base
-from mixsd_base import ConfigSource, UserError, build_config, merge, nest, read_config_file, suggest
+from mixsd_base import (
+    ConfigSource,
+    UserError,
+    build_config,
+    check_fields,
+    merge,
+    nest,
+    option,
+    read_config_file,
+    suggest,
+)
 
 KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
 KGFUNC_SPLITS = ("train", "test", "unseen")
@@ -55,57 +65,41 @@ def _labels(value: Any) -> Any:
 class KGFactConfig:
     """KGFact: atomic facts of a fictional knowledge graph and the splits built from them."""
 
-    domains: int = field(
-        default=5,
-        metadata={
-            "help": "Number of entity domains, taken in order from Person, Location, Organization, Event, "
-            "Profession, Hobby, Skill."
-        },
+    domains: int = option(
+        5,
+        "Number of entity domains, taken in order from Person, Location, Organization, Event, "
+        "Profession, Hobby, Skill.",
     )
-    entities_per_domain: int = field(default=10, metadata={"help": "Invented entities per domain."})
-    relations_per_pair: int = field(
-        default=10,
-        metadata={
-            "help": "Typed relations used per ordered domain pair (at most the 10 authored ones)."
-        },
+    entities_per_domain: int = option(10, "Invented entities per domain.", min=1)
+    relations_per_pair: int = option(
+        10, "Typed relations used per ordered domain pair (at most the 10 authored ones).", min=1
     )
     splits: list[str] = field(
         default_factory=lambda: list(KGFACT_SPLITS),
         metadata={"help": "KGFact splits to write: any of train, paraphrase, twohop, retrieval."},
     )
-    instruction: str = field(
-        default="Answer in one sentence and put the final answer within \\boxed{}.",
-        metadata={
-            "help": "Instruction appended to every KGFact question (a blank line before it); '' for none."
-        },
+    instruction: str = option(
+        "Answer in one sentence and put the final answer within \\boxed{}.",
+        "Instruction appended to every KGFact question (a blank line before it); '' for none.",
     )
-    twohop_limit: int | None = field(
-        default=None,
-        metadata={
-            "help": "Keep at most this many two-hop questions (a deterministic sample); null keeps every path."
-        },
+    twohop_limit: int | None = option(
+        None,
+        "Keep at most this many two-hop questions (a deterministic sample); null keeps every path.",
+        min=0,
     )
-    retrieval_context_size: int = field(
-        default=50,
-        metadata={"help": "Statements in each retrieval context: the gold fact plus distractors."},
+    retrieval_context_size: int = option(
+        50, "Statements in each retrieval context: the gold fact plus distractors.", min=1
     )
-    retrieval_limit: int | None = field(
-        default=None,
-        metadata={
-            "help": "Build retrieval questions for at most this many facts (a deterministic sample); null = all."
-        },
+    retrieval_limit: int | None = option(
+        None,
+        "Build retrieval questions for at most this many facts (a deterministic sample); null = all.",
+        min=0,
     )
 
     def __post_init__(self) -> None:
-        _positive(self, "domains", "entities_per_domain", "relations_per_pair")
+        check_fields(self, error=ConfigError)
         if self.domains < 2:
             raise ConfigError("must be at least 2 (facts link two domains)", field="domains")
-        if self.retrieval_context_size < 1:
-            raise ConfigError("must be at least 1", field="retrieval_context_size")
-        for name in ("twohop_limit", "retrieval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ConfigError(f"must be >= 0 or null, got {value}", field=name)
         _known_splits(self.splits, KGFACT_SPLITS)
 
 
@@ -132,24 +126,19 @@ class KGFuncConfig:
             "coerce": _labels,
         },
     )
-    train_size: int = field(
-        default=1600,
-        metadata={"help": "Training instances in total, spread evenly over train_ops."},
+    train_size: int = option(
+        1600, "Training instances in total, spread evenly over train_ops.", min=1
     )
-    test_per_op: int = field(
-        default=25, metadata={"help": "Test instances per training operation."}
-    )
-    unseen_per_op: int = field(default=25, metadata={"help": "Instances per unseen operation."})
-    max_input: int = field(
-        default=99999, metadata={"help": "Inputs are drawn uniformly from [0, max_input]."}
-    )
-    instruction: str = field(
-        default="Please reason step by step, and put your final answer within \\boxed{}.",
-        metadata={"help": "Instruction appended to every KGFunc prompt."},
+    test_per_op: int = option(25, "Test instances per training operation.", min=1)
+    unseen_per_op: int = option(25, "Instances per unseen operation.", min=1)
+    max_input: int = option(99999, "Inputs are drawn uniformly from [0, max_input].", min=1)
+    instruction: str = option(
+        "Please reason step by step, and put your final answer within \\boxed{}.",
+        "Instruction appended to every KGFunc prompt.",
     )
 
     def __post_init__(self) -> None:
-        _positive(self, "train_size", "test_per_op", "unseen_per_op", "max_input")
+        check_fields(self, error=ConfigError)
         _known_splits(self.splits, KGFUNC_SPLITS)
         for name in ("train_ops", "unseen_ops"):
             labels = getattr(self, name)
@@ -161,62 +150,43 @@ class KGFuncConfig:
 class EditConfig:
     """The edit split: counterfactual revisions of KGFact train facts (knowledge editing)."""
 
-    enabled: bool = field(
-        default=False,
-        metadata={"help": "Write the edit splits under edit/ (the small and large presets do)."},
+    enabled: bool = option(
+        False, "Write the edit splits under edit/ (the small and large presets do)."
     )
     splits: list[str] = field(
         default_factory=lambda: list(EDIT_SPLITS),
         metadata={"help": "Edit splits to write: any of train, paraphrase, multihop, locality."},
     )
-    count: int = field(
-        default=100,
-        metadata={
-            "help": "Facts to edit, a deterministic sample of the KGFact train facts; each gets a "
-            "new object of the same domain (at most the number of facts)."
-        },
+    count: int = option(
+        100,
+        "Facts to edit, a deterministic sample of the KGFact train facts; each gets a "
+        "new object of the same domain (at most the number of facts).",
+        min=1,
     )
-    multihop_min_hops: int = field(
-        default=2, metadata={"help": "Shortest multi-hop question (hops), at least 2."}
+    multihop_min_hops: int = option(2, "Shortest multi-hop question (hops), at least 2.", min=2)
+    multihop_max_hops: int = option(
+        4, "Longest multi-hop question (hops); a world with D domains has at most D-1.", min=1
     )
-    multihop_max_hops: int = field(
-        default=4,
-        metadata={
-            "help": "Longest multi-hop question (hops); a world with D domains has at most D-1."
-        },
+    multihop_per_hops: int | None = option(
+        100,
+        "Keep at most this many multi-hop questions per hop count (a deterministic "
+        "sample); null keeps every chain through an edit.",
+        min=0,
     )
-    multihop_per_hops: int | None = field(
-        default=100,
-        metadata={
-            "help": "Keep at most this many multi-hop questions per hop count (a deterministic "
-            "sample); null keeps every chain through an edit."
-        },
-    )
-    locality_count: int = field(
-        default=100,
-        metadata={
-            "help": "Locality questions on unedited facts: neighbours of the edits (sharing an "
-            "entity) first, then other facts; fewer when the world has fewer unedited facts."
-        },
+    locality_count: int = option(
+        100,
+        "Locality questions on unedited facts: neighbours of the edits (sharing an "
+        "entity) first, then other facts; fewer when the world has fewer unedited facts.",
+        min=0,
     )
 
     def __post_init__(self) -> None:
-        _positive(self, "count", "multihop_min_hops", "multihop_max_hops")
-        if self.multihop_min_hops < 2:
-            raise ConfigError(
-                f"must be >= 2, got {self.multihop_min_hops}", field="multihop_min_hops"
-            )
+        check_fields(self, error=ConfigError)
         if self.multihop_max_hops < self.multihop_min_hops:
             raise ConfigError(
                 f"{self.multihop_max_hops} is below multihop_min_hops={self.multihop_min_hops}",
                 field="multihop_max_hops",
             )
-        if self.multihop_per_hops is not None and self.multihop_per_hops < 0:
-            raise ConfigError(
-                f"must be >= 0 or null, got {self.multihop_per_hops}", field="multihop_per_hops"
-            )
-        if self.locality_count < 0:
-            raise ConfigError(f"must be >= 0, got {self.locality_count}", field="locality_count")
         _known_splits(self.splits, EDIT_SPLITS)
         if self.splits and "train" not in self.splits:
             raise ConfigError(
@@ -228,15 +198,10 @@ class EditConfig:
 class WorldConfig:
     """Everything that determines a world; the same config and seed give the same bytes."""
 
-    seed: int = field(
-        default=42,
-        metadata={"help": "Seed of every random draw (names, edges, templates, KGFunc inputs)."},
-    )
-    preset: str | None = field(
-        default=None,
-        metadata={
-            "help": "Size preset applied before the file and flags: small (5 x 10, 50 edits) or large (7 x 25, 100 edits)."
-        },
+    seed: int = option(42, "Seed of every random draw (names, edges, templates, KGFunc inputs).")
+    preset: str | None = option(
+        None,
+        "Size preset applied before the file and flags: small (5 x 10, 50 edits) or large (7 x 25, 100 edits).",
     )
     kgfact: KGFactConfig = field(
         default_factory=KGFactConfig, metadata={"help": "KGFact settings."}
@@ -271,13 +236,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "edit": {"enabled": True, "count": 100},
     },
 }
-
-
-def _positive(obj: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if value < 1:
-            raise ConfigError(f"must be a positive integer, got {value}", field=name)
 
 
 def _known_splits(splits: list[str], known: tuple[str, ...]) -> None:
