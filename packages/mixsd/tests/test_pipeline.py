@@ -196,7 +196,10 @@ def test_bad_methods(tmp_path: Path, tiny_model_dir: Path, methods: list, error:
 @pytest.mark.parametrize(
     ("changes", "error"),
     [
-        ({"rollout": {"batch_size": 0}}, r"field 'rollout': .*batch_size must be >= 1"),
+        (
+            {"rollout": {"batch_size": 0}},
+            r"run.yaml:\d+: field 'rollout.batch_size': must be >= 1, got 0",
+        ),
         ({"rollout": {"model": "x"}}, r"field 'rollout\.model': unknown key"),
         ({"nll": {"batch_size": "big"}}, r"field 'nll\.batch_size': expected an integer"),
         ({"eval": {"suite": ["indomain"]}}, r"field 'eval\.suite': unknown key .*'suites'"),
@@ -205,7 +208,7 @@ def test_bad_methods(tmp_path: Path, tiny_model_dir: Path, methods: list, error:
         ({"world": {"preset": "huge"}}, r"field 'world\.preset': unknown preset 'huge'"),
         ({"train": {"num_generation": 2}}, r"field 'train\.num_generation': no method here"),
         ({"train": {"output_dir": "x"}}, r"field 'train\.output_dir': set by the pipeline"),
-        ({"train": {"warmup_steps": -1}}, r"field 'methods\.1': "),
+        ({"train": {"warmup_steps": -1}}, r"run.yaml:\d+: field 'methods\.1\.train': warmup_steps"),
     ],
 )
 def test_bad_sections_fail_at_load(

@@ -105,6 +105,13 @@ class RunConfig:
         path, line = self.source.locate(keys)
         return RunError(message, path=path, line=line, field=".".join(keys) or None)
 
+    def section_error(self, keys: Sequence[str], exc: Exception) -> RunError:
+        """A stage config's error, placed under its section: a field the stage names
+        (``batch_size``) becomes ``rollout.batch_size`` at that key's line of this file."""
+        if isinstance(exc, UserError) and exc.field and exc.path is None:
+            return self.error((*keys, *exc.field.split(".")), exc.message)
+        return self.error(keys, str(exc))
+
 
 def load_run_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """Read (``extends:`` resolved), override (nested, from ``--set``), type and check a run

@@ -95,7 +95,7 @@ def corpus_chunks(tokenizer: Any, name: str, samples: int, seq_len: int) -> torc
 def stats_dir(configured: str | None = None) -> Path:
     if configured:
         return Path(configured).expanduser()
-    from mixsd_core._models import mixsd_home
+    from mixsd_core import mixsd_home
 
     return mixsd_home() / "memit-stats"
 

@@ -30,7 +30,7 @@ def check_stages(config: RunConfig) -> None:
         except (UserError, ValueError, TypeError) as exc:
             if isinstance(exc, UserError) and exc.path is not None:
                 raise  # it names its own file already
-            raise config.error((section,), str(exc)) from None
+            raise config.section_error((section,), exc) from None
 
     for alpha in config.rollout_alphas():
         at("rollout", lambda a=alpha: rollout.rollout_config(config, a, config.model))

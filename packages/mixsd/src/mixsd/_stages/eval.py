@@ -42,7 +42,7 @@ def run(ctx: RunContext, data: TrainingData, runs: dict[str, dict[str, Any]]) ->
         try:
             config = stage_config(EvalConfig, ctx.config.eval, **owned)
         except (UserError, ValueError) as exc:
-            raise ctx.config.error(("eval",), str(exc)) from None
+            raise ctx.config.section_error(("eval",), exc) from None
         inputs = {**asdict(config), "model": weights, "world": data.digest, "out": out.name}
         inputs.pop("base")
         inputs.pop("cache_dir")

@@ -74,7 +74,11 @@ def check(config: RunConfig) -> None:
         try:
             trainer_config(config, method, {})
         except (UserError, ValueError, TypeError) as exc:  # TrainError, TrainingArguments' own
-            raise config.error(("methods", str(index)), str(exc)) from None
+            # The option may come from this method's train: or from the run's train: section.
+            own = ("methods", str(index), "train")
+            field = exc.field if isinstance(exc, UserError) else None
+            shared = field is not None and ("train", *field.split(".")) in config.source.origins
+            raise config.section_error(("train",) if shared else own, exc) from None
 
 
 def run(
