@@ -126,7 +126,10 @@ def run_heldout(
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    # Thinking off, as everywhere else in the project (mixsd_core.render_chat): HFLM renders the
+    # chat itself and passes this switch to the template. Hybrid templates (Qwen3) then close an
+    # empty <think> block in the prompt; every other template ignores the variable.
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, enable_thinking=False)
     metadata = {"data_dir": str(data_dir)} if data_dir is not None else None
     # include_defaults=False: indexing lm-eval's thousands of built-in YAML files takes ~30 s.
     manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)

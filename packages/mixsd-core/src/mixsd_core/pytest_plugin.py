@@ -5,17 +5,22 @@ Session fixtures build the tiny chat model of :mod:`mixsd_core.testing` once per
 many packages are collected. This module imports neither torch nor transformers: only a fixture
 that needs them does, so kgworld's tests run without torch.
 
-=================  ==========================================================================
-fixture            what it is
-=================  ==========================================================================
-tiny_model_dir     folder of the tiny random chat model (``build_tiny_model``, seed 0)
-tiny_tokenizer     its tokenizer
-tiny_lm            ``(model, tokenizer)`` loaded as users load a folder (fp32, CPU, eval mode)
-make_records       ``make_records(n=8, split="train")``: records in the shared example schema
-write_jsonl        ``write_jsonl(path, rows) -> path``: a JSON Lines file (mixsd_base's writer)
-small_world        a small generated kgworld world (preset small, seed 7)
-small_world_dir    that world written to a folder
-=================  ==========================================================================
+=====================  ======================================================================
+fixture                what it is
+=====================  ======================================================================
+tiny_model_dir         folder of the tiny random chat model (``build_tiny_model``, seed 0)
+tiny_tokenizer         its tokenizer
+tiny_lm                ``(model, tokenizer)`` loaded as users load a folder (fp32, CPU, eval mode)
+tiny_hybrid_model_dir  the same model with a Qwen3-style ``enable_thinking`` chat template
+                       (``HYBRID_THINKING_TEMPLATE``)
+tiny_hybrid_lm         ``(model, tokenizer)`` of that folder, loaded as ``tiny_lm``
+chat_renders           ``chat_renders(tokenizer) -> list``: from then on, every chat the tokenizer
+                       renders as text is appended to the list (undone after the test)
+make_records           ``make_records(n=8, split="train")``: records in the shared example schema
+write_jsonl            ``write_jsonl(path, rows) -> path``: a JSON Lines file (mixsd_base's writer)
+small_world            a small generated kgworld world (preset small, seed 7)
+small_world_dir        that world written to a folder
+=====================  ======================================================================
 """
 
 from __future__ import annotations
@@ -109,6 +114,45 @@ def tiny_lm(tiny_model_dir: Path) -> tuple[Any, Any]:
     from mixsd_core import load_model
 
     return load_model(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_hybrid_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with a hybrid-thinking template: proves a path renders with thinking off."""
+    from mixsd_core.testing import HYBRID_THINKING_TEMPLATE, build_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-hybrid") / "model"
+    return build_tiny_model(folder, chat_template=HYBRID_THINKING_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def tiny_hybrid_lm(tiny_hybrid_model_dir: Path) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of ``tiny_hybrid_model_dir``, loaded as ``tiny_lm`` is."""
+    from mixsd_core import load_model
+
+    return load_model(tiny_hybrid_model_dir, device="cpu")
+
+
+@pytest.fixture
+def chat_renders(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[str]]:
+    """``chat_renders(tokenizer) -> renders``: every chat ``tokenizer`` renders as text from then
+    on (whoever calls its ``apply_chat_template``: mixsd_core, lm-eval) is appended to
+    ``renders``; the tokenizer is restored after the test."""
+
+    def watch(tokenizer: Any) -> list[str]:
+        renders: list[str] = []
+        original = tokenizer.apply_chat_template
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            out = original(*args, **kwargs)
+            if isinstance(out, str):
+                renders.append(out)
+            return out
+
+        monkeypatch.setattr(tokenizer, "apply_chat_template", recording)
+        return renders
+
+    return watch
 
 
 @pytest.fixture(scope="session", name="make_records")

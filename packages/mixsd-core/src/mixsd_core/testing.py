@@ -21,9 +21,41 @@ from pathlib import Path
 # The same ChatML template the registry gives a GGUF without one.
 from mixsd_core._model_registry import CHATML_TEMPLATE
 
-__all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_model", "build_tiny_tokenizer"]
+__all__ = [
+    "CHATML_TEMPLATE",
+    "HYBRID_THINKING_TEMPLATE",
+    "SPECIAL_TOKENS",
+    "THINKING_OFF_REPLY_START",
+    "build_tiny_model",
+    "build_tiny_tokenizer",
+]
 
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>")
+
+# A hybrid-thinking ChatML template with Qwen3's ``enable_thinking`` switch, cut down to what the
+# pipeline renders (no tools, no system-prompt handling). As in Qwen3's: with thinking off the
+# generation prompt ends in an empty ``<think>`` block, and the final assistant turn of a rendered
+# conversation carries the same empty block, so a prompt rendered with thinking off is a prefix of
+# its conversation. With thinking on (the switch unset or true) the generation prompt stops at
+# ``<|im_start|>assistant\n``, and the model would open its thoughts there. A path that renders
+# with thinking on, or without the chat template, therefore lacks ``THINKING_OFF_REPLY_START``.
+HYBRID_THINKING_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' and loop.last %}"
+    "{{- '<|im_start|>assistant\n<think>\n\n</think>\n\n' + message['content'] + '<|im_end|>\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\n\n</think>\n\n' }}"
+    "{%- endif %}"
+    "{%- endif %}"
+)
+# Where the assistant's reply starts under HYBRID_THINKING_TEMPLATE when thinking is off.
+THINKING_OFF_REPLY_START = "<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 
 # The BPE merges are learned from this text, so common words of the KGFact / KGFunc prompts
@@ -79,8 +111,11 @@ def _learn_merges(num_merges: int) -> list[tuple[str, str]]:
     return merges
 
 
-def build_tiny_tokenizer(vocab_size: int = 384):
-    """A byte-level BPE ``PreTrainedTokenizerFast`` with ChatML specials; EOS = pad = ``<|im_end|>``."""
+def build_tiny_tokenizer(vocab_size: int = 384, *, chat_template: str = CHATML_TEMPLATE):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with ChatML specials; EOS = pad = ``<|im_end|>``.
+
+    ``chat_template``: ChatML by default; ``HYBRID_THINKING_TEMPLATE`` for a Qwen3-style one.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -100,7 +135,7 @@ def build_tiny_tokenizer(vocab_size: int = 384):
         tokenizer_object=backend,
         eos_token="<|im_end|>",
         pad_token="<|im_end|>",
-        chat_template=CHATML_TEMPLATE,
+        chat_template=chat_template,
         model_max_length=2048,
     )
 
@@ -116,13 +151,18 @@ def build_tiny_model(
     tie_embeddings: bool = False,
     init_std: float = 0.3,
     eos_boost: float = 2.0,
+    chat_template: str = CHATML_TEMPLATE,
 ) -> Path:
-    """Write a tiny random Llama chat model + tokenizer to ``folder``; same seed, same bytes."""
+    """Write a tiny random Llama chat model + tokenizer to ``folder``; same seed, same bytes.
+
+    ``chat_template`` changes only the tokenizer's template (``HYBRID_THINKING_TEMPLATE`` makes a
+    hybrid-thinking model); the weights depend on the seed and sizes alone.
+    """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     folder = Path(folder)
-    tokenizer = build_tiny_tokenizer(vocab_size)
+    tokenizer = build_tiny_tokenizer(vocab_size, chat_template=chat_template)
     eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     config = LlamaConfig(
         vocab_size=len(tokenizer),
