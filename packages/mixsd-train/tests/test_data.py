@@ -120,3 +120,97 @@ def test_prompt_examples_hold_naive_and_expert_ids(tiny_tokenizer: Any) -> None:
     assert "\\boxed{Him}" in tiny_tokenizer.decode(example["expert_ids"])
     batch = PadCollator(0)([example, example])
     assert batch["id"] == ["kgfact-1", "kgfact-1"] and len(batch["naive_ids"]) == 2
+
+
+def split_apart(tokenizer: Any, text: str) -> list[int]:
+    """Ids of ``text`` one character at a time: a valid generation whose decoded text the
+    tokenizer splits otherwise (it merges some of these characters)."""
+    return [i for ch in text for i in tokenizer(ch, add_special_tokens=False)["input_ids"]]
+
+
+def rollout_record(tokenizer: Any, target: str, **fields: Any) -> dict[str, Any]:
+    """A verified rollout record of the tiny model's chat template (prompts as rollouts render)."""
+    from mixsd_core import render_naive_prompt
+
+    record = {"id": "kgfact-r", "prompt": "Who employs Zorvath Kellen?", "answer": "Ormavel"}
+    return {
+        **record,
+        "target": target,
+        "naive_prompt": render_naive_prompt(tokenizer, record),
+        "expert_prompt": render_user_prompt(tokenizer, "Who employs Zorvath Kellen? Ormavel."),
+        "verified": True,
+        **fields,
+    }
+
+
+def trained_labels(examples: list[dict[str, Any]], eos: int) -> list[list[int]]:
+    batch = PadCollator(eos)(examples)
+    return [row[row != IGNORE_INDEX].tolist() for row in batch["labels"]]
+
+
+def test_mixsd_trains_on_the_stored_target_ids_not_the_retokenised_text(
+    tiny_tokenizer: Any, write_jsonl: Any, tmp_path: Path
+) -> None:
+    tok, eos = tiny_tokenizer, tiny_tokenizer.eos_token_id
+    text = "The answer is Ormavel Dynamics. \\boxed{Ormavel}"
+    generated = split_apart(tok, text)
+    retokenised = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(generated) == text and generated != retokenised  # the case at stake
+    record = rollout_record(tok, text, target_ids=[*generated, eos], finish_reason="eos")
+    path = write_jsonl(tmp_path / "mix.jsonl", [record])
+    records = read_rollouts_file(path, tok)
+    for build in (nll_examples, kl_examples):
+        examples = build(records, tok, 512).examples
+        assert examples[0]["target_source"] == "target_ids"
+        assert trained_labels(examples, eos) == [[*generated, eos]]
+    (kl,) = kl_examples(records, tok, 512).examples
+    assert kl["teacher_input_ids"][kl["teacher_prompt_len"] :] == [*generated, eos]
+    # a target cut at max_new_tokens (no end token generated) still ends with the one EOS
+    cut = rollout_record(tok, text[:-1], target_ids=generated[:-1], finish_reason="length")
+    (example,) = nll_examples([cut], tok, 512).examples
+    assert trained_labels([example], eos) == [[*generated[:-1], eos]]
+
+
+def test_a_rollout_without_target_ids_trains_on_its_text(
+    tiny_tokenizer: Any, write_jsonl: Any, tmp_path: Path
+) -> None:
+    tok, eos = tiny_tokenizer, tiny_tokenizer.eos_token_id
+    text = "The answer is Ormavel Dynamics. \\boxed{Ormavel}"
+    path = write_jsonl(tmp_path / "old.jsonl", [rollout_record(tok, text)])
+    records = read_rollouts_file(path, tok)
+    for build in (nll_examples, kl_examples):
+        examples = build(records, tok, 512).examples
+        assert examples[0]["target_source"] == "text"
+        assert trained_labels(examples, eos) == [
+            [*tok(text, add_special_tokens=False)["input_ids"], eos]
+        ]
+
+
+@pytest.mark.parametrize("bad", ["1 2 3", [1, "2"], [1, 2.0], [True], [-1], [10**6], {"a": 1}])
+def test_bad_target_ids_name_the_file_line_and_field(
+    bad: Any, tiny_tokenizer: Any, write_jsonl: Any, tmp_path: Path
+) -> None:
+    tok = tiny_tokenizer
+    good = rollout_record(tok, "Ormavel.", target_ids=split_apart(tok, "Ormavel."))
+    wrong = {**rollout_record(tok, "Ormavel."), "id": "kgfact-bad", "target_ids": bad}
+    path = tmp_path / "bad.jsonl"
+    write_jsonl(path, [good, wrong])
+    path.write_text(path.read_text().replace("\n", "\n\n", 1))  # the bad record is on line 3
+    with pytest.raises(DataError, match=r"bad.jsonl:3: field 'target_ids': must be a list"):
+        read_rollouts_file(path, tok)
+
+
+def test_the_manifest_counts_stored_ids_and_text_targets(
+    make_config: Any, tiny_tokenizer: Any, write_jsonl: Any, tmp_path: Path
+) -> None:
+    from mixsd_train import train
+
+    tok = tiny_tokenizer
+    text = "Ormavel. \\boxed{Ormavel}"
+    stored = rollout_record(tok, text, target_ids=split_apart(tok, text))
+    old = {**rollout_record(tok, text), "id": "kgfact-old"}
+    data = write_jsonl(tmp_path / "mix.jsonl", [stored, old])
+    config = make_config("mixsd", data=str(data), eval_limit=0)
+    train("mixsd", config, run=False)
+    manifest = json.loads((Path(config.output_dir) / "manifest.json").read_text())
+    assert manifest["data"]["target_sources"] == {"target_ids": 1, "text": 1}

@@ -6,7 +6,8 @@ Everything that can be wrong with the input is checked before the first optimize
 
 Output layout (``config.output_dir``)::
 
-    manifest.json          method, resolved config, data hashes, versions, status
+    manifest.json          method, resolved config, data hashes and target sources (stored
+                           target_ids vs text), versions, status
     checkpoint-N/          every save_steps steps and at the end: HF model (or LoRA adapter)
                            folder + tokenizer + optimizer / scheduler / RNG state for resume
     model.safetensors ...  the final model (LoRA merged into the base), loadable with
@@ -177,6 +178,9 @@ def train(
             ),
         },
     }
+    if method.dataset != "prompt_examples":
+        # How many examples train on a rollout's stored target_ids, how many on re-tokenised text.
+        manifest["data"]["target_sources"] = _data.target_sources(dataset)
     write_json(out / "manifest.json", manifest, default=str)
 
     trainer = trainer_cls(
