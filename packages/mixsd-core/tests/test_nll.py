@@ -16,6 +16,7 @@ from mixsd_core import (
     NLLError,
     ScoredTarget,
     high_nll_overlap,
+    paired_nll,
     render_prompts,
     score_targets,
     summarize_nll,
@@ -85,6 +86,50 @@ def test_overlap_counts_and_jaccard(tiny_lm: Any) -> None:
     assert high_nll_overlap(a, b, 100.0)["jaccard"] == 0.0
 
 
+def test_paired_counts_only_shared_ids_and_measures_overlap_per_example() -> None:
+    data = [  # MixSD-like
+        ScoredTarget("a", [1, 2, 3, 9], [9.0, 1.0, 6.0, 0.5]),
+        ScoredTarget("z", [7], [20.0]),  # not in compare: left out
+        ScoredTarget("b", [4, 5], [2.0, 10.0]),
+    ]
+    compare = [  # SFT-like
+        ScoredTarget("b", [6, 5], [9.0, 3.0]),
+        ScoredTarget("a", [1, 3, 7], [12.0, 9.0, 4.0]),
+        ScoredTarget("y", [8], [30.0]),  # not in data: left out
+    ]
+    p = paired_nll(data, compare, [5.0, 8.0, 100.0])
+    assert p["n"] == 2 and p["ids"] == ["a", "b"]  # data's order
+    assert p["data"]["tokens"] == 6 and p["compare"]["tokens"] == 5
+    assert p["data"]["tokens_above"] == {"5": 3, "8": 2, "100": 0}
+    assert p["compare"]["tokens_above"] == {"5": 3, "8": 3, "100": 0}  # 12, 9, 9
+    assert p["data"]["share_above"]["8"] == pytest.approx(2 / 6)
+    assert p["compare"]["share_above"]["8"] == pytest.approx(3 / 5)
+    assert p["compare_over_data"]["8"] == pytest.approx((3 / 5) / (2 / 6))
+    assert p["compare_over_data"]["5"] == pytest.approx((3 / 5) / (3 / 6))
+    assert p["compare_over_data"]["100"] is None  # data has none above: no ratio
+    # > 8: a: SFT high {1, 3}, both in a's MixSD target -> 1; b: SFT high {6}, absent -> 0
+    o8 = p["overlap"]["8"]
+    assert o8["compare_high_in_data"] == pytest.approx(0.5) and o8["compare_high_examples"] == 2
+    # MixSD high: a {1} (in SFT's a), b {5} (in SFT's b, though not high there)
+    assert o8["data_high_in_compare"] == pytest.approx(1.0) and o8["data_high_examples"] == 2
+    # Jaccard of the high sets: a {1} vs {1, 3} = 1/2; b {5} vs {6} = 0
+    assert o8["jaccard"] == pytest.approx(0.25) and o8["jaccard_examples"] == 2
+    # > 5: a {1, 3} vs {1, 3}: all kept, Jaccard 1; b {5} vs {6}: 0
+    assert p["overlap"]["5"]["compare_high_in_data"] == pytest.approx(0.5)
+    assert p["overlap"]["5"]["jaccard"] == pytest.approx(0.5)
+    assert p["overlap"]["100"] == {
+        "compare_high_in_data": None,
+        "compare_high_examples": 0,
+        "data_high_in_compare": None,
+        "data_high_examples": 0,
+        "jaccard": None,
+        "jaccard_examples": 0,
+    }
+    none = paired_nll(data, [ScoredTarget("q", [1], [9.0])])
+    assert none["n"] == 0 and none["data"]["tokens"] == 0
+    assert none["data"]["share_above"] == {"5": None, "8": None}
+
+
 def test_run_with_known_nll_vectors(
     tmp_path: Path,
     tiny_model_dir: Path,
@@ -132,7 +177,45 @@ def test_run_with_known_nll_vectors(
     # > 8: sft ids {100, 101, 103}, mix id {101}: shared 1 of 3
     assert result["overlap"]["8"]["shared"] == 1
     assert result["overlap"]["8"]["jaccard"] == pytest.approx(1 / 3)
+    # Paired: the failed rollout record drops its fact from both sides.
+    paired = result["paired"]
+    assert paired["n"] == 2 and paired["ids"] == [records[0]["id"], records[2]["id"]]
+    assert paired["thresholds"] == [2.5, 5.0, 8.0]
+    assert paired["data"]["tokens"] == 4 and paired["data"]["tokens_above"]["8"] == 2
+    assert paired["compare"]["tokens"] == 4 and paired["compare"]["tokens_above"]["8"] == 1
+    assert paired["compare_over_data"]["8"] == pytest.approx(0.5)
     assert not list(out.parent.glob("*.partial"))
+
+
+def test_run_pairs_the_ids_in_both_files(
+    tmp_path: Path, tiny_model_dir: Path, make_records: Any, write_jsonl: Any
+) -> None:
+    records = make_records(4)
+    data = write_jsonl(tmp_path / "sft.jsonl", records)
+    # A rollout file that kept 3 of the 4 facts, one of them failed.
+    kept = [dict(r, verified=v) for r, v in zip(records[1:], (True, False, True), strict=True)]
+    compare = write_jsonl(tmp_path / "mix.jsonl", kept)
+    for all_records in (False, True):
+        out = tmp_path / f"nll-{all_records}.json"
+        config = NLLConfig(
+            model=str(tiny_model_dir),
+            data=str(data),
+            compare=str(compare),
+            out=str(out),
+            all_records=all_records,
+            batch_size=3,
+        )
+        result = nll_module.run_nll(config)
+        assert result["thresholds"] == [8.0]  # the per-file keys are as before
+        assert set(result["files"]["data"]["share_above"]) == {"8"}
+        paired = result["paired"]
+        shared = [records[1]["id"], records[3]["id"]]  # in both, not failed
+        assert paired["n"] == len(shared) and paired["ids"] == shared
+        assert set(paired["data"]["share_above"]) == {"5", "8"}
+        for role in ("data", "compare"):
+            rows = {r["id"]: r["tokens"] for r in result["files"][role]["per_record"]}
+            assert paired[role]["tokens"] == sum(rows[i] for i in shared)
+        assert json.loads(out.read_text())["paired"] == json.loads(json.dumps(paired))
 
 
 def test_bad_inputs(tmp_path: Path, write_jsonl: Any) -> None:
@@ -174,6 +257,9 @@ def test_cli(
     assert saved["files"]["data"]["records"] == 3 and saved["files"]["compare"]["records"] == 2
     assert len(saved["files"]["data"]["cdf"]["nll"]) == 101
     assert set(saved["overlap"]) == {"4", "8"}
+    assert saved["paired"]["n"] == 2  # a's first 3 records include b's 2
+    assert set(saved["paired"]["overlap"]) == {"4", "5", "8"}
+    assert "paired (the 2 ids in both files)" in stdout
 
     # The same run from a config file and --set: the same numbers.
     config = tmp_path / "nll.yaml"

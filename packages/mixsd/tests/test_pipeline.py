@@ -116,6 +116,15 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model_dir: Path
         "mixsd-a0.5",
     )
     assert "SFT ÷ mixsd-a0.5" in report  # claim R1 found the rollout through run.json
+    # The rollout's NLL is paired with the SFT records on the facts the rollout kept.
+    rollout_nll = json.loads((run / "nll/mixsd-a0.5.json").read_text())
+    assert rollout_nll["files"]["compare"]["path"] == str(run / "data/kgfact/train.jsonl")
+    rows = [json.loads(x) for x in (run / "rollouts/mixsd-a0.5.jsonl").read_text().splitlines()]
+    kept = [r["id"] for r in rows if r.get("verified") is not False]
+    assert rollout_nll["paired"]["ids"] == kept
+    assert "paired" not in json.loads((run / "nll/sft.json").read_text())
+    if kept:
+        assert "| targets (paired with SFT) |" in report
 
     # The report alone, without plots (mixsd report's own option).
     (run / "plots" / "pareto.png").unlink()

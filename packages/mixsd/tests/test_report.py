@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mixsd._report import _targets, claims, nll_table
+from mixsd._report import _paired, _targets, claims, nll_table
 
 
 def _summary(share: float) -> dict:
@@ -63,3 +63,52 @@ def test_fisher_table_reads_delta_nll_and_names_it_apart_from_delta_l_ref():
         "correlations": {"measured_loss_increase": stats},
     }
     assert fisher_table(old) == table
+
+
+def _side(tokens: int, above5: int, above8: int) -> dict:
+    return {
+        "tokens": tokens,
+        "tokens_above": {"5": above5, "8": above8},
+        "share_above": {"5": above5 / tokens, "8": above8 / tokens},
+    }
+
+
+def test_r1_and_nll_table_use_the_paired_figures_when_a_file_has_them():
+    # Unpaired: SFT's 16 facts (20%) against the 5 the rollout kept (10%): 2x.
+    nll = {"sft": _summary(0.2), "mixsd-a0.5": _summary(0.1), "mixsd-a0.3": _summary(0.1)}
+    targets = {
+        "sft": {"kind": "records", "alpha": None},
+        "mixsd-a0.5": {"kind": "rollout", "alpha": 0.5},
+        "mixsd-a0.3": {"kind": "rollout", "alpha": 0.3},
+    }
+    # Paired on the 5 kept facts: SFT 40 of 100 tokens above 8, MixSD 5 of 50: 4x.
+    paired = {
+        "n": 5,
+        "compare": _side(100, 50, 40),
+        "data": _side(50, 10, 5),
+        "compare_over_data": {"5": 2.5, "8": 4.0},
+        "overlap": {"8": {"compare_high_in_data": 0.875, "compare_high_examples": 4}},
+    }
+    files = {
+        "sft": {"paired": None},
+        "mixsd-a0.5": {"paired": paired},
+        "mixsd-a0.3": {},  # written before the paired section
+    }
+    assert _paired(files) == {"mixsd-a0.5": paired}
+    assert _paired({"x": {"paired": {**paired, "n": 0}}}) == {}  # no id in common
+
+    data = {"rows": [], "nll": nll, "targets": targets, "fisher": None}
+    (_, measured, holds), *_ = claims({**data, "nll_paired": _paired(files)})
+    assert measured == "paired, n = 5: 40.00% ÷ 10.00% = 4.00×" and holds == "yes"
+    (_, measured, holds), *_ = claims(data)  # an old run: the unpaired shares
+    assert measured == "20.00% ÷ 10.00% = 2.00×" and holds == "**no**"
+
+    table, ratios = nll_table(nll, targets, _paired(files))
+    assert ratios == {"mixsd-a0.5": 4.0, "mixsd-a0.3": 2.0}
+    assert "| mixsd-a0.5 | 4 | 40 | 1.000 | 10.00% | 4.00× (paired, n = 5) |" in table
+    assert "| mixsd-a0.3 | 4 | 40 | 1.000 | 10.00% | 2.00× |" in table
+    assert (
+        "| mixsd-a0.5 | 5 | 100 / 50 | 50 (50.0%) / 10 (20.0%) | 40 (40.0%) / 5 (10.0%) "
+        "| 4.00× | 87.5% (of 4) |"
+    ) in table
+    assert "paired" not in nll_table(nll, targets)[0]

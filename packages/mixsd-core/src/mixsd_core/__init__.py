@@ -23,11 +23,13 @@ from mixsd_core._model_spec import (
 from mixsd_core._models import convert_model, load_model
 from mixsd_core._nll import (
     DEFAULT_NLL_THRESHOLD,
+    PAPER_NLL_THRESHOLDS,
     NLLConfig,
     NLLError,
     ScoredTarget,
     high_nll_overlap,
     load_targets,
+    paired_nll,
     run_nll,
     summarize_nll,
 )
@@ -79,6 +81,7 @@ __all__ = [
     "EXPERT_TEMPLATES",
     "MODEL_HELP",
     "MODEL_REGISTRY",
+    "PAPER_NLL_THRESHOLDS",
     "ModelError",
     "ModelInfo",
     "ModelSpec",
@@ -107,6 +110,7 @@ __all__ = [
     "pad_left",
     "pad_right",
     "pad_token_id",
+    "paired_nll",
     "parse_dtype",
     "read_records",
     "reference_mixed_rollout",

@@ -30,17 +30,23 @@ from mixsd_core._tokens import pad_token_id, response_nll_tensors
 
 __all__ = [
     "DEFAULT_NLL_THRESHOLD",
+    "PAPER_NLL_THRESHOLDS",
     "NLLConfig",
     "NLLError",
     "ScoredTarget",
     "high_nll_overlap",
     "load_targets",
+    "paired_nll",
     "run_nll",
     "score_targets",
     "summarize_nll",
 ]
 
 DEFAULT_NLL_THRESHOLD = 8.0
+# The paper's Tables 7 and 8 (Appendix E.2): tokens the base model is very unsure of (> 5) and
+# tokens it has no signal for (> 8). The paired section always counts both; the per-file
+# summaries keep the configured thresholds only, so their keys stay as they were.
+PAPER_NLL_THRESHOLDS = (5.0, 8.0)
 
 
 class NLLError(UserError):
@@ -55,7 +61,10 @@ class NLLConfig:
     data: str = option("", "JSONL of records or a rollout file.", required=True, pipeline=True)
     out: str = option("", "Output JSON (e.g. nll/NAME.json).", required=True, pipeline=True)
     compare: str | None = option(
-        None, "A second target file: adds the high-NLL token overlap.", pipeline=True
+        None,
+        "A second target file: adds the high-NLL token overlap and the paired figures "
+        "(the records of both files with the same id).",
+        pipeline=True,
     )
     thresholds: list[float] = field(
         default_factory=list,
@@ -242,6 +251,79 @@ def high_nll_overlap(
     }
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def paired_nll(
+    data: Sequence[ScoredTarget],
+    compare: Sequence[ScoredTarget],
+    thresholds: Sequence[float] = PAPER_NLL_THRESHOLDS,
+) -> dict[str, Any]:
+    """The two files compared on the same examples: the ids in both (in ``data``'s order).
+
+    Per side, the paper's Tables 7-8: tokens, and the count and share of tokens with NLL > t.
+    ``compare_over_data[t]``: compare's share ÷ data's (SFT ÷ MixSD when ``compare`` holds the
+    SFT targets, as ``mixsd run`` scores them). ``overlap[t]``, per example then averaged over
+    the examples where it is defined: ``compare_high_in_data`` is Appendix E.2's measure, the
+    fraction of the compare target's high-NLL token types (unique ids with NLL > t) that occur
+    anywhere in the data target (the paper's 81-98% with compare = SFT, data = MixSD);
+    ``data_high_in_compare`` the same the other way; ``jaccard`` of the two high-NLL type sets.
+    Each comes with how many examples it averages (``None`` over none).
+    """
+    by_id = {s.id: s for s in compare}
+    pairs = [(d, by_id[d.id]) for d in data if d.id in by_id]
+
+    def side(targets: list[ScoredTarget]) -> dict[str, Any]:
+        values = [v for s in targets for v in s.nll]
+        above = {_key(t): sum(v > t for v in values) for t in thresholds}
+        return {
+            "tokens": len(values),
+            "mean_nll": _mean(values),
+            "tokens_above": above,
+            "share_above": {k: c / len(values) if values else None for k, c in above.items()},
+        }
+
+    data_side = side([d for d, _ in pairs])
+    compare_side = side([c for _, c in pairs])
+
+    def high(s: ScoredTarget, t: float) -> set[int]:
+        return {i for i, v in zip(s.token_ids, s.nll, strict=True) if v > t}
+
+    overlap = {}
+    for t in thresholds:
+        kept_of_compare, kept_of_data, jaccard = [], [], []
+        for d, c in pairs:
+            high_d, high_c = high(d, t), high(c, t)
+            if high_c:
+                kept_of_compare.append(len(high_c & set(d.token_ids)) / len(high_c))
+            if high_d:
+                kept_of_data.append(len(high_d & set(c.token_ids)) / len(high_d))
+            if high_d | high_c:
+                jaccard.append(len(high_d & high_c) / len(high_d | high_c))
+        overlap[_key(t)] = {
+            "compare_high_in_data": _mean(kept_of_compare),
+            "compare_high_examples": len(kept_of_compare),
+            "data_high_in_compare": _mean(kept_of_data),
+            "data_high_examples": len(kept_of_data),
+            "jaccard": _mean(jaccard),
+            "jaccard_examples": len(jaccard),
+        }
+    ratio = {
+        k: compare_side["share_above"][k] / share if share else None
+        for k, share in data_side["share_above"].items()
+    }
+    return {
+        "n": len(pairs),
+        "ids": [d.id for d, _ in pairs],
+        "thresholds": list(thresholds),
+        "data": data_side,
+        "compare": compare_side,
+        "compare_over_data": ratio,
+        "overlap": overlap,
+    }
+
+
 def run_nll(config: NLLConfig, *, progress: bool = False) -> dict[str, Any]:
     """Score ``config.data`` (and ``config.compare``), write ``config.out`` atomically, return it."""
     from mixsd_core._models import load_model
@@ -293,5 +375,17 @@ def run_nll(config: NLLConfig, *, progress: bool = False) -> dict[str, Any]:
             _key(t): high_nll_overlap(scored["data"], scored["compare"], t, tokenizer=tokenizer)
             for t in config.thresholds
         }
+        # Paired: only examples kept (and, in a rollout file, not failed) in both files, so the
+        # two sides count the same facts even where one file dropped some.
+        verified = {
+            role: [
+                s
+                for s, record in zip(scored[role], loaded[role][0], strict=True)
+                if record.get("verified") is not False
+            ]
+            for role in scored
+        }
+        thresholds = sorted({*config.thresholds, *PAPER_NLL_THRESHOLDS})
+        result["paired"] = paired_nll(verified["data"], verified["compare"], thresholds)
     write_json(config.out, result, indent=1)
     return result

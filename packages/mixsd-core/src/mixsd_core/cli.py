@@ -69,6 +69,12 @@ def nll(config: NLLConfig, quiet: Quiet = False) -> None:
             f"high-NLL token types (> {key}): data {o['data_types']}, compare "
             f"{o['compare_types']}, shared {o['shared']}, Jaccard {o['jaccard']:.3f}"
         )
+        paired = result["paired"]
+        shares = [paired[side]["share_above"][key] for side in ("data", "compare")]
+        typer.echo(
+            f"paired (the {paired['n']} ids in both files): share > {key} data "
+            + ", compare ".join("–" if v is None else f"{v:.2%}" for v in shares)
+        )
     typer.echo(f"wrote {config.out}")
 
 

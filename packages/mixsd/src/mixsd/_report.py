@@ -106,9 +106,29 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 "selection": selection,
             }
         )
-    nll = {name: _read(Path(p))["files"]["data"] for name, p in run["nll"].items()}
+    nll_files = {name: _read(Path(p)) for name, p in run["nll"].items()}
+    nll = {name: result["files"]["data"] for name, result in nll_files.items()}
     fisher = _read(Path(run["fisher"])) if run.get("fisher") else None
-    return {"run": run, "rows": rows, "nll": nll, "targets": _targets(run), "fisher": fisher}
+    return {
+        "run": run,
+        "rows": rows,
+        "nll": nll,
+        "nll_paired": _paired(nll_files),
+        "targets": _targets(run),
+        "fisher": fisher,
+    }
+
+
+def _paired(nll_files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{name: paired section}`` of the NLL files that have one (the stage scores each rollout
+    file against the SFT records: data = this file, compare = SFT). Files written before the
+    paired section, or with no id in common, have none: the report then shows the unpaired
+    figures."""
+    return {
+        name: result["paired"]
+        for name, result in nll_files.items()
+        if (result.get("paired") or {}).get("n")
+    }
 
 
 def _taxonomy_totals(per_task: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -160,9 +180,23 @@ def _records_name(targets: dict[str, dict[str, Any]]) -> str | None:
     return next((name for name, t in targets.items() if t["kind"] == "records"), None)
 
 
+def _paired_ratio(paired: dict[str, Any] | None) -> float | None:
+    """SFT's share of tokens with NLL > 8 ÷ MixSD's, on the same examples (None without one)."""
+    if not paired:
+        return None
+    return (paired.get("compare_over_data") or {}).get(THRESHOLD_KEY)
+
+
 def nll_table(
-    nll: dict[str, dict], targets: dict[str, dict[str, Any]]
+    nll: dict[str, dict],
+    targets: dict[str, dict[str, Any]],
+    paired: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[str, dict[str, float]]:
+    """Each file's own figures; the ratio is the paired one (same examples) where the file has
+    it, else the two files' shares as scored. With paired figures, a second table in the shape
+    of the paper's Tables 7-8 (count and share above NLL 5 and 8, SFT | this) and Appendix E.2
+    (SFT's high-NLL token types found in this target, mean per example)."""
+    paired = paired or {}
     lines = [
         "| targets | records | tokens | mean NLL | share NLL > 8 | SFT ÷ this |",
         "|---|---|---|---|---|---|",
@@ -172,14 +206,47 @@ def nll_table(
     ratios = {}
     for name, summary in nll.items():
         share = summary["share_above"].get(THRESHOLD_KEY)
-        ratio = sft / share if sft is not None and share else None
+        ratio = _paired_ratio(paired.get(name))
+        if ratio is None:
+            ratio = sft / share if sft is not None and share else None
         if ratio is not None and name != records:
             ratios[name] = ratio
+        how = f" (paired, n = {paired[name]['n']})" if _paired_ratio(paired.get(name)) else ""
         lines.append(
             f"| {name} | {summary['records']} | {summary['tokens']} | {summary['mean_nll']:.3f} | "
-            f"{_fmt(share, 100, 2)}% | {_fmt(ratio, digits=2)}{'×' if ratio else ''} |"
+            f"{_fmt(share, 100, 2)}% | {_fmt(ratio, digits=2)}{'×' if ratio else ''}{how} |"
         )
+    if paired:
+        lines += ["", paired_nll_table(paired)]
     return "\n".join(lines), ratios
+
+
+def _count_share(side: dict[str, Any], key: str) -> str:
+    count = side["tokens_above"].get(key)
+    share = side["share_above"].get(key)
+    return "–" if count is None else f"{count} ({_fmt(share, 100)}%)"
+
+
+def paired_nll_table(paired: dict[str, dict[str, Any]]) -> str:
+    """The paper's Tables 7-8 and Appendix E.2 on the examples both files hold."""
+    lines = [
+        "| targets (paired with SFT) | n | tokens SFT / this | NLL > 5 SFT / this | "
+        "NLL > 8 SFT / this | SFT ÷ this (> 8) | SFT's > 8 types in this |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, p in paired.items():
+        sft, mine = p["compare"], p["data"]
+        cells = [name, str(p["n"]), f"{sft['tokens']} / {mine['tokens']}"]
+        cells += [f"{_count_share(sft, k)} / {_count_share(mine, k)}" for k in ("5", "8")]
+        ratio = _paired_ratio(p)
+        kept = (p.get("overlap") or {}).get(THRESHOLD_KEY) or {}
+        cells += [
+            f"{_fmt(ratio, digits=2)}{'×' if ratio else ''}",
+            f"{_fmt(kept.get('compare_high_in_data'), 100)}% "
+            f"(of {kept.get('compare_high_examples', 0)})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def fisher_table(fisher: dict[str, Any]) -> str:
@@ -252,13 +319,21 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     paper = [n for n in rollouts if targets[n]["alpha"] == PAPER_ALPHA]
     ref = (paper or rollouts or [None])[0]
     sft_share = share.get(records)
-    ratio = sft_share / share[ref] if ref and sft_share and share.get(ref) else None
+    ref_share = share.get(ref) if ref else None
+    paired = data.get("nll_paired", {}).get(ref) if ref else None
+    how = ""
+    if paired is not None and _paired_ratio(paired) is not None:
+        # The same examples on both sides (the paper's measure), not every fact vs the kept ones.
+        sft_share = paired["compare"]["share_above"][THRESHOLD_KEY]
+        ref_share = paired["data"]["share_above"][THRESHOLD_KEY]
+        how = f"paired, n = {paired['n']}: "
+    ratio = sft_share / ref_share if sft_share and ref_share else None
     out.append(
         (
             f"R1: share of target tokens with NLL > 8, SFT ÷ {ref or 'MixSD'} ≥ 4×",
             "–"
-            if ratio is None or sft_share is None
-            else f"{sft_share * 100:.2f}% ÷ {share[ref] * 100:.2f}% = {ratio:.2f}×",
+            if ratio is None or sft_share is None or ref_share is None
+            else f"{how}{sft_share * 100:.2f}% ÷ {ref_share * 100:.2f}% = {ratio:.2f}×",
             _holds(None if ratio is None else ratio >= 4),
         )
     )
@@ -358,7 +433,7 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
             "nll": plot_nll_cdf(data["nll"], plots / "nll_cdf.png"),
             "taxonomy": plot_taxonomy(rows, plots / "taxonomy.png"),
         }
-    nll_md, ratios = nll_table(data["nll"], data["targets"])
+    nll_md, ratios = nll_table(data["nll"], data["targets"], data["nll_paired"])
     parts = [
         "# MixSD run report",
         "",
@@ -386,7 +461,15 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         nll_md,
         "",
     ]
-    parts += [f"- SFT ÷ {k}: {v:.2f}× the share of tokens above NLL 8" for k, v in ratios.items()]
+    parts += [
+        f"- SFT ÷ {k}: {v:.2f}× the share of tokens above NLL 8"
+        + (
+            f" (paired, n = {data['nll_paired'][k]['n']})"
+            if _paired_ratio(data["nll_paired"].get(k)) is not None
+            else ""
+        )
+        for k, v in ratios.items()
+    ]
     parts += ["", *_image("NLL CDF", images["nll"], run_dir)]
     parts += ["## Error taxonomy (held-out failures)", "", taxonomy_table(rows), ""]
     parts += _image("taxonomy", images["taxonomy"], run_dir)

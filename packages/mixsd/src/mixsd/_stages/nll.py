@@ -1,5 +1,9 @@
 """Stage ``nll``: the base model's NLL of every method's targets (the canonical records, and the
-rollout file of each alpha): the share of high-NLL tokens the report compares."""
+rollout file of each alpha): the share of high-NLL tokens the report compares.
+
+Each rollout file is scored with ``compare`` = the canonical records, so its nll/NAME.json also
+holds the paired figures (the paper's Tables 7-8 and Appendix E.2 on the same examples: the ids
+the rollout kept, data = MixSD, compare = SFT)."""
 
 from __future__ import annotations
 
@@ -16,9 +20,16 @@ from mixsd_core import NLLConfig
 __all__ = ["nll_config", "run", "targets"]
 
 
-def nll_config(config: RunConfig, name: str, data: Path, model: str) -> NLLConfig:
+def nll_config(
+    config: RunConfig, name: str, data: Path, model: str, compare: Path | None = None
+) -> NLLConfig:
     return stage_config(
-        NLLConfig, config.nll, model=model, data=str(data), out=str(config.paths.nll(name))
+        NLLConfig,
+        config.nll,
+        model=model,
+        data=str(data),
+        out=str(config.paths.nll(name)),
+        compare=None if compare is None else str(compare),
     )
 
 
@@ -48,14 +59,23 @@ def run(ctx: RunContext, files: dict[str, dict[str, Any]]) -> dict[str, Path]:
     """``{target name: nll/NAME.json}``."""
     from mixsd_core import run_nll
 
+    records = next((t for t in files.values() if t["kind"] == "records"), None)
     results = {}
     for name, target in files.items():
-        config = nll_config(ctx.config, name, target["path"], ctx.base_model)
+        paired = records if target["kind"] == "rollout" else None
+        config = nll_config(
+            ctx.config,
+            name,
+            target["path"],
+            ctx.base_model,
+            compare=None if paired is None else paired["path"],
+        )
         out = Path(config.out)
         inputs = {
             **asdict(config),
             "model": ctx.base_digest,
             "data": target["digest"],
+            "compare": None if paired is None else paired["digest"],
             "out": out.name,
         }
 
