@@ -1,10 +1,6 @@
 """MixSD core."""
 
-from mixsd_base import (
-    file_sha256,  # re-exported: older callers import it from here
-    lazy_exports,
-    lazy_table,
-)
+from mixsd_base import lazy_exports, lazy_table
 from mixsd_core._masks import draw_mask, stable_seed
 from mixsd_core._model_registry import (
     MODEL_REGISTRY,
@@ -97,7 +93,6 @@ __all__ = [
     "decode_with_retries",
     "detect_task",
     "draw_mask",
-    "file_sha256",
     "greedy_generate",
     "high_nll_overlap",
     "list_models",
