@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 import warnings
@@ -16,6 +17,7 @@ from fishertools import (
     fisher_loop,
     fisher_vmap,
     load_fisher,
+    memory_plan,
     read_records,
     select_parameters,
 )
@@ -219,3 +221,96 @@ def test_config_validation():
         FisherConfig(method="magic")
     with pytest.raises(FisherError, match="bad regex"):
         FisherConfig(include=["re:("])
+
+
+def _two_param_sum_fisher(a: float, b: float, sequences: list[list[int]]) -> tuple[float, float]:
+    """Appendix E.1 by hand for ``TwoParam``: each sequence's loss is the SUM of the NLLs of all
+    its tokens after the first; its gradient is squared, and the squares averaged over samples."""
+    fa = fb = 0.0
+    for seq in sequences:
+        ga = gb = 0.0
+        for x, y in itertools.pairwise(seq):
+            p1 = 1 / (1 + math.exp(a * x - b))  # softmax(a·x, b)[1]
+            ga += ((1 - p1) - (y == 0)) * x
+            gb += p1 - (y == 1)
+        fa += ga**2 / len(sequences)
+        fb += gb**2 / len(sequences)
+    return fa, fb
+
+
+def test_sum_reduction_is_the_default_and_pinned_by_hand():
+    """Two samples with 3 and 1 response tokens: the mean-reduced Fisher is another number."""
+    a, b = 0.5, -0.25
+    model = TwoParam(a, b)
+    sequences = [[1, 0, 1, 1], [3, 1]]
+    samples = [
+        EncodedSample(torch.tensor(seq), torch.tensor([0.0] + [1.0] * (len(seq) - 1)), i)
+        for i, seq in enumerate(sequences)
+    ]
+    fa, fb = _two_param_sum_fisher(a, b, sequences)
+    assert FisherConfig().reduction == "sum"
+    for fisher in (
+        fisher_loop(model, samples, ["a", "b"]),
+        fisher_vmap(model, samples, ["a", "b"], chunk_size=2),
+    ):
+        assert fisher["a"].item() == pytest.approx(fa, rel=1e-6)
+        assert fisher["b"].item() == pytest.approx(fb, rel=1e-6)
+    mean = fisher_loop(model, samples, ["a", "b"], reduction="mean")
+    assert mean["a"].item() != pytest.approx(fa, rel=1e-2)
+
+
+def test_compute_fisher_default_is_sum_of_token_nll(tiny_eager_lm, data_file: Path):
+    """The default config on the tiny model equals an independent per-sample autograd of the
+    summed response NLL (F.cross_entropy, reduction='sum'), not of its mean."""
+    model, tokenizer = tiny_eager_lm
+    samples = encode_records(read_records(data_file, 3), tokenizer, max_length=512)
+    assert len({int(s.loss_mask.sum()) for s in samples}) > 1  # different response lengths
+    name = "model.layers.1.mlp.down_proj.weight"
+    param = dict(model.named_parameters())[name]
+    expected = {"sum": torch.zeros_like(param), "mean": torch.zeros_like(param)}
+    for sample in samples:
+        logits = model(input_ids=sample.input_ids[None]).logits[0, :-1]
+        targets = sample.input_ids[1:].masked_fill(sample.loss_mask[1:] == 0, -100)
+        for reduction, acc in expected.items():
+            loss = torch.nn.functional.cross_entropy(logits, targets, reduction=reduction)
+            (g,) = torch.autograd.grad(loss, param, retain_graph=True)
+            acc += g.square() / len(samples)
+    got = compute_fisher(model, data_file, FisherConfig(samples=3), tokenizer=tokenizer)
+    assert got.manifest["config"]["reduction"] == "sum"
+    tol = 1e-5 * expected["sum"].abs().max().item()
+    torch.testing.assert_close(got.fisher[name], expected["sum"], rtol=1e-4, atol=tol)
+    assert not torch.allclose(got.fisher[name], expected["mean"], rtol=1e-2)
+
+
+def test_memory_plan_bytes_per_parameter():
+    """Appendix E.1's budget: bf16 weights + bf16 gradients + fp32 accumulator = 8 bytes per
+    parameter (Qwen3-8B fits one 141 GB GPU), fp32 = 12; vmap holds 2 gradient copies a sample."""
+    qwen3_8b = 8_190_735_360
+    bf16 = memory_plan(qwen3_8b, "bf16")
+    assert (bf16.weights, bf16.gradients, bf16.accumulator) == (
+        2 * qwen3_8b,
+        2 * qwen3_8b,
+        4 * qwen3_8b,
+    )
+    assert bf16.total == 8 * qwen3_8b and 65e9 < bf16.total < 66e9
+    assert memory_plan(qwen3_8b, "float32").total == 12 * qwen3_8b < 141e9
+    vmap = memory_plan(1000, "bfloat16", method="vmap", chunk_size=4, selected=100)
+    assert (vmap.weights, vmap.gradients, vmap.accumulator) == (2000, 2 * 4 * 100 * 2, 400)
+    assert bf16.describe().startswith(
+        "65.5 GB = weights 16.4 + gradients 16.4 + fp32 accumulator 32.8"
+    )
+    with pytest.raises(FisherError, match="unknown dtype"):
+        memory_plan(10, "int8")
+
+
+def test_manifest_records_the_memory_plan(tiny_eager_lm, data_file: Path):
+    model, tokenizer = tiny_eager_lm
+    config = FisherConfig(samples=1, include=["*.mlp.*"])
+    result = compute_fisher(model, data_file, config, tokenizer=tokenizer)
+    params = dict(model.named_parameters())
+    selected = sum(params[n].numel() for n in result.fisher)
+    plan = memory_plan(sum(p.numel() for p in params.values()), "float32", selected=selected)
+    memory = result.manifest["memory"]
+    assert memory["planned_bytes"]["total"] == plan.total
+    assert memory["planned_bytes"]["accumulator"] == 4 * selected
+    assert memory["peak_bytes"] is None  # CPU: no allocator peak to read

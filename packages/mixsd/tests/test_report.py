@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mixsd._report import _paired, _targets, claims, nll_table
 
 
@@ -112,3 +114,126 @@ def test_r1_and_nll_table_use_the_paired_figures_when_a_file_has_them():
         "| 4.00× | 87.5% (of 4) |"
     ) in table
     assert "paired" not in nll_table(nll, targets)[0]
+
+
+def _r4_run(tmp_path, base_heldout: dict, checkpoints: dict) -> dict:
+    """A run folder with eval/ and fisher/ files: ``checkpoints`` maps a checkpoint name
+    (``label/checkpoint-N``) to ``(rho, raw_sq, eval or None, selected?)``; returns ``collect``."""
+    from mixsd._report import collect
+    from mixsd_base import write_json
+
+    run = tmp_path / "run"
+    evals = {"base": run / "eval/base.json"}
+    write_json(evals["base"], {"model": "base-model", "heldout": base_heldout})
+    rows = []
+    for i, (name, (rho, raw, result, selected)) in enumerate(checkpoints.items()):
+        path = run / "train" / name
+        rows.append(
+            {
+                "name": name,
+                "path": str(path),
+                "totals": {"rho": rho, "raw_sq": raw, "fisher_weighted": rho * raw},
+                "forgetting": {"delta_nll": 0.01 * i},
+            }
+        )
+        if result is None:
+            continue
+        label = name.split("/")[0]
+        out = run / "eval" / f"{label}.json" if selected else run / "fisher/evals" / f"{i}.json"
+        write_json(out, {"model": str(path), **result})
+        if selected:
+            evals[label] = out
+    compare = run / "fisher/compare.json"
+    write_json(compare, {"checkpoints": rows, "correlations": {}})
+    write_json(
+        run / "run.json",
+        {
+            "evals": {k: str(v) for k, v in evals.items()},
+            "runs": {},
+            "methods": [],
+            "nll": {},
+            "targets": {},
+            "fisher": str(compare),
+            "model": "base-model",
+        },
+    )
+    return collect(run)
+
+
+def _heldout(**scores: float) -> dict:
+    return {"heldout": {task: {"score": s} for task, s in scores.items()}}
+
+
+def test_r4_pools_every_checkpoint_with_a_heldout_drop(tmp_path):
+    """Forgetting = base minus checkpoint, averaged over the benchmarks that ran, on every
+    checkpoint of every method (selected ones from eval/, the rest from fisher/evals/)."""
+    from fishertools import pearson
+    from mixsd._report import claims, r4_claim, r4_points
+
+    data = _r4_run(
+        tmp_path,
+        {"fb_mmlu": {"score": 0.5}, "fb_gsm8k": {"score": 0.3}},
+        {
+            "sft/checkpoint-1": (1.0, 4.0, _heldout(fb_mmlu=0.4, fb_gsm8k=0.3), False),
+            "sft/checkpoint-2": (1.5, 3.0, _heldout(fb_mmlu=0.2, fb_gsm8k=0.1), True),
+            "mixsd-a0.5/checkpoint-1": (0.6, 5.0, _heldout(fb_mmlu=0.5), False),  # GSM8K not run
+            "mixsd-a0.5/checkpoint-2": (0.8, 2.0, _heldout(fb_mmlu=0.45, fb_gsm8k=0.3), True),
+            "opsd/checkpoint-1": (2.0, 1.0, None, False),  # never evaluated: left out
+        },
+    )
+    r4 = r4_points(data)
+    assert r4["measure"] == "heldout_drop" and r4["why"] == ""
+    drops = {p["name"]: p["forgetting"] for p in r4["points"]}
+    assert drops == pytest.approx(
+        {
+            "sft/checkpoint-1": 0.05,
+            "sft/checkpoint-2": 0.25,
+            "mixsd-a0.5/checkpoint-1": 0.0,
+            "mixsd-a0.5/checkpoint-2": 0.025,
+        }
+    )
+    claim, measured, holds = r4_claim(data)
+    r_rho = pearson([1.0, 1.5, 0.6, 0.8], [0.05, 0.25, 0.0, 0.025])
+    r_raw = pearson([4.0, 3.0, 5.0, 2.0], [0.05, 0.25, 0.0, 0.025])
+    assert measured.startswith("mean held-out drop 8.1 points; ")  # (5 + 25 + 0 + 2.5) / 4
+    assert f"r(ρ) = {r_rho:.3f}, r(‖Δθ‖²) = {r_raw:.3f} over n = 4 checkpoints" in measured
+    assert holds == ("yes" if r_rho >= 0.5 and r_rho > r_raw else "**no**")
+    assert "not the paper's" not in measured
+    assert claims({**data, "nll": {}, "targets": {}})[-1] == (claim, measured, holds)
+
+
+def test_r4_without_heldout_signal_says_it_uses_delta_l_ref(tmp_path):
+    from mixsd._report import r4_claim
+
+    refloss = [{"refloss": {"delta_l_ref": v}} for v in (0.1, 0.3, 0.2)]
+    data = _r4_run(
+        tmp_path,
+        {"fb_mmlu": {"score": 0.0}},  # the base model scores 0: no held-out signal
+        {
+            "sft/checkpoint-1": (1.0, 4.0, {**_heldout(fb_mmlu=0.0), **refloss[0]}, False),
+            "sft/checkpoint-2": (2.0, 3.0, {**_heldout(fb_mmlu=0.0), **refloss[1]}, True),
+            "mixsd-a0.3/checkpoint-1": (1.5, 5.0, {**_heldout(fb_mmlu=0.0), **refloss[2]}, True),
+        },
+    )
+    _, measured, _ = r4_claim(data)
+    assert measured.startswith(
+        "forgetting measured as ΔL_ref, not the paper's held-out drop "
+        "(no held-out task where the base model scores above 0); r(ρ) = 1.000"
+    )
+    assert "over n = 3 checkpoints" in measured
+
+
+def test_r4_without_evaluations_falls_back_to_the_fisher_stage_delta_nll(tmp_path):
+    from mixsd._report import r4_claim
+
+    data = _r4_run(
+        tmp_path,
+        {},
+        {"sft/checkpoint-1": (1.0, 4.0, None, False), "sft/checkpoint-2": (2.0, 3.0, None, False)},
+    )
+    _, measured, holds = r4_claim(data)
+    assert measured.startswith(
+        "forgetting measured as ΔNLL (reference set, mean per sample), not the paper's "
+        "held-out drop (no held-out task where the base model scores above 0)"
+    )
+    assert "n = 2" in measured and holds == "yes"  # r(ρ) = 1 > r(‖Δθ‖²) = -1

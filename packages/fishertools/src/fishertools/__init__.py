@@ -10,6 +10,7 @@ The command line is ``fishertools.cli.app`` (mounted as ``mixsd fisher``).
 
 from fishertools._config import CompareConfig, FisherConfig, FisherError
 from fishertools._forgetting import DELTA_L_REF, DELTA_NLL, MEASURE_NAMES, load_forgetting
+from fishertools._memory import MemoryPlan, memory_plan
 from fishertools._stats import pearson, rankdata, spearman
 from mixsd_base import lazy_exports, lazy_table
 
@@ -26,6 +27,7 @@ __getattr__, __dir__ = lazy_exports(
                 "displacement_sums",
                 "layer_key",
                 "mean_sample_nll",
+                "memory_plan",
                 "module_key",
             ),
         ),
@@ -57,6 +59,7 @@ __all__ = [
     "FisherConfig",
     "FisherError",
     "FisherResult",
+    "MemoryPlan",
     "__version__",
     "alignment",
     "compare_checkpoints",
@@ -70,6 +73,7 @@ __all__ = [
     "load_forgetting",
     "load_model",
     "mean_sample_nll",
+    "memory_plan",
     "module_key",
     "pearson",
     "rankdata",

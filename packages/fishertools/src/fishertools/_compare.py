@@ -11,7 +11,8 @@ Groups (layers, modules, tensors) report ρ against the global mean(F), so they 
 total, and ``rho_within`` against their own mean(F).
 
 Forgetting measured here is ΔNLL (sample mean), key ``delta_nll``: on the ``loss_data`` records,
-the mean over samples of each response's mean NLL, checkpoint minus base (``mean_sample_nll``).
+the mean over samples of each response's NLL (summed over its tokens, as the Fisher's ℓ_n; its
+mean for a Fisher computed with ``reduction: mean``), checkpoint minus base (``mean_sample_nll``).
 It is the loss whose curvature F is, so ½ ΣFΔθ² predicts it. forgetbench's ΔL_ref (token mean)
 pools all response tokens instead; given as forgetting input it is kept under ``delta_l_ref``.
 """
@@ -108,7 +109,8 @@ def _displacement(
     }
     total = [0.0, 0.0, 0.0, 0]
     for name, f in fisher.items():
-        sums = displacement_sums(f, tuned[name].float() - base[name].float())
+        delta = tuned[name].float() - base[name].float()  # on the models' device
+        sums = displacement_sums(f.to(delta.device), delta)
         keys = {"per_layer": layer_key(name), "per_module": module_key(name), "per_tensor": name}
         for kind, key in keys.items():
             acc = groups[kind].setdefault(key, [0.0, 0.0, 0.0, 0])
@@ -125,7 +127,8 @@ def _displacement(
 def _parameters(
     model: torch.nn.Module, fisher: dict[str, torch.Tensor], where: str
 ) -> dict[str, torch.Tensor]:
-    """The model's tensors for every Fisher entry (fp32, CPU), shapes checked."""
+    """The model's own tensors for every Fisher entry (no copy: on its device, in its dtype),
+    shapes checked."""
     params = dict(model.named_parameters())
     out = {}
     for name, f in fisher.items():
@@ -137,7 +140,7 @@ def _parameters(
             raise FisherError(
                 f"{where}: shape mismatch for {name}: Fisher {tuple(f.shape)} vs model {tuple(params[name].shape)}"
             )
-        out[name] = params[name].detach().to("cpu", torch.float32)
+        out[name] = params[name].detach()
     return out
 
 
@@ -146,10 +149,10 @@ def mean_sample_nll(
     samples: list[EncodedSample],
     *,
     batch_size: int = 8,
-    reduction: str = "mean",
+    reduction: str = "sum",
 ) -> float:
-    """Mean over samples of each sample's response NLL (its mean over response tokens, or the
-    sum with ``reduction="sum"``, as the Fisher's ℓ_n). ΔNLL (sample mean) is a checkpoint's
+    """Mean over samples of each sample's response NLL (summed over its response tokens, or
+    their mean with ``reduction="mean"``: the Fisher's ℓ_n). ΔNLL (sample mean) is a checkpoint's
     value minus the base model's. The NLL itself is mixsd_core.response_nll_tensors."""
     from mixsd_core import response_nll_tensors
 
@@ -234,6 +237,7 @@ def compare_checkpoints(
         forgetting, unmatched = match_forgetting(
             load_forgetting(config.forgetting), paths, config.forgetting
         )
+    # The Fisher's own ℓ_n; Fishers written before the sum default carry "mean" in the manifest.
     reduction = result.manifest.get("config", {}).get("reduction", "mean")
     samples = None
     if config.loss_data is not None:

@@ -48,22 +48,25 @@ class FisherConfig:
         1024, "Truncate each rendered conversation to this many tokens.", min=2
     )
     # Literal fields are checked by the loader; choices check a config built in Python too.
-    reduction: Literal["mean", "sum"] = option(
-        "mean",
-        "Per-sample NLL over response tokens: 'mean' (the usual training loss at "
-        "batch size 1) or 'sum'.",
-        choices=("mean", "sum"),
+    reduction: Literal["sum", "mean"] = option(
+        "sum",
+        "Per-sample loss over the response tokens: 'sum' of their NLLs (the paper, Appendix "
+        "E.1) or their 'mean' (the training loss at batch size 1; this package's default "
+        "before 2026-11-29).",
+        choices=("sum", "mean"),
     )
-    method: Literal["vmap", "loop"] = option(
-        "vmap",
-        "'vmap' (torch.func, vectorised in chunks) or 'loop' (plain per-sample "
-        "backward, the reference).",
-        choices=("vmap", "loop"),
+    method: Literal["loop", "vmap"] = option(
+        "loop",
+        "'loop' (one backward per sample, batch size 1 as in the paper; the least memory) or "
+        "'vmap' (torch.func, chunk_size samples at once; same numbers, about 2 x chunk_size "
+        "gradient copies in memory).",
+        choices=("loop", "vmap"),
     )
     dtype: str = option(
         "float32",
-        "dtype the model is loaded in when given as a spec: float32/fp32 (CPU), "
-        "bfloat16/bf16 (GPU), float16/fp16; the Fisher is always accumulated in float32.",
+        "dtype of the model, hence of its gradients, when given as a spec: float32/fp32 (CPU), "
+        "bfloat16/bf16 (GPU: the run's training dtype), float16/fp16. Gradients are cast to "
+        "float32 before squaring and summed in float32 (Appendix E.1) whatever it is.",
         choices=tuple(DTYPE_WORDS),
     )
     device: str = option("cpu", "torch device for the model and the accumulator.")
@@ -98,6 +101,14 @@ class CompareConfig:
     max_length: int = option(1024, "Truncate loss_data conversations to this many tokens.", min=2)
     plot: bool = option(True, "Write a PNG next to the report.")
     device: str = option("cpu", "torch device for loss measurement.")
+    evaluate_checkpoints: Literal["all", "selected"] = option(
+        "all",
+        "mixsd run only (fisher compare reads forgetting from 'forgetting'): 'all' also runs the "
+        "held-out and reference-loss suites of eval: on every checkpoint compared, so R4 pools "
+        "every checkpoint of every method (the paper's Table 6); 'selected' pools only each "
+        "method's selected checkpoint, evaluated anyway (cheaper on CPU).",
+        choices=("all", "selected"),
+    )
 
     def __post_init__(self) -> None:
         if self.forgetting is not None:

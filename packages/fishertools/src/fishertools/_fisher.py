@@ -1,12 +1,13 @@
 """The diagonal empirical Fisher: F = (1/N) Σ_n (∇θ ℓ_n)², per parameter, accumulated in fp32.
 
-ℓ_n is the NLL of sample n's response tokens (batch-size-1 semantics): ``sample_nll``, the
-per-sample mean (or sum) of mixsd_core's per-token NLL; averaged over samples it is the ΔNLL
-(sample mean) measure of ``fishertools._compare``. Two estimators give the
-same numbers: ``fisher_vmap`` (torch.func: ``vmap(grad(...))`` over chunks of samples) and
-``fisher_loop`` (one ordinary backward per sample, the reference). Memory of either: the fp32
-accumulator (one extra copy of the selected parameters) plus the gradients in flight: one sample's
-for the loop, ``chunk_size`` samples' for vmap.
+As the paper's Appendix E.1: ℓ_n is the NLL of sample n's response tokens *summed* over them
+(prompt tokens masked; ``sample_nll``, ``reduction="sum"``; "mean" is kept as an option), its
+gradient is taken at batch size 1 in the model's dtype, cast to fp32 before squaring (no
+underflow of bf16 squares), summed in fp32 and averaged over the N samples. Averaged over
+samples, ℓ_n is also the ΔNLL (sample mean) measure of ``fishertools._compare``. Two
+estimators give the same numbers: ``fisher_loop`` (one ordinary backward per sample, the paper's
+procedure and the default) and ``fisher_vmap`` (torch.func: ``vmap(grad(...))`` over chunks of
+samples). Memory: see ``fishertools._memory``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from tqdm.auto import tqdm
 
 from fishertools._config import FisherConfig, FisherError
 from fishertools._data import EncodedSample, encode_records, read_records
+from fishertools._memory import DTYPE_BYTES, MemoryPlan, memory_plan
 from fishertools._models import load_model, load_tokenizer, select_parameters
 from mixsd_base import atomic_path, file_sha256, package_versions, write_text
 from mixsd_core import pad_right, token_nll
 
 __all__ = [
+    "DEFAULT_REDUCTION",
     "FisherResult",
     "compute_fisher",
     "fisher_loop",
@@ -42,13 +45,17 @@ __all__ = [
 ]
 
 FORMAT = "fishertools.fisher/1"
+DEFAULT_REDUCTION = "sum"  # Appendix E.1: "the sum-reduced log-likelihood over target tokens"
 
 
 def sample_nll(
-    logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, reduction: str = "mean"
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    loss_mask: torch.Tensor,
+    reduction: str = DEFAULT_REDUCTION,
 ) -> torch.Tensor:
     """ℓ_n: the NLL of the masked tokens of one sequence, logits (T, V), ids (T,), mask (T,) ->
-    scalar; ``reduction`` "mean" (over its response tokens) or "sum".
+    scalar; ``reduction`` "sum" (over its response tokens, the paper's) or "mean".
 
     The per-token NLL is mixsd_core.token_nll (position t-1 predicts token t, fp32 log-softmax);
     this is only the per-sample reduction, differentiable, so the Fisher takes its gradient.
@@ -111,10 +118,11 @@ def fisher_loop(
     samples: list[EncodedSample],
     names: list[str],
     *,
-    reduction: str = "mean",
+    reduction: str = DEFAULT_REDUCTION,
     progress: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Reference estimator: one forward/backward per sample, square, accumulate, average."""
+    """One forward/backward per sample (batch size 1, gradients in the model's dtype), each
+    gradient cast to fp32, squared and accumulated; averaged at the end."""
     acc = _new_accumulator(model, names)
     params = dict(model.named_parameters())
     device = next(iter(acc.values())).device
@@ -163,7 +171,7 @@ def fisher_vmap(
     *,
     chunk_size: int = 8,
     max_padding: float = 0.1,
-    reduction: str = "mean",
+    reduction: str = DEFAULT_REDUCTION,
     eager_attention: bool = True,
     progress: bool = False,
 ) -> dict[str, torch.Tensor]:
@@ -242,6 +250,7 @@ def compute_fisher(
     )
     samples = encode_records(records, tokenizer, max_length=config.max_length, source=str(data))
     names = select_parameters(net, config.include, config.exclude)
+    plan = _check_memory(net, names, config)
     began = time.perf_counter()
     if config.method == "vmap":
         fisher = fisher_vmap(
@@ -269,6 +278,11 @@ def compute_fisher(
         "num_params": total,
         "mean_fisher": float(sum(f.double().sum() for f in fisher.values()) / total),
         "seconds": round(seconds, 3),
+        "memory": {
+            "planned_bytes": asdict(plan) | {"total": plan.total},
+            # measured on CUDA only (torch keeps no peak for the CPU allocator)
+            "peak_bytes": _peak_bytes(net),
+        },
         "versions": package_versions(
             "fishertools",
             "mixsd-base",
@@ -279,6 +293,38 @@ def compute_fisher(
         ),
     }
     return FisherResult(fisher, manifest)
+
+
+def _check_memory(net: torch.nn.Module, names: list[str], config: FisherConfig) -> MemoryPlan:
+    """The memory plan of this call (weights in the model's own dtype); on CUDA, an error before
+    any work when the gradients and accumulator cannot fit beside the loaded model."""
+    params = dict(net.named_parameters())
+    dtype = str(next(iter(params.values())).dtype).removeprefix("torch.")
+    plan = memory_plan(
+        sum(p.numel() for p in params.values()),
+        dtype if dtype in DTYPE_BYTES else "float32",
+        method=config.method,
+        chunk_size=config.chunk_size,
+        selected=sum(params[n].numel() for n in names),
+    )
+    device = params[names[0]].device
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        need = plan.gradients + plan.accumulator
+        if need > free:
+            raise FisherError(
+                f"the Fisher needs {need / 1e9:.1f} GB for gradients and accumulator beside the "
+                f"model but {device} has {free / 1e9:.1f} GB free ({plan.describe()}); use "
+                "method 'loop', a smaller chunk_size or include/exclude patterns",
+                field="method",
+            )
+        torch.cuda.reset_peak_memory_stats(device)
+    return plan
+
+
+def _peak_bytes(net: torch.nn.Module) -> int | None:
+    device = next(net.parameters()).device
+    return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
 
 
 def manifest_path(path: Path) -> Path:

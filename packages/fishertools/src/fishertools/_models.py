@@ -106,8 +106,11 @@ def load_checkpoint(path: Path, base: torch.nn.Module) -> tuple[torch.nn.Module,
             raise FisherError(f"cannot merge LoRA adapter {path}: {exc}") from None
         return merged.eval(), "lora"
     if (path / "config.json").is_file():
-        device = next(base.parameters()).device
-        return load_model(path, dtype="float32", device=str(device)), "full"
+        # The base's device and dtype: an 8B checkpoint in fp32 beside a bf16 base would not fit
+        # one GPU; Δθ is taken in fp32 from the two (exact for bf16 weights).
+        weight = next(base.parameters())
+        dtype = str(weight.dtype).removeprefix("torch.")
+        return load_model(path, dtype=dtype, device=str(weight.device)), "full"
     raise FisherError(
         f"not a checkpoint (no config.json or adapter_config.json): {path.absolute()}"
     )

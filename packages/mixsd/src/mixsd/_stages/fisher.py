@@ -1,7 +1,10 @@
 """Stage ``fisher``: the base model's diagonal Fisher on the reference set of the evaluation
-(general prompts + the base model's greedy responses), then the displacement and alignment of
-every checkpoint of every trained method, with forgetting measured as the NLL increase on that
-same set (the paper's Section 7)."""
+(prompts drawn from the held-out benchmarks + the base model's greedy responses), on the
+``fisher:`` section's device and dtype, then the displacement and alignment of every checkpoint
+of every trained method (the paper's Section 7 and Appendix E.1). The compare report holds
+ΔNLL on that same set for every checkpoint; with ``evaluate_checkpoints: all`` the held-out and
+reference-loss suites also run on every checkpoint that is not a method's selected one
+(``fisher/evals/``), so the report's R4 pools every checkpoint's held-out drop."""
 
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ from mixsd._context import RunContext
 from mixsd._methods import method_label
 from mixsd._run_config import RunError
 from mixsd._units import model_digest
-from mixsd_base import file_sha256, write_jsonl
+from mixsd_base import UserError, file_sha256, write_jsonl
 
-__all__ = ["reference_size", "run"]
+__all__ = ["CHECKPOINT_EVALS", "reference_size", "run"]
+
+CHECKPOINT_EVALS = "evals"  # fisher/evals/: eval files of the checkpoints eval/ does not hold
+FORGETTING_SUITES = ("heldout", "refloss")  # what R4 reads of a checkpoint's evaluation
 
 
 def reference_size(ctx: RunContext) -> int:
@@ -32,7 +38,8 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
         return None
     folder = ctx.paths.fisher
     report = folder / "compare.json"
-    options = {k: v for k, v in asdict(ctx.config.fisher).items() if k != "samples"}
+    skip = ("samples", "evaluate_checkpoints")  # the second decides the evaluations below
+    options = {k: v for k, v in asdict(ctx.config.fisher).items() if k not in skip}
     n_ref = reference_size(ctx)
     checkpoints = sorted(
         str(p) for label in runs for p in ctx.paths.train(label).glob("checkpoint-*") if p.is_dir()
@@ -51,7 +58,46 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
         _fisher(ctx, folder, report, n_ref, checkpoints)
 
     ctx.units.run("fisher", "compare", inputs, [report], build)
+    if ctx.config.fisher.evaluate_checkpoints == "all":
+        selected = {str(Path(s["checkpoint"]).resolve()) for s in runs.values()}
+        _evaluate(ctx, [c for c in checkpoints if str(Path(c).resolve()) not in selected], evals)
     return report
+
+
+def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -> None:
+    """The eval section's held-out and reference-loss suites on each checkpoint, one unit each,
+    into fisher/evals/ (the in-domain and edit suites are the selected checkpoints' business)."""
+    from forgetbench import EvalConfig, evaluate
+    from mixsd._sections import stage_config
+
+    suites = [s for s in ctx.config.eval.suites if s in FORGETTING_SUITES]
+    if not suites:
+        return
+    folder = ctx.paths.fisher / CHECKPOINT_EVALS
+    for checkpoint in checkpoints:
+        path = Path(checkpoint)
+        out = folder / f"{path.parent.name}--{path.name}.json"
+        owned = {
+            "model": checkpoint,
+            "out": str(out),
+            "base_model": ctx.base_model,
+            "cache_dir": str(ctx.paths.cache),
+            "seed": ctx.config.seed,
+            "base": str(evals[method_label("base")]) if "heldout" in suites else None,
+            "suites": suites,
+        }
+        try:
+            config = stage_config(EvalConfig, ctx.config.eval, **owned)
+        except (UserError, ValueError) as exc:
+            raise ctx.config.section_error(("eval",), exc) from None
+        inputs = {**asdict(config), "model": model_digest(checkpoint), "out": out.name}
+        inputs.pop("base")
+        inputs.pop("cache_dir")
+
+        def build(c: Any = config) -> None:
+            evaluate(c)
+
+        ctx.units.run("fisher", f"eval {out.stem}", inputs, [out], build)
 
 
 def _fisher(
@@ -67,18 +113,21 @@ def _fisher(
     from mixsd._sections import stage_config
     from mixsd_core import load_model
 
-    model, tokenizer = load_model(ctx.base_model, dtype="fp32", device="cpu")
+    # The section's device and dtype (configs/paper: cuda, bfloat16): gradients in that dtype,
+    # cast to fp32 before squaring (fishertools' memory plan: 8 bytes/parameter in bf16).
+    options = ctx.config.fisher
+    model, tokenizer = load_model(ctx.base_model, dtype=options.dtype, device=options.device)
     reference = folder / "reference.jsonl"
     write_jsonl(reference, _reference_records(ctx, model, tokenizer, n_ref))
     # The reference file holds the n_ref records already: Fisher uses all of it.
-    fisher_config = stage_config(FisherConfig, ctx.config.fisher, samples=None)
+    fisher_config = stage_config(FisherConfig, options, samples=None)
     result = compute_fisher(
         model, reference, fisher_config, tokenizer=tokenizer, progress=ctx.progress
     )
     save_fisher(result, folder / "base.safetensors")
     model.zero_grad(set_to_none=True)
     compare_config = stage_config(
-        CompareConfig, ctx.config.fisher, loss_data=reference, loss_samples=n_ref, plot=True
+        CompareConfig, options, loss_data=reference, loss_samples=n_ref, plot=True
     )
     compare_checkpoints(
         result,
