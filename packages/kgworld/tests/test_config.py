@@ -18,6 +18,25 @@ def test_presets_set_sizes_and_defaults_match_the_paper():
     assert large.kgfunc.train_size == 1600 and large.kgfunc.test_per_op == 25
 
 
+def test_kgfact_forms_default_to_the_papers_and_take_names():
+    paper = "Please reason step by step, and put your final answer within \\boxed{}."
+    for preset in (None, "small", "large"):
+        kgfact = resolve_config(overrides={"preset": preset}).kgfact
+        assert (kgfact.instruction, kgfact.target) == (paper, "answer")
+    assert kgworld.STEP_BY_STEP_INSTRUCTION == paper == resolve_config().kgfunc.instruction
+    one = "Answer in one sentence and put the final answer within \\boxed{}."
+    assert one == kgworld.ONE_SENTENCE_INSTRUCTION
+    named = resolve_config({"kgfact": {"instruction": "one-sentence", "target": "statement"}})
+    assert (named.kgfact.instruction, named.kgfact.target) == (one, "statement")
+    assert resolve_config({"kgfact": {"instruction": "step-by-step"}}).kgfact.instruction == paper
+    assert kgworld.KGFactConfig(instruction="one-sentence").instruction == one  # Python API too
+    assert (
+        resolve_config({"kgfact": {"instruction": "Be brief."}}).kgfact.instruction == "Be brief."
+    )
+    with pytest.raises(ConfigError, match=r"field 'kgfact\.target': must be one of"):
+        resolve_config({"kgfact": {"target": "sentence"}})
+
+
 def test_precedence_defaults_preset_file_flags():
     config = resolve_config(
         {"preset": "large", "kgfact": {"entities_per_domain": 12}, "seed": 1},

@@ -60,9 +60,10 @@ def test_small_world_edit_split_is_sound(small_world):
         assert list(rewrite) == ["prompt", "subject", "target_new", "target_true"]
         assert rewrite == {**rewrite, "subject": subject, "target_new": new, "target_true": old}
         assert rewrite["prompt"].count("{}") == 1 and "{subject}" not in rewrite["prompt"]
-        # The MEMIT request spells the same sentence as the SFT target.
+        # The MEMIT request spells the fact's statement (what the statement-form target restates).
         statement = f"{rewrite['prompt'].format(subject)} {new}."
-        assert record["target"] == f"{statement} \\boxed{{{new}}}"
+        assert statement == schema.relations[meta["relation"]].state(subject, new)
+        assert record["target"] == f"The answer is {new}.\n\n\\boxed{{{new}}}"  # preset: paper form
         assert record["prompt"].startswith(schema.relations[meta["relation"]].ask(subject, 0))
 
 

@@ -6,6 +6,7 @@ import pytest
 
 import kgworld
 from kgworld._kgfact import RETRIEVAL_HEADER
+from kgworld._schema import load_schema
 
 
 def test_every_question_has_exactly_one_answer(small_world):
@@ -64,7 +65,11 @@ def test_retrieval_contexts(small_world):
         assert lines[0] == RETRIEVAL_HEADER
         statements = [line.removeprefix("- ") for line in lines[1:]]
         assert len(statements) == 50 == len(set(statements))
-        gold = record["target"].rsplit(" \\boxed", 1)[0]
+        gold = (
+            load_schema()
+            .relations[record["meta"]["relation"]]
+            .state(record["meta"]["subject"], record["answer"])
+        )
         assert gold in statements
         # Hop-1 facts (touching a query entity) are all included before any filler.
         s, o = record["meta"]["subject"], record["meta"]["object"]
@@ -97,13 +102,13 @@ def test_check_catches_each_kind_of_corruption(small_world):
         0,
         lambda r: r.update(answer="Nobody", target=r["target"].replace(r["answer"], "Nobody")),
     )
-    assert "gold fact" in broken(
-        "kgfact/retrieval",
-        0,
-        lambda r: r.update(
-            context=r["context"].replace(r["target"].rsplit(" \\boxed", 1)[0], "A made-up fact.")
-        ),
-    )
+
+    def drop_gold(record):
+        meta = record["meta"]
+        gold = load_schema().relations[meta["relation"]].state(meta["subject"], record["answer"])
+        record.update(context=record["context"].replace(gold, "A made-up fact."))
+
+    assert "gold fact" in broken("kgfact/retrieval", 0, drop_gold)
     assert "kgfunc/test" in broken(
         "kgfunc/test", 0, lambda r: r.update(answer="-1", target="\\boxed{-1}")
     )
@@ -120,3 +125,63 @@ def test_check_catches_each_kind_of_corruption(small_world):
 def test_targets_pass_the_verifier(small_world, split):
     for record in small_world.records(split):
         assert kgworld.verify(record["target"], record["answer"])
+
+
+def test_target_forms():
+    """'answer' (default, the authors'): "The answer is X.", a blank line, the box; two-hop as
+    "Step" lines. 'statement': the facts restated, then the box."""
+    schema = load_schema()
+    forms = {}
+    for form in ("answer", "statement"):
+        config = kgworld.resolve_config(
+            overrides={"preset": "small", "kgfact": {"target": form, "splits": ["train", "twohop"]}}
+        )
+        forms[form] = world = kgworld.generate(config)
+        state = {(s, r): schema.relations[r].state(s, o) for s, r, o in world.kg.facts}
+        for record in world.records("kgfact/train"):
+            x, meta = record["answer"], record["meta"]
+            fact = state[(meta["subject"], meta["relation"])]
+            expected = {
+                "answer": f"The answer is {x}.\n\n\\boxed{{{x}}}",
+                "statement": f"{fact} \\boxed{{{x}}}",
+            }
+            assert record["target"] == expected[form]
+        for record in world.records("kgfact/twohop"):
+            x, (a, b, _), (r1, r2) = (
+                record["answer"],
+                record["meta"]["path"],
+                record["meta"]["relations"],
+            )
+            s1, s2 = state[(a, r1)], state[(b, r2)]
+            expected = {
+                "answer": f"Step 1: {s1}\nStep 2: {s2}\nSo the answer is {x}.\n\n\\boxed{{{x}}}",
+                "statement": f"{s1} {s2} \\boxed{{{x}}}",
+            }
+            assert record["target"] == expected[form]
+        assert kgworld.check_world(world) == []
+    same = ("prompt", "answer", "meta")
+    for name in ("kgfact/train", "kgfact/twohop"):
+        for a, s in zip(
+            forms["answer"].records(name), forms["statement"].records(name), strict=True
+        ):
+            assert all(a[k] == s[k] for k in same)
+
+
+def test_instruction_ends_every_kgfact_and_edit_question(small_world):
+    instruction = kgworld.STEP_BY_STEP_INSTRUCTION  # the presets' default, the paper's wording
+    for name, records in small_world.splits.items():
+        if name.startswith(("kgfact/", "edit/")):
+            assert all(r["prompt"].endswith(f"?\n\n{instruction}") for r in records), name
+
+
+def test_check_catches_a_target_of_the_other_form(small_world):
+    world = copy.deepcopy(small_world)
+    record = world.records("kgfact/twohop")[0]
+    record["target"] = record["target"].replace("Step 2:", "Then:")
+    assert "target differs from the graph's statements" in kgworld.check_world(world)[0]
+
+
+@pytest.mark.parametrize("split", ["kgfact/train", "kgfact/twohop", "kgfact/retrieval"])
+def test_targets_pass_the_authors_verifier(small_world, split):
+    for record in small_world.records(split):
+        assert kgworld.verify(record["target"], record["answer"], "boxed-exact")

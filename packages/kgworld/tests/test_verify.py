@@ -31,6 +31,21 @@ def test_boxed_mode_is_exact():
     assert not verify(r"\boxed{Ormavel}", "Ormavel Dynamics")
 
 
+def test_boxed_exact_is_the_authors_string_match():
+    mode = "boxed-exact"
+    assert verify(
+        "The answer is Ormavel Dynamics.\n\n\\boxed{ Ormavel Dynamics }", "Ormavel Dynamics", mode
+    )
+    assert verify(r"\boxed{A} then \boxed{B {c}}", " B {c} ", mode)  # last box, braces matched
+    assert not verify(r"\boxed{ormavel dynamics}", "Ormavel Dynamics", mode)  # no case folding
+    assert not verify(r"\boxed{Ormavel Dynamics.}", "Ormavel Dynamics", mode)  # no normalisation
+    assert not verify(r"\boxed{\text{Ormavel Dynamics}}", "Ormavel Dynamics", mode)
+    assert not verify(r"\boxed{Ormavel Dynamics} or \boxed{Other}", "Ormavel Dynamics", mode)
+    assert not verify("It is Ormavel Dynamics.", "Ormavel Dynamics", mode)  # no box, no fallback
+    assert not verify(r"\boxed{ }", "", mode)  # an empty box never passes
+    assert verify(r"\boxed{ormavel dynamics}", "Ormavel Dynamics", "boxed")  # the lenient rule
+
+
 def test_final_sentence_fallback_only_without_a_box():
     mode = "boxed-or-final-sentence"
     assert verify("Sure. Zorvath Kellen is employed by Ormavel Dynamics.", "Ormavel Dynamics", mode)

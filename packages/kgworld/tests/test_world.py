@@ -44,16 +44,26 @@ def test_byte_identical_across_processes_and_hash_seeds(tmp_path):
 
 
 # sha256 of the small preset's (seed 42) {file: sha256} map: pins every byte the generator
-# writes (names, relations, edges, templates, KGFunc draws). A change that alters worlds on
-# purpose updates it and says so in its commit message.
-SMALL_PRESET_FILES_DIGEST = "87c109f76112cbb38aeb686a5302979917fb8a6714468e1aa88ef13081f877f3"
+# writes (names, relations, edges, templates, KGFunc draws), with the paper's KGFact forms (the
+# defaults) and with the CPU configs' one-sentence instruction and statement targets (the
+# worlds written before those options existed). A change that alters worlds on purpose updates
+# them and says so in its commit message.
+SMALL_PRESET_FILES_DIGEST = {
+    "paper": "06b7da339c8bc2b3c0662cc492723be0283a99c20f2e340a7e2a3e25094e2bdb",
+    "cpu": "87c109f76112cbb38aeb686a5302979917fb8a6714468e1aa88ef13081f877f3",
+}
+CPU_FORMS = {"instruction": "one-sentence", "target": "statement"}
 
 
-def test_small_preset_bytes_are_unchanged():
-    world = kgworld.generate(kgworld.resolve_config(overrides={"preset": "small"}))
+@pytest.mark.parametrize("forms", ["paper", "cpu"])
+def test_small_preset_bytes_are_unchanged(forms):
+    kgfact = CPU_FORMS if forms == "cpu" else {}
+    world = kgworld.generate(
+        kgworld.resolve_config(overrides={"preset": "small", "kgfact": kgfact})
+    )
     hashes = {rel: hashlib.sha256(b"".join(chunks)).hexdigest() for rel, chunks in world.files()}
     digest = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
-    assert digest == SMALL_PRESET_FILES_DIGEST
+    assert digest == SMALL_PRESET_FILES_DIGEST[forms]
 
 
 def test_same_seed_same_world_other_seed_other_world(small_world):

@@ -130,7 +130,7 @@ def test_examples_that_never_pass_are_dropped(tiny_lm, data, tmp_path) -> None:
     assert out.read_text() == ""
     assert manifest["counts"] == {"examples": 8, "kept": 0, "dropped": 8, "tokens": 0}
     assert manifest["drop_rate"] == 1.0
-    assert manifest["verifier"] == {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
+    assert manifest["verifier"] == {"kgfact": "boxed-exact", "kgfunc": "integer"}
 
 
 @pytest.fixture

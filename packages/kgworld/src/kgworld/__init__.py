@@ -16,7 +16,10 @@ import-mquake``) needs the ``cli`` extra (Typer, PyYAML). User errors are
 
 from kgworld._check import check_world, world_stats
 from kgworld._config import (
+    ONE_SENTENCE_INSTRUCTION,
     PRESETS,
+    STEP_BY_STEP_INSTRUCTION,
+    TARGET_FORMS,
     ConfigError,
     DataError,
     EditConfig,
@@ -44,8 +47,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FEW_SHOT_INPUTS",
+    "ONE_SENTENCE_INSTRUCTION",
     "OPERATIONS",
     "PRESETS",
+    "STEP_BY_STEP_INSTRUCTION",
+    "TARGET_FORMS",
     "VERIFIERS",
     "ConfigError",
     "DataError",

@@ -12,7 +12,7 @@ from functools import cache
 
 from kgworld._edit import rewrite_request
 from kgworld._graph import world_domains
-from kgworld._kgfact import RETRIEVAL_HEADER, boxed_target
+from kgworld._kgfact import RETRIEVAL_HEADER, fact_target
 from kgworld._kgfunc import recompute_answer
 from kgworld._schema import load_schema
 from kgworld._verify import extract_boxed
@@ -82,11 +82,19 @@ def _kgfact_violations(
             a, (r1, r2) = meta["path"][0], meta["relations"]
             middle = lookup.get((a, r1))
             answer = lookup.get((middle, r2)) if middle is not None else None
+            if middle is not None and answer is not None:
+                steps = [
+                    schema.relations[r1].state(a, middle),
+                    schema.relations[r2].state(middle, answer),
+                ]
+                if record["target"] != fact_target(steps, answer, world.config.kgfact.target):
+                    yield f"{where}: target differs from the graph's statements"
         else:
             answer = lookup.get((meta["subject"], meta["relation"]))
-            expected = boxed_target(
-                schema.relations[meta["relation"]].state(meta["subject"], answer or ""),
+            expected = fact_target(
+                [schema.relations[meta["relation"]].state(meta["subject"], answer or "")],
                 record["answer"],
+                world.config.kgfact.target,
             )
             if answer is not None and record["target"] != expected:
                 yield f"{where}: target differs from the graph's statement"
@@ -111,7 +119,8 @@ def _context_violations(
         yield f"{where}: context holds {len(items)} statements, expected {size}"
     if len(set(items)) != len(items):
         yield f"{where}: context repeats a statement"
-    gold = str(record["target"]).rsplit(" \\boxed{", 1)[0]
+    meta = record["meta"]
+    gold = load_schema().relations[meta["relation"]].state(meta["subject"], record["answer"])
     if gold not in items:
         yield f"{where}: the gold fact is missing from the context"
     for item in items:
@@ -173,7 +182,9 @@ def _edit_violations(world: World, lookup: dict[tuple[str, str], str]) -> Iterat
             yield f"{where}: ({key[0]!r}, {key[1]!r}) is edited twice"
         edited[key] = new
         rel = schema.relations[meta["relation"]]
-        if record["target"] != boxed_target(rel.state(meta["subject"], new), new):
+        if record["target"] != fact_target(
+            [rel.state(meta["subject"], new)], new, world.config.kgfact.target
+        ):
             yield f"{where}: target differs from the edited statement"
         if meta.get("rewrite") != rewrite_request(rel, meta["subject"], new, old):
             yield f"{where}: meta.rewrite differs from the edit"

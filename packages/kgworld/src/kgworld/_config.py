@@ -31,6 +31,20 @@ KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
 KGFUNC_SPLITS = ("train", "test", "unseen")
 EDIT_SPLITS = ("train", "paraphrase", "multihop", "locality")
 
+# The paper's instruction (the authors' code appends it to every KGFact and KGFunc question),
+# and the one-sentence one that suits small CPU models (short targets, small generation budgets).
+STEP_BY_STEP_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+ONE_SENTENCE_INSTRUCTION = "Answer in one sentence and put the final answer within \\boxed{}."
+# Names a config may give instead of the text.
+KGFACT_INSTRUCTIONS = {
+    "step-by-step": STEP_BY_STEP_INSTRUCTION,
+    "one-sentence": ONE_SENTENCE_INSTRUCTION,
+}
+# KGFact target forms: "answer" is the authors' ("The answer is X.", a blank line, \boxed{X};
+# several facts as "Step k:" lines, then "So the answer is X."), "statement" restates the facts
+# ("S was born in X. \boxed{X}").
+TARGET_FORMS = ("answer", "statement")
+
 
 class KGWorldError(UserError):
     """A user-facing error: bad config, bad input file, impossible world. One clear line."""
@@ -56,6 +70,11 @@ def kgworld_errors(kind: type[KGWorldError]) -> Iterator[None]:
         raise kind(exc.message, path=exc.path, line=exc.line, field=exc.field) from exc
 
 
+def _instruction_text(value: Any) -> Any:
+    """A named instruction (``step-by-step``, ``one-sentence``) becomes its text; other text stays."""
+    return KGFACT_INSTRUCTIONS.get(value, value) if isinstance(value, str) else value
+
+
 def _labels(value: Any) -> Any:
     """``"BCDEFGH"`` is a handy spelling of the label list ``["B", "C", ..., "H"]``."""
     return list(value) if isinstance(value, str) else value
@@ -79,8 +98,19 @@ class KGFactConfig:
         metadata={"help": "KGFact splits to write: any of train, paraphrase, twohop, retrieval."},
     )
     instruction: str = option(
-        "Answer in one sentence and put the final answer within \\boxed{}.",
-        "Instruction appended to every KGFact question (a blank line before it); '' for none.",
+        STEP_BY_STEP_INSTRUCTION,
+        "Instruction appended to every KGFact question (a blank line before it): "
+        "'step-by-step' (the paper's: reason step by step, answer in \\boxed{}), "
+        "'one-sentence' (answer in one sentence, in \\boxed{}; short targets for small CPU "
+        "models), any other text, or '' for none.",
+        coerce=_instruction_text,
+    )
+    target: str = option(
+        "answer",
+        "Target form: 'answer' (the authors': 'The answer is X.', a blank line, \\boxed{X}; "
+        "two-hop: 'Step 1:' and 'Step 2:' lines with the facts, then 'So the answer is X.') or "
+        "'statement' (the fact restated, then \\boxed{X}: 'S was born in X. \\boxed{X}').",
+        choices=TARGET_FORMS,
     )
     twohop_limit: int | None = option(
         None,
@@ -97,6 +127,7 @@ class KGFactConfig:
     )
 
     def __post_init__(self) -> None:
+        self.instruction = _instruction_text(self.instruction)  # also when built in Python
         check_fields(self, error=ConfigError)
         if self.domains < 2:
             raise ConfigError("must be at least 2 (facts link two domains)", field="domains")
@@ -133,8 +164,7 @@ class KGFuncConfig:
     unseen_per_op: int = option(25, "Instances per unseen operation.", min=1)
     max_input: int = option(99999, "Inputs are drawn uniformly from [0, max_input].", min=1)
     instruction: str = option(
-        "Please reason step by step, and put your final answer within \\boxed{}.",
-        "Instruction appended to every KGFunc prompt.",
+        STEP_BY_STEP_INSTRUCTION, "Instruction appended to every KGFunc prompt."
     )
 
     def __post_init__(self) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from kgworld._config import ConfigError, EditConfig, KGWorldError, WorldConfig
 from kgworld._graph import FactGraph
-from kgworld._kgfact import Record, _record, ask, boxed_target
+from kgworld._kgfact import Record, _record, ask, fact_target
 from kgworld._rng import derived_rng
 from kgworld._schema import Relation, load_schema
 
@@ -191,7 +191,7 @@ def choose_edits(index: _Index, config: EditConfig, seed: int) -> list[Edit]:
     return sorted(edits, key=lambda e: e.fact)
 
 
-def _train(edits: list[Edit], instruction: str) -> list[Record]:
+def _train(edits: list[Edit], instruction: str, form: str) -> list[Record]:
     schema = load_schema()
     width = max(6, len(str(len(edits))))
     records = []
@@ -205,14 +205,14 @@ def _train(edits: list[Edit], instruction: str) -> list[Record]:
             "template": 0,
             "rewrite": rewrite_request(rel, e.subject, e.new, e.old),
         }
-        target = boxed_target(rel.state(e.subject, e.new), e.new)
+        target = fact_target([rel.state(e.subject, e.new)], e.new, form)
         question = ask(rel, e.subject, 0, instruction)
         records.append(_record("edit", n, width, question, target, e.new, None, meta))
     return records
 
 
 def _paraphrase(
-    edits: list[Edit], ids: dict[int, str], instruction: str, seed: int
+    edits: list[Edit], ids: dict[int, str], instruction: str, form: str, seed: int
 ) -> list[Record]:
     schema = load_schema()
     rng = derived_rng(seed, "edit", "paraphrase")
@@ -231,7 +231,7 @@ def _paraphrase(
             "old_answer": e.old,
             "template": template,
         }
-        target = boxed_target(rel.state(e.subject, e.new), e.new)
+        target = fact_target([rel.state(e.subject, e.new)], e.new, form)
         question = ask(rel, e.subject, template, instruction)
         records.append(_record("edit-paraphrase", n, width, question, target, e.new, None, meta))
     return records
@@ -308,7 +308,7 @@ def _multihop(
         for rel in rels[:-1]:
             description = rel.describe(description)
         question = ask(rels[-1], description, 0, config.kgfact.instruction)
-        statements = " ".join(rel.state(path[k], path[k + 1]) for k, rel in enumerate(rels))
+        statements = [rel.state(path[k], path[k + 1]) for k, rel in enumerate(rels)]
         meta = {
             "hops": len(chain),
             "relations": [rel.name for rel in rels],
@@ -318,7 +318,7 @@ def _multihop(
             "facts": list(chain),
             "edit_ids": [ids[j] for j in chain if j in ids],
         }
-        target = boxed_target(statements, path[-1])
+        target = fact_target(statements, path[-1], config.kgfact.target)
         records.append(_record("edit-multihop", n, width, question, target, path[-1], None, meta))
     return records
 
@@ -369,7 +369,7 @@ def _locality(index: _Index, edits: list[Edit], config: WorldConfig) -> list[Rec
             "neighbourhood": j in neighbours,
         }
         question = ask(rel, s, 0, config.kgfact.instruction)
-        target = boxed_target(rel.state(s, o), o)
+        target = fact_target([rel.state(s, o)], o, config.kgfact.target)
         records.append(_record("edit-locality", n, width, question, target, o, None, meta))
     return records
 
@@ -378,12 +378,12 @@ def edit_splits(kg: FactGraph, config: WorldConfig) -> dict[str, list[Record]]:
     """The configured edit splits, in the order train, paraphrase, multihop, locality."""
     index = _Index(kg)
     edits = choose_edits(index, config.edit, config.seed)
-    instruction = config.kgfact.instruction
-    train = _train(edits, instruction)
+    instruction, form = config.kgfact.instruction, config.kgfact.target
+    train = _train(edits, instruction, form)
     ids = {e.fact: str(record["id"]) for e, record in zip(edits, train, strict=True)}
     builders: dict[str, Callable[[], list[Record]]] = {
         "train": lambda: train,
-        "paraphrase": lambda: _paraphrase(edits, ids, instruction, config.seed),
+        "paraphrase": lambda: _paraphrase(edits, ids, instruction, form, config.seed),
         "multihop": lambda: _multihop(index, edits, ids, config),
         "locality": lambda: _locality(index, edits, config),
     }

@@ -1,7 +1,7 @@
 """KGFact records from the world graph: train, paraphrase, twohop and retrieval splits.
 
 Every record follows the shared schema (id, prompt, target, answer, context, split, meta).
-The canonical target is a natural sentence ending in ``\\boxed{answer}``.
+The target ends in ``\\boxed{answer}``; ``kgfact.target`` picks its form (:func:`fact_target`).
 """
 
 from __future__ import annotations
@@ -42,8 +42,20 @@ def _record(
     }
 
 
-def boxed_target(text: str, answer: str) -> str:
-    return f"{text} \\boxed{{{answer}}}"
+def fact_target(statements: Sequence[str], answer: str, form: str) -> str:
+    """The target of a question answered by ``statements`` (one fact, or a chain of them).
+
+    ``answer`` (the authors'): "The answer is X.", a blank line, ``\\boxed{X}``; a chain is
+    first spelled out as "Step k: <statement>" lines ending "So the answer is X.".
+    ``statement``: the statements restated on one line, then `` \\boxed{X}``.
+    """
+    box = f"\\boxed{{{answer}}}"
+    if form == "statement":
+        return f"{' '.join(statements)} {box}"
+    if len(statements) == 1:
+        return f"The answer is {answer}.\n\n{box}"
+    steps = "".join(f"Step {k}: {text}\n" for k, text in enumerate(statements, 1))
+    return f"{steps}So the answer is {answer}.\n\n{box}"
 
 
 def ask(relation: Relation, subject: str, template: int, instruction: str) -> str:
@@ -82,6 +94,9 @@ class _FactTable:
     def question(self, relation: str, subject: str, template: int = 0) -> str:
         return ask(self.schema.relations[relation], subject, template, self.config.instruction)
 
+    def target(self, facts: Sequence[int], answer: str) -> str:
+        return fact_target([self.statements[i] for i in facts], answer, self.config.target)
+
     def fact_meta(self, i: int, template: int) -> dict[str, object]:
         s, r, o = self.facts[i]
         rel = self.schema.relations[r]
@@ -106,7 +121,7 @@ def _atomic(table: _FactTable, split: str, template_for: Callable[[int], int]) -
                 i,
                 table.width,
                 table.question(r, s, template),
-                boxed_target(table.statements[i], o),
+                table.target([i], o),
                 o,
                 None,
                 table.fact_meta(i, template),
@@ -145,7 +160,7 @@ def _twohop(table: _FactTable, seed: int) -> list[Record]:
         c = table.facts[second][2]
         r2 = table.facts[second][1]
         description = table.schema.relations[r1].describe(a)
-        target = boxed_target(f"{table.statements[first]} {table.statements[second]}", c)
+        target = table.target([first, second], c)
         meta = {"relations": [r1, r2], "path": [a, b, c], "facts": [first, second]}
         records.append(
             _record("twohop", n, width, table.question(r2, description), target, c, None, meta)
@@ -206,7 +221,7 @@ def _retrieval(table: _FactTable, seed: int) -> list[Record]:
                 n,
                 table.width,
                 table.question(r, s),
-                boxed_target(table.statements[i], o),
+                table.target([i], o),
                 o,
                 context,
                 meta,

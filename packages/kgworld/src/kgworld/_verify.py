@@ -1,7 +1,8 @@
 """Rule-based verifiers for kgworld answers.
 
-The primary rule is the paper's: normalised exact match of the content of the last
-``\\boxed{}`` in the reply. Small models (SmolLM2-135M among them) copy an answer given in
+``boxed-exact`` is the authors' rule: the content of the last ``\\boxed{}`` in the reply,
+stripped, equals the gold answer exactly. ``boxed`` is the lenient form: normalised exact
+match of that content. Small models (SmolLM2-135M among them) copy an answer given in
 context but rarely write ``\\boxed{}``, so ``boxed-or-final-sentence`` falls back, when the
 reply has no box at all, to finding the normalised gold answer as a whole phrase in the
 reply's final sentence. KGFunc answers are integers: ``integer`` compares the last box (or,
@@ -73,8 +74,15 @@ def final_sentence(text: str) -> str:
     return pieces[-1] if pieces else ""
 
 
+def verify_boxed_exact(reply: str, answer: str) -> bool:
+    """The authors' rule: the last ``\\boxed{}`` is non-empty and equals the gold answer as a
+    string after ``strip()`` (no case folding, no normalisation)."""
+    boxed = extract_boxed(reply)
+    return bool(boxed) and boxed == answer.strip()
+
+
 def verify_boxed(reply: str, answer: str) -> bool:
-    """The paper's rule: the last ``\\boxed{}`` equals the gold answer after normalisation."""
+    """The last ``\\boxed{}`` equals the gold answer after normalisation."""
     boxed = extract_boxed(reply)
     return boxed is not None and answers_match(boxed, answer)
 
@@ -106,6 +114,7 @@ VERIFIERS: Registry[Callable[[str, str], bool]] = Registry(
     "verifier",
     {
         "boxed": verify_boxed,
+        "boxed-exact": verify_boxed_exact,
         "boxed-or-final-sentence": verify_boxed_or_final_sentence,
         "integer": verify_integer,
     },

@@ -105,7 +105,8 @@ def import_mquake_command(
     instruction: Annotated[
         str | None,
         typer.Option(
-            help="Instruction appended to every question ('' for none; KGFact's default)."
+            help="Instruction appended to every question ('' for none; default: the "
+            "one-sentence instruction, which suits the statement targets written)."
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,

@@ -17,7 +17,8 @@ from mixsd_core._prompts import EXPERT_TEMPLATES, TASK_TYPES
 
 __all__ = ["AUTO_VERIFIERS", "BACKENDS", "RolloutConfig", "RolloutError"]
 
-AUTO_VERIFIERS = {"kgfact": "boxed-or-final-sentence", "kgfunc": "integer"}
+# The authors' rules: KGFact's last \boxed{} equals the answer exactly; KGFunc's is a number.
+AUTO_VERIFIERS = {"kgfact": "boxed-exact", "kgfunc": "integer"}
 BACKENDS = ("hf", "vllm")
 TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
 
@@ -71,7 +72,9 @@ class RolloutConfig:
     )
     verifier: str = option(
         "auto",
-        "'auto' (by task type) or a kgworld verifier name.",
+        "'auto' (by task type: kgfact boxed-exact, the authors' exact match of the last "
+        "box; kgfunc integer) or a kgworld verifier name, e.g. boxed-or-final-sentence for "
+        "small models that rarely box.",
         choices=lambda: ("auto", *_verifier_names()),  # read when checked: imports kgworld
     )
     no_verify: bool = option(False, "Keep every first attempt, unverified.")
