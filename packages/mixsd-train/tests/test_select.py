@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mixsd_base import UserError
-from mixsd_train import TrainError, accuracy_curve, converged, first_peak, last, select_checkpoint
+from mixsd_train import (
+    TrainError,
+    accuracy_curve,
+    converged,
+    first_peak,
+    last,
+    pick_learning_rate,
+    select_checkpoint,
+    select_learning_rate,
+)
 
 
 def curve(*accs: float) -> list[tuple[int, float]]:
@@ -66,3 +77,79 @@ def test_select_checkpoint_on_a_run_folder(tmp_path: Path) -> None:
         select_checkpoint(tmp_path, "best")
     with pytest.raises(TrainError, match=r"no trainer_state\.json"):
         select_checkpoint(tmp_path / "checkpoint-20")
+
+
+def test_pick_learning_rate() -> None:
+    assert pick_learning_rate({1e-5: 0.4, 3e-5: 0.7, 1e-4: 0.6}) == 3e-5
+    assert pick_learning_rate({1e-4: 0.5, 1e-6: 0.5, 1e-5: 0.2}) == 1e-6  # tie: the smaller
+    with pytest.raises(TrainError, match="no learning rates"):
+        pick_learning_rate({})
+
+
+def _run_folder(folder: Path, accs: tuple[float, ...]) -> Path:
+    """A finished training run: checkpoints, trainer state, MixSD's manifest, its selection."""
+    history = [{"val_accuracy": a, "step": s} for s, a in curve(*accs)]
+    for step, _ in curve(*accs):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    (folder / "manifest.json").write_text(json.dumps({"method": "mixsd"}))
+    select_checkpoint(folder)
+    return folder
+
+
+def test_select_learning_rate_writes_the_chosen_run_and_links_it(tmp_path: Path) -> None:
+    method = tmp_path / "mixsd-a0.3"
+    runs = {
+        1e-5: _run_folder(method / "lr1e-05", (0.2, 0.4)),
+        1e-4: _run_folder(method / "lr0.0001", (0.5, 0.9, 0.8)),
+    }
+    (method / "checkpoint-20").mkdir()  # left by a run made here before the sweep
+    selection = select_learning_rate(
+        method, runs, {1e-5: 0.25, 1e-4: 0.75}, selected_on={"split": "kgfact/paraphrase"}
+    )
+    assert selection["learning_rate"] == 1e-4
+    assert (selection["rule"], selection["step"]) == ("last", 60)
+    assert selection["checkpoint"] == str(method / "checkpoint-60")
+    assert selection["lr_sweep"]["selected_on"] == {"split": "kgfact/paraphrase"}
+    rows = selection["lr_sweep"]["rows"]
+    assert [(r["learning_rate"], r["val_score"], r["step"]) for r in rows] == [
+        (1e-5, 0.25, 40),
+        (1e-4, 0.75, 60),
+    ]
+    assert json.loads((method / "selection.json").read_text()) == selection
+    links = sorted(p.name for p in method.glob("checkpoint-*"))
+    assert links == ["checkpoint-20", "checkpoint-40", "checkpoint-60"]
+    for name in links:  # relative links into the chosen run: they survive moving the folder
+        link = method / name
+        assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+        assert link.resolve() == (runs[1e-4] / name).resolve()
+    # picked again with other scores: the old links go
+    select_learning_rate(method, runs, {1e-5: 0.9, 1e-4: 0.1}, selected_on={})
+    assert sorted(p.name for p in method.glob("checkpoint-*")) == ["checkpoint-20", "checkpoint-40"]
+    assert (method / "checkpoint-20").resolve() == (runs[1e-5] / "checkpoint-20").resolve()
+
+
+def test_checkpoint_accuracy_scores_a_saved_model(
+    tiny_model_dir: Path, make_records: Callable[..., Any]
+) -> None:
+    """The sweep's validation score: the greedy replies of a model folder, verified."""
+    import kgworld
+    from mixsd_train import checkpoint_accuracy
+
+    records = make_records(3)
+    replies: list[str] = []
+
+    def every_other(reply: str, answer: str) -> bool:
+        replies.append(reply)
+        return len(replies) % 2 == 1
+
+    with kgworld.VERIFIERS.temporary("every-other", every_other):
+        score = checkpoint_accuracy(
+            str(tiny_model_dir), records, max_new_tokens=3, verifier="every-other"
+        )
+    assert len(replies) == 3 and score == pytest.approx(2 / 3)
+    with kgworld.VERIFIERS.temporary("all", lambda reply, answer: True):
+        assert (
+            checkpoint_accuracy(str(tiny_model_dir), records, max_new_tokens=3, verifier="all")
+            == 1.0
+        )

@@ -35,10 +35,14 @@ def test_each_method_trains(
     before = base_weights(tiny_model_dir)
     after = trainer.model.state_dict()
     assert any(not torch.equal(before[k], after[k].cpu()) for k in before)
-    if method in ("mixsd-kl", "opsd"):
+    if method in ("mixsd-kl", "opsd", "opsd-nll"):
         assert trainer.teacher is not None
-        teacher = trainer.teacher.state_dict()  # frozen: still the base weights
+        teacher = trainer.teacher.state_dict()  # frozen: still the base weights after 3 steps
         assert all(torch.equal(before[k], teacher[k].cpu()) for k in before)
+        # a copy of its own: no tensor shared with the student that was trained
+        student = {p.data_ptr() for p in trainer.model.parameters()}
+        assert not student & {p.data_ptr() for p in trainer.teacher.parameters()}
+        assert not any(p.requires_grad for p in trainer.teacher.parameters())
 
 
 def test_lora_teacher_is_the_base_with_the_adapter_off(
@@ -95,3 +99,46 @@ def test_loss_decreases(method: str, make_config: Callable[..., Any], rollout_fi
     config = make_config(method, max_steps=12, eval_limit=0, save_steps=100, **data)
     seen = losses(train(method, config))
     assert sum(seen[-3:]) < sum(seen[:3]), seen
+
+
+@pytest.mark.parametrize("style", ["clear", "paper"])
+def test_opsd_teacher_prompt_is_the_rollouts_expert_prompt(
+    style: str, make_config: Callable[..., Any], records_file: Path
+) -> None:
+    """The teacher sees mixsd_core's expert prompt in the configured wording (the rollouts'),
+    token for token; the student sees the naive prompt."""
+    from mixsd_core import PromptConfig, render_prompts
+
+    trainer = train("opsd", make_config("opsd", prompt_style=style), run=False)
+    tokenizer = trainer.processing_class
+    records = read_records_file(records_file)
+    examples = trainer.train_dataset.examples
+    assert len(examples) == len(records)
+    other = "paper" if style == "clear" else "clear"
+    for record, example in zip(records, examples, strict=True):
+        naive, expert = render_prompts(tokenizer, record, PromptConfig(style))
+        assert tokenizer.decode(example["expert_ids"]) == expert
+        assert expert != render_prompts(tokenizer, record, PromptConfig(other))[1]
+        assert example["expert_ids"] == tokenizer(expert, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(example["naive_ids"]) == naive
+
+
+def test_opsd_draws_num_generations_rollouts_per_query(
+    make_config: Callable[..., Any], records_file: Path
+) -> None:
+    """n rollouts of each prompt, sampled (T = 1): each row is its prompt plus a response, the
+    teacher row the expert prompt plus the same response."""
+    trainer = train("opsd", make_config("opsd", num_generations=3, max_new_tokens=6), run=False)
+    tokenizer = trainer.processing_class
+    examples = prompt_examples(read_records_file(records_file)[:2], tokenizer, "clear").examples
+    batch = trainer.sample_batch(trainer.model, PadCollator(tokenizer.eos_token_id)(examples))
+    assert batch["input_ids"].shape[0] == 2 * 3
+    for row in range(6):
+        example = examples[row // 3]  # rows grouped by prompt, n each
+        naive, expert = example["naive_ids"], example["expert_ids"]
+        student = batch["input_ids"][row][batch["attention_mask"][row] == 1].tolist()
+        teacher = batch["teacher_input_ids"][row][batch["teacher_attention_mask"][row] == 1]
+        assert student[: len(naive)] == naive
+        assert teacher.tolist() == expert + student[len(naive) :]
+    responses = {tuple(batch["input_ids"][row].tolist()) for row in range(3)}
+    assert len(responses) > 1  # sampled, not one greedy reply repeated

@@ -14,7 +14,9 @@ from mixsd_train._select import (
     converged,
     first_peak,
     last,
+    pick_learning_rate,
     select_checkpoint,
+    select_learning_rate,
 )
 from mixsd_train.editing import EditRequest, MEMITConfig, read_edit_requests, run_memit
 
@@ -64,6 +66,7 @@ __all__ = [
     "ValidationCallback",
     "__version__",
     "accuracy_curve",
+    "checkpoint_accuracy",
     "converged",
     "encode_pair",
     "first_peak",
@@ -72,12 +75,14 @@ __all__ = [
     "load_config",
     "masked_nll",
     "parse_overrides",
+    "pick_learning_rate",
     "read_edit_requests",
     "read_records_file",
     "read_rollouts_file",
     "resolve_method",
     "run_memit",
     "select_checkpoint",
+    "select_learning_rate",
     "teacher_top1_nll",
     "topk_forward_kl",
     "train",

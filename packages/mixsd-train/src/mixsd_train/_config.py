@@ -99,7 +99,8 @@ class TrainConfig(TrainingArguments):
         default=4, metadata={"help": "Examples per device per micro-batch."}
     )
     num_train_epochs: float = field(
-        default=30.0, metadata={"help": "Epochs (ignored when max_steps > 0)."}
+        default=20.0,
+        metadata={"help": "Epochs (ignored when max_steps > 0); the paper trains KGFact 20."},
     )
     save_steps: int | float = field(
         default=20, metadata={"help": "Checkpoint (and validate) every N optimizer steps."}
@@ -182,7 +183,9 @@ class OPSDConfig(TrainConfig):
     max_new_tokens: int = option(128, "Longest student rollout, in tokens.", min=1)
     top_k: int = _top_k_field()
     kl_renorm_student: bool = _kl_renorm_student_field()
-    num_train_epochs: float = option(2.0, "Epochs over the prompts (paper: 2).")
+    num_train_epochs: float = option(
+        2.0, "Epochs over the prompts (the authors' OPSD config: 2; the paper gives none)."
+    )
 
 
 @dataclass

@@ -11,11 +11,19 @@ Rules (plain functions of a curve = ``[(step, accuracy), ...]`` in step order):
 * ``last`` (the paper's MixSD and OPSD rule).
 
 ``auto`` = ``first_peak`` for sft, ``last`` for every other method.
+
+A learning-rate sweep (``mixsd run`` with ``train.lr_grid``) trains one run per rate, each with
+its own checkpoint selection; :func:`pick_learning_rate` keeps the rate whose selected
+checkpoint scores best on the validation split, and :func:`select_learning_rate` writes the
+method's ``selection.json`` for it, with the sweep table, and links the chosen run's checkpoints
+into the method's folder, so every reader of ``FOLDER/checkpoint-*`` sees the chosen run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,9 @@ __all__ = [
     "converged",
     "first_peak",
     "last",
+    "pick_learning_rate",
     "select_checkpoint",
+    "select_learning_rate",
 ]
 
 Curve = Sequence[tuple[int, float]]
@@ -118,4 +128,60 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
         "curve": [{"step": s, "val_accuracy": a} for s, a in curve],
     }
     write_json(run_dir / "selection.json", selection)
+    return selection
+
+
+def pick_learning_rate(scores: Mapping[float, float]) -> float:
+    """The learning rate with the best validation score; a tie goes to the smaller rate (the
+    one that moves the weights least)."""
+    if not scores:
+        raise TrainError("no learning rates to pick from")
+    return min(scores, key=lambda lr: (-scores[lr], lr))
+
+
+def select_learning_rate(
+    out_dir: str | Path,
+    runs: Mapping[float, str | Path],
+    scores: Mapping[float, float],
+    *,
+    selected_on: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The sweep's result for one method: ``out_dir/selection.json`` is the chosen rate's
+    checkpoint selection (read from its run folder's ``selection.json``) plus ``learning_rate``
+    and ``lr_sweep`` (``selected_on`` and one row per rate), and ``out_dir/checkpoint-N`` are
+    relative links to the chosen run's checkpoints (stale ``checkpoint-*`` entries go first).
+    """
+    out_dir = Path(out_dir)
+    chosen = pick_learning_rate(scores)
+    rows = []
+    for lr in sorted(runs):
+        picked = read_json(Path(runs[lr]) / "selection.json", what="checkpoint selection")
+        rows.append(
+            {
+                "learning_rate": lr,
+                "val_score": scores[lr],
+                "step": picked["step"],
+                "train_accuracy": picked["val_accuracy"],
+                "run": str(Path(runs[lr])),
+            }
+        )
+    run_dir = Path(runs[chosen])
+    for stale in out_dir.glob("checkpoint-*"):
+        if stale.is_symlink() or stale.is_file():
+            stale.unlink()
+        else:  # a checkpoint of a training run made here before the sweep (other inputs)
+            shutil.rmtree(stale)
+    for checkpoint in sorted(run_dir.glob("checkpoint-*")):
+        if checkpoint.is_dir():
+            (out_dir / checkpoint.name).symlink_to(
+                os.path.relpath(checkpoint, out_dir), target_is_directory=True
+            )
+    selection = read_json(run_dir / "selection.json", what="checkpoint selection")
+    selection.update(
+        checkpoint=str(out_dir / f"checkpoint-{selection['step']}"),
+        run=str(run_dir),
+        learning_rate=chosen,
+        lr_sweep={"selected_on": dict(selected_on), "rows": rows},
+    )
+    write_json(out_dir / "selection.json", selection)
     return selection

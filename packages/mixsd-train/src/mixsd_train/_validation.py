@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-__all__ = ["ValidationCallback", "greedy_accuracy"]
+__all__ = ["ValidationCallback", "checkpoint_accuracy", "greedy_accuracy"]
 
 
 def _verifier_for(record: Mapping[str, Any], name: str) -> Callable[[str, str], bool]:
@@ -54,6 +54,30 @@ def greedy_accuracy(
         for r, reply in zip(records, replies, strict=True)
     )
     return passed / max(len(records), 1), replies
+
+
+def checkpoint_accuracy(
+    checkpoint: str,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 16,
+    verifier: str = "auto",
+) -> float:
+    """:func:`greedy_accuracy` of a saved model folder (the learning-rate sweep's validation
+    score of each rate's selected checkpoint)."""
+    from mixsd_core import load_model
+
+    model, tokenizer = load_model(checkpoint)
+    accuracy, _ = greedy_accuracy(
+        model,
+        tokenizer,
+        records,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        verifier=verifier,
+    )
+    return accuracy
 
 
 class ValidationCallback(TrainerCallback):

@@ -158,7 +158,8 @@ else:
 class TrainSection:
     """``train:``: trainer options for every trained method, over an optional trainer file.
 
-    In YAML the options sit beside ``config`` (``train: {config: F, max_steps: 24}``). Each
+    In YAML the options sit beside ``config`` and ``lr_grid``
+    (``train: {config: F, max_steps: 24}``). Each
     method takes those its config class has (TrainConfig fields, or e.g. OPSD's
     ``num_generations``); a key no trained method has is an error.
     """
@@ -169,14 +170,36 @@ class TrainSection:
     options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Trainer options for every method."}
     )
+    lr_grid: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rates to sweep (the paper: 1e-6 ... 1e-4): each trained method "
+            "is trained at each, and the rate whose selected checkpoint scores best on the "
+            "validation split (kgfact/paraphrase, kgfunc/test, edit/paraphrase) is kept "
+            "(tie: the smaller rate). A method whose own train: sets learning_rate is trained "
+            "once at it. null: no sweep."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.lr_grid is None:
+            return
+        if not self.lr_grid:
+            raise ConfigError("give at least one learning rate, or null", field="lr_grid")
+        for lr in self.lr_grid:
+            if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+                raise ConfigError(f"learning rates must be > 0, got {lr!r}", field="lr_grid")
+        if len(set(self.lr_grid)) != len(self.lr_grid):
+            raise ConfigError(f"a learning rate appears twice in {self.lr_grid}", field="lr_grid")
 
     @classmethod
     def from_yaml(cls, raw: Any) -> Any:
-        """``{config: F, k: v}`` -> ``{config: F, options: {k: v}}`` (anything else unchanged)."""
+        """``{config: F, lr_grid: G, k: v}`` -> ``{config: F, lr_grid: G, options: {k: v}}``
+        (anything else unchanged)."""
         if not isinstance(raw, dict):
             return raw
-        options = {k: v for k, v in raw.items() if k != "config"}
-        return {"config": raw.get("config"), "options": options}
+        options = {k: v for k, v in raw.items() if k not in ("config", "lr_grid")}
+        return {"config": raw.get("config"), "lr_grid": raw.get("lr_grid"), "options": options}
 
 
 @dataclass

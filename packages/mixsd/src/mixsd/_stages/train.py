@@ -2,7 +2,17 @@
 alpha), with checkpoint selection; MEMIT edits once instead (one model, no checkpoints).
 
 A method's trainer config is built from defaults < the ``train.config`` file < the shared
-``train:`` options it has < its own ``train:`` options < the paths the pipeline sets.
+``train:`` options it has < its own ``train:`` options < the paths the pipeline sets. The
+teacher prompt of the on-policy methods is worded as the rollouts' expert prompt: the run's
+``rollout.prompt_style`` is the trainer's ``prompt_style``.
+
+Learning-rate sweep (``train.lr_grid``, the paper's tuning): each method is trained once per
+rate, each run a unit of its own (``train/LABEL/lrRATE/``, reused and resumed like any unit),
+each with its own checkpoint selection; then one more unit scores each rate's selected
+checkpoint on the validation split (greedy accuracy, as the training validation) and keeps the
+best rate (``mixsd_train.select_learning_rate``): ``train/LABEL/selection.json`` names it and
+``train/LABEL/checkpoint-N`` link to its checkpoints, so evaluation, Fisher and the report read
+the chosen run as they read an unswept one.
 """
 
 from __future__ import annotations
@@ -15,13 +25,30 @@ from mixsd._context import Artifact, RunContext, TrainingData
 from mixsd._methods import MethodSpec
 from mixsd._run_config import RunConfig
 from mixsd._sections import pipeline_fields
-from mixsd_base import UserError, load_config, read_json, write_json
+from mixsd_base import UserError, load_config, read_json, read_jsonl, write_json
 
-__all__ = ["check", "config_class", "run", "trainer_config"]
+__all__ = [
+    "check",
+    "config_class",
+    "learning_rates",
+    "run",
+    "trainer_config",
+    "validation_score",
+    "validation_split",
+]
 
 # TrainingArguments fields the run sets (they are transformers' own, so unmarked): the run's
 # seed, one output folder per method, no nested progress bars when the run is quiet.
-RUN_SETS = ("output_dir", "seed", "disable_tqdm", "overwrite")
+RUN_SETS = ("output_dir", "seed", "disable_tqdm", "overwrite", "prompt_style")
+
+# The split each task family's learning rate is selected on (the paper: "validation
+# performance"; the authors' code validates KGFact on its paraphrased questions, KGFunc on its
+# test questions).
+VALIDATION_SPLITS = {
+    "kgfact": "kgfact/paraphrase",
+    "kgfunc": "kgfunc/test",
+    "edit": "edit/paraphrase",
+}
 
 
 def config_class(method: str) -> Any:
@@ -44,6 +71,8 @@ def trainer_config(config: RunConfig, method: MethodSpec, owned: dict[str, Any])
     cls = config_class(method.method)
     shared = {k: v for k, v in config.train.options.items() if k in _known(cls)}
     values = {"seed": config.seed, **shared, **method.train, **owned}
+    if "prompt_style" in _known(cls):  # the teacher prompt in the rollouts' wording
+        values["prompt_style"] = config.rollout.prompt_style
     if method.method == "memit":  # no trainer file: MEMIT's options are its own
         return cls(**values)
     return load_config(cls, config.train.config, values)
@@ -66,6 +95,8 @@ def check(config: RunConfig) -> None:
             (("methods", str(index), "train"), method.train),
         ):
             for key in options:
+                if key == "prompt_style":
+                    raise config.error((*keys, key), "set from rollout.prompt_style")
                 if key in owned:
                     raise config.error((*keys, key), "set by the pipeline itself")
         for key in method.train:
@@ -79,14 +110,39 @@ def check(config: RunConfig) -> None:
             field = exc.field if isinstance(exc, UserError) else None
             shared = field is not None and ("train", *field.split(".")) in config.source.origins
             raise config.section_error(("train",) if shared else own, exc) from None
+    if config.train.lr_grid is not None:
+        split = validation_split(config)
+        family = split.partition("/")[0]
+        if family == "kgfact" and "paraphrase" not in config.data.indomain:
+            raise config.error(
+                ("train", "lr_grid"),
+                f"the sweep selects on {split}: add paraphrase to data.indomain",
+            )
+
+
+def validation_split(config: RunConfig) -> str:
+    """The split a learning-rate sweep selects on (by the training split's family)."""
+    family = config.data.split.partition("/")[0]
+    if family not in VALIDATION_SPLITS:
+        raise config.error(
+            ("train", "lr_grid"), f"no validation split for {config.data.split} to select on"
+        )
+    return VALIDATION_SPLITS[family]
+
+
+def learning_rates(config: RunConfig, method: MethodSpec) -> list[float] | None:
+    """The rates a method is swept over; None when it trains once (no grid, or it sets its own
+    ``learning_rate``, or it is MEMIT)."""
+    grid = config.train.lr_grid
+    if grid is None or method.method == "memit" or "learning_rate" in method.train:
+        return None
+    return sorted(float(lr) for lr in grid)
 
 
 def run(
     ctx: RunContext, data: TrainingData, rollouts: dict[float, Artifact]
 ) -> dict[str, dict[str, Any]]:
     """``{label: selection}`` of every method trained (its selection.json)."""
-    from mixsd_train import select_checkpoint, train
-
     runs = {}
     for method in ctx.config.trained:
         out = ctx.paths.train(method.label)
@@ -96,33 +152,109 @@ def run(
             runs[method.label] = _memit(ctx, method, out, data)
             continue
         source = rollouts[method.alpha] if method.alpha is not None else None
-        owned = {
-            "model": ctx.base_model,
-            "data": str(source.path if source else data.records),
-            "output_dir": str(out),
-            "eval_data": str(data.records),  # training accuracy on every fact, kept or not
-            "disable_tqdm": not ctx.progress,
-        }
-        train_config = trainer_config(ctx.config, method, owned)
-        settings = {k: v for k, v in train_config.to_dict().items() if k not in owned}
-        inputs = {
-            "method": method.method,
-            "settings": settings,
-            "model": ctx.base_digest,
-            "data": source.digest if source else data.digest,
-            "eval_data": data.digest,
-            "select": ctx.config.select,
-        }
-
-        def build(m: str = method.method, c: Any = train_config, o: Path = out) -> None:
-            train(m, c, resume=True)  # resumes only an interrupted run of these inputs
-            select_checkpoint(o, ctx.config.select)
-
-        # The whole folder is the unit's output: changed inputs remove its checkpoints, so
-        # the redone training starts afresh instead of resuming the old run's last one.
-        ctx.units.run("train", method.label, inputs, [out / "selection.json", out], build)
+        grid = learning_rates(ctx.config, method)
+        if grid is None:
+            _train_one(ctx, method, method.label, out, source, data, {})
+        else:
+            _sweep(ctx, method, out, source, data, grid)
         runs[method.label] = read_json(out / "selection.json")
     return runs
+
+
+def _train_one(
+    ctx: RunContext,
+    method: MethodSpec,
+    unit: str,
+    out: Path,
+    source: Artifact | None,
+    data: TrainingData,
+    values: dict[str, Any],
+) -> str:
+    """Train one method (at the options ``values`` add) into ``out`` and select its
+    checkpoint, as the unit ``unit``; returns the unit's digest."""
+    from mixsd_train import select_checkpoint, train
+
+    owned = {
+        "model": ctx.base_model,
+        "data": str(source.path if source else data.records),
+        "output_dir": str(out),
+        "eval_data": str(data.records),  # training accuracy on every fact, kept or not
+        "disable_tqdm": not ctx.progress,
+    }
+    train_config = trainer_config(ctx.config, method, {**values, **owned})
+    settings = {k: v for k, v in train_config.to_dict().items() if k not in owned}
+    inputs = {
+        "method": method.method,
+        "settings": settings,
+        "model": ctx.base_digest,
+        "data": source.digest if source else data.digest,
+        "eval_data": data.digest,
+        "select": ctx.config.select,
+    }
+
+    def build() -> None:
+        train(method.method, train_config, resume=True)  # resumes an interrupted run only
+        select_checkpoint(out, ctx.config.select)
+
+    # The whole folder is the unit's output: changed inputs remove its checkpoints, so
+    # the redone training starts afresh instead of resuming the old run's last one.
+    return ctx.units.run("train", unit, inputs, [out / "selection.json", out], build)
+
+
+def _sweep(
+    ctx: RunContext,
+    method: MethodSpec,
+    out: Path,
+    source: Artifact | None,
+    data: TrainingData,
+    grid: list[float],
+) -> None:
+    """One run per learning rate, then the rate whose selected checkpoint validates best."""
+    from mixsd_train import select_learning_rate
+
+    lr_runs, digests = {}, {}
+    for lr in grid:
+        folder = out / f"lr{lr:g}"
+        unit = f"{method.label}@lr{lr:g}"
+        digests[f"{lr:g}"] = _train_one(
+            ctx, method, unit, folder, source, data, {"learning_rate": lr}
+        )
+        lr_runs[lr] = folder
+    split = validation_split(ctx.config)
+    settings = trainer_config(ctx.config, method, {})
+    limit = settings.eval_limit  # as many validation records as the checkpoints' validation
+    validation = {
+        "split": split,
+        "limit": limit,
+        "max_new_tokens": settings.eval_max_new_tokens,
+        "verifier": settings.eval_verifier,
+    }
+    inputs = {"runs": digests, "data": data.digest, "validation": validation}
+
+    def build() -> None:
+        records = read_jsonl(data.folder / f"{split}.jsonl")[:limit]
+        scores = {}
+        for lr, folder in lr_runs.items():
+            checkpoint = read_json(folder / "selection.json")["checkpoint"]
+            scores[lr] = validation_score(
+                checkpoint,
+                records,
+                max_new_tokens=settings.eval_max_new_tokens,
+                batch_size=max(settings.per_device_train_batch_size, 8),
+                verifier=settings.eval_verifier,
+            )
+        selected_on = {**validation, "n": len(records)}
+        select_learning_rate(out, lr_runs, scores, selected_on=selected_on)
+
+    ctx.units.run("train", method.label, inputs, [out / "selection.json"], build)
+
+
+def validation_score(checkpoint: str, records: list[dict[str, Any]], **options: Any) -> float:
+    """A checkpoint's greedy accuracy on the validation records (a module attribute, so a test
+    can stand in for the model's score)."""
+    from mixsd_train import checkpoint_accuracy
+
+    return float(checkpoint_accuracy(checkpoint, records, **options))
 
 
 def _memit(ctx: RunContext, method: MethodSpec, out: Path, data: TrainingData) -> dict[str, Any]:
