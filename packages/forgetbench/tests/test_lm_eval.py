@@ -32,6 +32,7 @@ def test_tasks_build_offline_without_a_model(data_folder):
     assert doc["prompt"].endswith("Let's think step-by-step.")
     paper = tasks["fb_aime24_paper"].config
     assert paper.repeats == 16 and paper.generation_kwargs["temperature"] == 1.0
+    assert paper.generation_kwargs["top_k"] == 0  # off, not the model's generation_config's
 
 
 def test_process_results_match_the_scorers(monkeypatch):
@@ -44,6 +45,11 @@ def test_process_results_match_the_scorers(monkeypatch):
         "exact_match": 0.5
     }
     assert utils.process_mmlu({"answer": "B"}, ["\\boxed{b}"]) == {"acc": 1.0}
+    # Through the every_sample filter, an item's samples arrive as one list: all are scored.
+    samples = ["\\boxed{3}", "\\boxed{\\frac12}", "\\boxed{3}", "\\boxed{0.5}"]
+    assert utils.every_sample([samples], None) == [samples]
+    assert utils.process_math({"answer": "0.5"}, [samples]) == {"exact_match": 0.5}
+    assert utils.process_mmlu({"answer": "B"}, [["\\boxed{B}", "\\boxed{C}"]]) == {"acc": 0.5}
     problem = forgetbench.load_benchmark("humaneval")[2]
     monkeypatch.delenv("HF_ALLOW_CODE_EVAL", raising=False)
     monkeypatch.delenv("FORGETBENCH_ALLOW_CODE_EXEC", raising=False)

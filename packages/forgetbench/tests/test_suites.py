@@ -97,6 +97,13 @@ def test_cli_eval_end_to_end(tiny_model_dir, small_world_dir, tmp_path):
         (["--set", "batch_sise=2"], "field 'batch_sise': unknown key (did you mean 'batch_size'?)"),
         (["--suites", "refloss"], "unknown model 'x'"),  # mixsd_core's error, as it is
         (["--tasks", "fb_gsm8k10"], "field 'tasks': unknown held-out task 'fb_gsm8k10' (did you"),
+        (
+            ["--suites", "heldout", "--protocol", "papr"],
+            "field 'protocol': must be one of ['greedy', 'paper', 'sampled']",
+        ),
+        (["--set", "samples.fb_aime2=4"], "field 'samples.fb_aime2': unknown held-out task"),
+        (["--set", "samples.fb_aime24=0"], "field 'samples.fb_aime24': must be >= 1, got 0"),
+        (["--suites", "heldout", "--temperature", "0"], "field 'temperature': must be in (0, inf)"),
     ],
 )
 def test_eval_bad_input_is_one_line(args, message, tmp_path, monkeypatch, capsys):

@@ -32,6 +32,7 @@ from forgetbench._errors import EvalError
 from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_dir
 from forgetbench._indomain import INDOMAIN_SPLITS, run_indomain
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
+from forgetbench._protocol import PROTOCOLS, HeldoutProtocol, resolve_protocol
 from forgetbench._refloss import l_ref, reference_prompts, reference_set, run_refloss
 from forgetbench._runner import evaluate, retention
 from forgetbench._sandbox import code_execution_allowed, run_humaneval
@@ -55,10 +56,12 @@ __all__ = [
     "EDIT_SPLITS",
     "HELDOUT_TASKS",
     "INDOMAIN_SPLITS",
+    "PROTOCOLS",
     "SUITES",
     "Benchmark",
     "EvalConfig",
     "EvalError",
+    "HeldoutProtocol",
     "HeldoutTask",
     "TaxonomyConfig",
     "__version__",
@@ -84,6 +87,7 @@ __all__ = [
     "reference_set",
     "register_benchmark",
     "resolve_data_file",
+    "resolve_protocol",
     "retention",
     "run_edit",
     "run_heldout",

@@ -12,6 +12,7 @@ from typing import Any
 
 from forgetbench._errors import EvalError
 from forgetbench._heldout import HELDOUT_TASKS
+from forgetbench._protocol import PAPER_SAMPLES, PROTOCOLS
 from forgetbench._suites import SUITES
 from mixsd_base import build_config, check_fields, option
 
@@ -69,8 +70,22 @@ class EvalConfig:
     allow_code_exec: bool = option(
         False, "run generated HumanEval code (else HumanEval is skipped)"
     )
-    paper_sampling: bool = option(
-        False, "the paper's decoding: temperature 1.0, 16 samples for AIME (else greedy)"
+    protocol: str = option(
+        "greedy",
+        "held-out decoding: greedy (1 sample, deterministic); paper (FACTS §5: Qwen sampled at "
+        "temperature with `samples` per task, Llama greedy, by config.json model_type; MMLU "
+        "at most 1024 new tokens); sampled (paper's Qwen decoding for any model)",
+        choices=PROTOCOLS,
+    )
+    temperature: float = option(
+        1.0, "held-out sampling temperature when the protocol samples", interval="(0, inf)"
+    )
+    samples: dict[str, int] = field(
+        default_factory=lambda: dict(PAPER_SAMPLES),
+        metadata={
+            "help": "held-out samples per task when the protocol samples, scored as their mean "
+            "(unlisted tasks: their YAML's, 1); --set samples.TASK=N"
+        },
     )
     max_new_tokens: int = option(
         512, "held-out generation budget (the paper: 16384, MMLU 1024)", min=1
@@ -107,6 +122,10 @@ class EvalConfig:
             )
         for task in self.tasks:  # before any model is loaded
             HELDOUT_TASKS.get_or_fail(task, field="tasks")
+        for task, count in self.samples.items():
+            HELDOUT_TASKS.get_or_fail(task, field=f"samples.{task}")
+            if count < 1:
+                raise EvalError(f"must be >= 1, got {count}", field=f"samples.{task}")
         if "indomain" in self.suites and self.world is None:
             raise EvalError("the indomain suite needs --world (a kgworld folder)", field="world")
         if "edit" in self.suites and self.world is None and self.edits is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetbench._data import get_benchmark, resolve_data_file
+from forgetbench._protocol import HeldoutProtocol, decoding_record, resolve_protocol
 from forgetbench._sandbox import ALLOW_ENV
 from forgetbench._taxonomy import TaxonomyConfig, classify, tally
 from mixsd_base import Registry
@@ -56,6 +57,10 @@ def tasks_dir() -> Path:
     return Path(__file__).parent / "tasks"
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _samples(
     name: str,
     task: HeldoutTask,
@@ -75,7 +80,8 @@ def _samples(
             task.metric: score,
         }
         if task.generative:
-            replies = [r[0] if isinstance(r, list) else r for r in sample["resps"]]
+            # One request per item, holding every sample (repeats) the model drew for it.
+            replies = [r for resps in sample["resps"] for r in _as_list(resps)]
             record["replies"] = replies
             # Only wholly wrong items are classified (with several samples, by the first reply).
             if score == 0.0:
@@ -95,7 +101,7 @@ def run_heldout(
     batch_size: int = 8,
     max_new_tokens: int = 512,
     allow_code_exec: bool = False,
-    sampling: dict[str, Any] | None = None,
+    protocol: str | HeldoutProtocol = "greedy",
     data_dir: str | Path | None = None,
     entities: list[str] | None = None,
     taxonomy: TaxonomyConfig | None = None,
@@ -103,9 +109,14 @@ def run_heldout(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
     """Run the held-out ``tasks`` on a loaded model with lm-eval.
 
-    Returns ``(scores by task, per-sample records, data files used by benchmark)``. A task whose
-    data is missing, or HumanEval without ``allow_code_exec``, is reported as skipped.
+    ``protocol``: a name (``greedy``, ``paper``, ``sampled``; resolved for ``model`` with the
+    default temperature and samples) or a resolved ``HeldoutProtocol`` (see ``_protocol``).
+    Returns ``(scores by task, per-sample records, data files used by benchmark)``; each task's
+    score entry carries its ``decoding`` (do_sample, temperature, samples, max_new_tokens, ...).
+    A task whose data is missing, or HumanEval without ``allow_code_exec``, is reported as skipped.
     """
+    if isinstance(protocol, str):
+        protocol = resolve_protocol(protocol, model)
     scores: dict[str, Any] = {}
     files: dict[str, str] = {}
     runnable: dict[bool, list[str]] = {True: [], False: []}
@@ -133,7 +144,17 @@ def run_heldout(
     metadata = {"data_dir": str(data_dir)} if data_dir is not None else None
     # include_defaults=False: indexing lm-eval's thousands of built-in YAML files takes ~30 s.
     manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
-    gen_kwargs: dict[str, Any] = {"max_gen_toks": max_new_tokens, **(sampling or {})}
+    # The protocol's decoding goes onto each task object (lm-eval's gen_kwargs would give every
+    # task the same); the record is read back from the task, so it says what ran.
+    loaded = manager.load([*runnable[True], *runnable[False]])["tasks"]
+    decoding: dict[str, dict[str, Any]] = {}
+    for name, task_obj in loaded.items():
+        if task_obj.config.output_type == "generate_until":
+            gen_kwargs, repeats = protocol.overrides(name, max_new_tokens)
+            task_obj.set_config("generation_kwargs", gen_kwargs, update=True)
+            if repeats is not None:
+                task_obj.set_config("repeats", repeats)
+        decoding[name] = decoding_record(task_obj)
     samples: list[dict[str, Any]] = []
     previous = os.environ.get(ALLOW_ENV)
     if allow_code_exec:  # the task's process_results reads the consent from the environment
@@ -144,12 +165,11 @@ def run_heldout(
                 continue
             out = simple_evaluate(
                 model=lm,
-                tasks=names,
+                tasks=[loaded[name] for name in names],
                 limit=limit,
                 apply_chat_template=chat,
                 log_samples=True,
                 task_manager=manager,
-                gen_kwargs=gen_kwargs,
                 confirm_run_unsafe_code=allow_code_exec,
                 random_seed=seed,
                 numpy_random_seed=seed,
@@ -171,6 +191,7 @@ def run_heldout(
                     "stderr": float(stderr) if isinstance(stderr, int | float) else None,
                     "n": len(logged),
                     "taxonomy": tally(errors) if task.generative else None,
+                    "decoding": decoding[name],
                 }
                 samples.extend(logged)
     finally:

@@ -69,24 +69,24 @@ def retention(scores: dict[str, Any], base_scores: dict[str, Any]) -> dict[str, 
 
 @SUITES.register("heldout")
 def heldout_suite(run: SuiteRun) -> None:
-    """lm-eval tasks; the paper's sampling swaps AIME for its 16-sample variant."""
+    """lm-eval tasks, decoded as ``config.protocol`` says for this model."""
     from forgetbench._heldout import run_heldout
+    from forgetbench._protocol import resolve_protocol
 
     config = run.config
-    tasks = list(config.tasks)
-    sampling = None
-    if config.paper_sampling:
-        tasks = ["fb_aime24_paper" if t == "fb_aime24" else t for t in tasks]
-        sampling = {"do_sample": True, "temperature": 1.0, "top_p": 1.0}
+    protocol = resolve_protocol(
+        config.protocol, run.model, temperature=config.temperature, samples=config.samples
+    )
+    run.result["heldout_protocol"] = protocol.record(config.seed)
     scores, logged, files = run_heldout(
         run.model,
         run.tokenizer,
-        tasks,
+        config.tasks,
         limit=config.limit,
         batch_size=config.batch_size,
         max_new_tokens=config.max_new_tokens,
         allow_code_exec=config.allow_code_exec,
-        sampling=sampling,
+        protocol=protocol,
         data_dir=config.data_dir,
         entities=run.entities,
         taxonomy=run.taxonomy,

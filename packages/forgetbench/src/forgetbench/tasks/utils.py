@@ -69,17 +69,30 @@ def mmlu(**meta: Any) -> Any:
     )
 
 
-def process_math(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    # With repeats > 1 (the paper's AIME setting) this is the mean over the samples.
-    return {"exact_match": sum(score_math(r, doc["answer"]) for r in results) / len(results)}
+def every_sample(resps: Any, docs: Any) -> Any:
+    """The generative tasks' filter: keep all ``repeats`` samples of each request (lm-eval's
+    default, take_first, would score the first alone)."""
+    return resps
 
 
-def process_mmlu(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    return {"acc": sum(score_mmlu(r, doc["answer"]) for r in results) / len(results)}
+def _replies(results: list[Any]) -> list[str]:
+    """The samples of one item: ``every_sample`` hands them over as one list per request."""
+    return [r for item in results for r in (item if isinstance(item, list) else [item])]
 
 
-def process_humaneval(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
+# Each scorer returns the mean over the item's samples (the paper's AIME: 16 of them).
+def process_math(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:
+    replies = _replies(results)
+    return {"exact_match": sum(score_math(r, doc["answer"]) for r in replies) / len(replies)}
+
+
+def process_mmlu(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:
+    replies = _replies(results)
+    return {"acc": sum(score_mmlu(r, doc["answer"]) for r in replies) / len(replies)}
+
+
+def process_humaneval(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:
     outcomes = run_humaneval(
-        [(doc, extract_code(r)) for r in results], allow=code_execution_allowed()
+        [(doc, extract_code(r)) for r in _replies(results)], allow=code_execution_allowed()
     )
     return {"pass@1": sum(o["passed"] for o in outcomes) / len(outcomes)}
