@@ -206,3 +206,5 @@ def test_paper_configs_carry_the_paper_schedule(monkeypatch: pytest.MonkeyPatch)
             if method.method == "opsd":
                 assert (settings.num_generations, settings.temperature) == (8, 1.0)
                 assert settings.top_k == 64
+            if method.method.startswith("opsd"):
+                assert settings.max_new_tokens == 8192
