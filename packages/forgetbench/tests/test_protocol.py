@@ -122,10 +122,17 @@ def test_protocols_other_than_paper_ignore_the_family() -> None:
     assert greedy.overrides("fb_aime24", 512) == ({"max_gen_toks": 512}, None)  # as before
 
 
-def test_paper_protocol_refuses_an_unknown_family() -> None:
+def test_paper_protocol_samples_every_family_but_llama() -> None:
+    """The authors' rule: Llama by model_type or by an architecture's name; all else sampled."""
+    assert forgetbench.resolve_protocol("paper", model_of("gpt2")).decoding == "sampled"
+    renamed = SimpleNamespace(config=SimpleNamespace(model_type="x", architectures=["LlamaForX"]))
+    assert forgetbench.resolve_protocol("paper", renamed).decoding == "greedy"
+
+
+def test_unknown_protocol_is_refused() -> None:
     with pytest.raises(forgetbench.EvalError) as info:
-        forgetbench.resolve_protocol("paper", model_of("gpt2"))
-    assert info.value.field == "protocol" and "model_type is 'gpt2'" in str(info.value)
+        forgetbench.resolve_protocol("papr", model_of("qwen3"))
+    assert info.value.field == "protocol"
 
 
 def test_aime_scores_the_mean_over_all_16_samples(fake_lm: Any, data_folder: Path) -> None:

@@ -72,9 +72,9 @@ class EvalConfig:
     )
     protocol: str = option(
         "greedy",
-        "held-out decoding: greedy (1 sample, deterministic); paper (FACTS §5: Qwen sampled at "
-        "temperature with `samples` per task, Llama greedy, by config.json model_type; MMLU "
-        "at most 1024 new tokens); sampled (paper's Qwen decoding for any model)",
+        "held-out decoding: greedy (1 sample, deterministic); paper (FACTS §5: Llama models "
+        "greedy, every other (Qwen) sampled at `temperature` with `samples` per task; MMLU at "
+        "most 1024 new tokens); sampled (paper's sampled decoding for any model)",
         choices=PROTOCOLS,
     )
     temperature: float = option(

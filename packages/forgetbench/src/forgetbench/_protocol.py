@@ -2,16 +2,16 @@
 
 * ``greedy`` (the default): every task as its YAML says (greedy, one sample; ``fb_aime24_paper``
   keeps its fixed 16 samples at T = 1.0) with ``max_new_tokens`` new tokens. Deterministic.
-* ``paper``: the authors' capability evaluation (FACTS §5). The model family decides: Qwen
-  models are sampled (T = ``temperature``, 1.0; top_p 1, top_k and min_p off) with
-  ``samples[task]`` samples per problem (AIME-2024: 16; every other task 1) and the score is the
-  mean over all samples; Llama models decode greedily, one sample. MMLU's budget is 1024 new
-  tokens, every other task's ``max_new_tokens`` (the paper: 16384).
-* ``sampled``: ``paper`` with the Qwen decoding for any model family.
+* ``paper``: the authors' capability evaluation (FACTS §5, their eval script). The model family
+  decides: Llama models decode greedily, one sample; every other model (the paper's Qwen ones)
+  is sampled (T = ``temperature``, 1.0; top_p 1, top_k and min_p off) with ``samples[task]``
+  samples per problem (AIME-2024: 16; every other task 1), scored as the mean over all samples.
+  MMLU's budget is 1024 new tokens, every other task's ``max_new_tokens`` (the paper: 16384).
+* ``sampled``: ``paper``'s sampled decoding for any model, Llama included.
 
-The family is the model's ``config.json`` ``model_type`` (``qwen2``, ``qwen3``, ``qwen3_moe``:
-Qwen; ``llama``: Llama, which SmolLM2 also is). ``paper`` stops on any other family. Sampling
-draws from torch's generator, which lm-eval seeds with the run's ``seed`` before each call.
+A model is Llama, as in the authors' script, when its ``config.json`` ``model_type`` is ``llama``
+or an ``architectures`` entry contains "llama" (SmolLM2 is a Llama architecture). Sampling draws
+from torch's generator, which lm-eval seeds with the run's ``seed`` before each call.
 """
 
 from __future__ import annotations
@@ -35,19 +35,13 @@ PAPER_MAX_NEW_TOKENS: Mapping[str, int] = {"fb_mmlu": 1024}
 # generation_config.json (Qwen3-1.7B ships top_k 20, top_p 0.95; Qwen2.5 a repetition penalty).
 _SAMPLED = {"do_sample": True, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0}
 _GREEDY = {"do_sample": False, "repetition_penalty": 1.0}
-# model_type prefix -> the paper's decoding for that family.
-FAMILY_DECODING = {"qwen": "sampled", "llama": "greedy"}
 
 
-def family_decoding(model_type: str | None) -> str:
-    """``"sampled"`` (Qwen) or ``"greedy"`` (Llama) for a ``config.json`` ``model_type``."""
-    for prefix, decoding in FAMILY_DECODING.items():
-        if model_type and model_type.lower().startswith(prefix):
-            return decoding
-    raise EvalError(
-        f"'paper' decodes Qwen models sampled and Llama models greedily (FACTS §5); this model's "
-        f"model_type is {model_type!r}: choose 'greedy' or 'sampled'",
-        field="protocol",
+def is_llama(config: Any) -> bool:
+    """The authors' test: ``model_type`` ``llama``, or an architecture naming Llama."""
+    architectures = getattr(config, "architectures", None) or []
+    return getattr(config, "model_type", None) == "llama" or any(
+        "llama" in name.lower() for name in architectures
     )
 
 
@@ -57,7 +51,7 @@ class HeldoutProtocol:
 
     name: str = "greedy"  # as configured: greedy, paper, sampled
     decoding: str = "greedy"  # what runs: greedy or sampled
-    model_type: str | None = None
+    model_type: str | None = None  # the model's config.json model_type (recorded)
     temperature: float = 1.0
     samples: Mapping[str, int] = field(default_factory=lambda: dict(PAPER_SAMPLES))
 
@@ -90,15 +84,15 @@ def resolve_protocol(
     temperature: float = 1.0,
     samples: Mapping[str, int] | None = None,
 ) -> HeldoutProtocol:
-    """The protocol ``name`` for ``model`` (its ``config.model_type`` picks the paper's decoding)."""
+    """The protocol ``name`` for ``model`` (its ``config`` picks the paper's decoding)."""
     if name not in PROTOCOLS:
         raise EvalError(f"must be one of {list(PROTOCOLS)}, got {name!r}", field="protocol")
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    decoding = {"greedy": "greedy", "sampled": "sampled"}.get(name) or family_decoding(model_type)
+    config = getattr(model, "config", None)
+    decoding = name if name != "paper" else "greedy" if is_llama(config) else "sampled"
     return HeldoutProtocol(
         name,
         decoding,
-        model_type,
+        getattr(config, "model_type", None),
         temperature,
         dict(PAPER_SAMPLES if samples is None else samples),
     )
