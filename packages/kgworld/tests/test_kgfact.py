@@ -6,6 +6,7 @@ import pytest
 
 import kgworld
 from kgworld._kgfact import RETRIEVAL_HEADER
+from kgworld._names import entity_names
 from kgworld._schema import load_schema
 
 
@@ -58,32 +59,67 @@ def test_twohop_limit_samples_deterministically():
     assert first == kgworld.generate(config).records("kgfact/twohop")
 
 
+def test_retrieval_asks_about_a_separate_knowledge_base(small_world):
+    """The authors' KGFact-Retrieval: an eval KB over entity slice [M:2M] with its own edges,
+    no entity (so no fact) shared with the training world, one question per KB fact."""
+    config = small_world.config
+    kb = kgworld.retrieval_kb(config.kgfact, config.seed)
+    assert kb.domain_of.keys().isdisjoint(small_world.kg.domain_of)
+    assert set(kb.facts).isdisjoint(small_world.kg.facts)
+    both = entity_names(list(kb.entities), 10, config.seed, slices=2)
+    assert small_world.kg.entities == {d: names[:10] for d, names in both.items()}
+    assert kb.entities == {d: names[10:] for d, names in both.items()}
+    # Built by the world's own rules: one fact per subject and domain pair, unique answers.
+    assert len(kb.facts) == len(small_world.kg.facts) == 100
+    assert len({(s, r) for s, r, _ in kb.facts}) == len({(r, o) for _, r, o in kb.facts}) == 100
+    records = small_world.records("kgfact/retrieval")
+    assert [r["meta"]["kb_fact"] for r in records] == list(range(100))
+    trained = small_world.kg.domain_of
+    for record in records:
+        meta = record["meta"]
+        assert meta["kb"] == "retrieval" and "fact" not in meta
+        assert kb.facts[meta["kb_fact"]] == (meta["subject"], meta["relation"], record["answer"])
+        entities = {e for s, _, o in meta["context_facts"] for e in (s, o)}
+        assert entities.isdisjoint(trained) and meta["subject"] in record["prompt"]
+        assert record["prompt"].endswith(kgworld.STEP_BY_STEP_INSTRUCTION)
+
+
 def test_retrieval_contexts(small_world):
-    graph = small_world.graph
+    config = small_world.config
+    kb = kgworld.retrieval_kb(config.kgfact, config.seed)
+    graph = kb.to_networkx()
+    schema = load_schema()
     for record in small_world.records("kgfact/retrieval"):
         lines = record["context"].split("\n")
         assert lines[0] == RETRIEVAL_HEADER
         statements = [line.removeprefix("- ") for line in lines[1:]]
         assert len(statements) == 50 == len(set(statements))
-        gold = (
-            load_schema()
-            .relations[record["meta"]["relation"]]
-            .state(record["meta"]["subject"], record["answer"])
-        )
-        assert gold in statements
-        # Hop-1 facts (touching a query entity) are all included before any filler.
+        triples = [tuple(t) for t in record["meta"]["context_facts"]]
+        assert statements == [schema.relations[r].state(s, o) for s, r, o in triples]
+        assert set(triples) <= set(kb.facts)
+        gold = (record["meta"]["subject"], record["meta"]["relation"], record["answer"])
+        assert gold in triples
+        # Hop-1 facts of the KB (touching a query entity) are all included before any filler.
         s, o = record["meta"]["subject"], record["meta"]["object"]
         hop1 = {(u, v) for e in (s, o) for u, v in (*graph.in_edges(e), *graph.out_edges(e))}
-        context_pairs = {
-            tuple(small_world.records("kgfact/train")[i]["meta"][k] for k in ("subject", "object"))
-            for i in record["meta"]["context_facts"]
-        }
-        assert hop1 <= context_pairs
+        assert hop1 <= {(u, v) for u, _, v in triples}
     positions = {
-        r["meta"]["context_facts"].index(r["meta"]["fact"])
+        [tuple(t) for t in r["meta"]["context_facts"]].index(kb.facts[r["meta"]["kb_fact"]])
         for r in small_world.records("kgfact/retrieval")
     }
     assert len(positions) > 10  # the gold statement moves around
+
+
+def test_retrieval_limit_and_context_size():
+    overrides = {
+        "preset": "small",
+        "kgfact": {"splits": ["retrieval"], "retrieval_limit": 7, "retrieval_context_size": 12},
+    }
+    world = kgworld.generate(kgworld.resolve_config(overrides=overrides))
+    records = world.records("kgfact/retrieval")
+    assert len(records) == 7 and len({r["meta"]["kb_fact"] for r in records}) == 7
+    assert all(len(r["meta"]["context_facts"]) == 12 for r in records)
+    assert kgworld.check_world(world) == []
 
 
 def test_check_catches_each_kind_of_corruption(small_world):
@@ -109,6 +145,16 @@ def test_check_catches_each_kind_of_corruption(small_world):
         record.update(context=record["context"].replace(gold, "A made-up fact."))
 
     assert "gold fact" in broken("kgfact/retrieval", 0, drop_gold)
+
+    def ask_a_trained_fact(record):  # the old retrieval split: a question about a trained fact
+        train = small_world.records("kgfact/train")[0]
+        record.update({k: train[k] for k in ("prompt", "target", "answer")})
+        record["meta"].update({k: train["meta"][k] for k in ("subject", "relation", "object")})
+
+    assert "retrieval KB gives None" in broken("kgfact/retrieval", 0, ask_a_trained_fact)
+    assert "spell the context" in broken(
+        "kgfact/retrieval", 1, lambda r: r["meta"]["context_facts"].reverse()
+    )
     assert "kgfunc/test" in broken(
         "kgfunc/test", 0, lambda r: r.update(answer="-1", target="\\boxed{-1}")
     )

@@ -32,3 +32,12 @@ def test_person_names_have_two_invented_parts():
         first, last = name.split(" ")
         assert first.lower() not in words and last.lower() not in words
         assert re.search(r"[aeiouy]", first.lower()) and re.search(r"[aeiouy]", last.lower())
+
+
+def test_a_second_slice_leaves_the_first_unchanged():
+    """The retrieval KB's names are slice [M:2M] of 2M names whose first M are the world's."""
+    first = entity_names(DOMAINS[:5], 10, seed=42)
+    both = entity_names(DOMAINS[:5], 10, seed=42, slices=2)
+    assert {d: names[:10] for d, names in both.items()} == first
+    flat = [n.lower() for names in both.values() for n in names]
+    assert len(flat) == len(set(flat)) == 100

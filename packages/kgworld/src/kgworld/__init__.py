@@ -31,6 +31,7 @@ from kgworld._config import (
     resolve_config,
 )
 from kgworld._edit import Rewrite, read_rewrite, rewrite_prompt
+from kgworld._graph import retrieval_kb
 from kgworld._kgfunc import FEW_SHOT_INPUTS, OPERATIONS, Operation, recompute_answer
 from kgworld._mquake import import_mquake, load_mquake
 from kgworld._verify import (
@@ -78,6 +79,7 @@ __all__ = [
     "read_rewrite",
     "recompute_answer",
     "resolve_config",
+    "retrieval_kb",
     "rewrite_prompt",
     "verify",
     "world_stats",

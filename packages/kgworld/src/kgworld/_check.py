@@ -1,7 +1,8 @@
 """Re-verify every invariant of a world, and count what it holds.
 
-``check_world`` recomputes each answer from the graph (or, for KGFunc, from the operation)
-rather than trusting the records, so a hand-edited or corrupted world is caught.
+``check_world`` recomputes each answer from the graph (retrieval answers from the retrieval
+knowledge base, rebuilt from the config; KGFunc's from the operation) rather than trusting the
+records, so a hand-edited or corrupted world is caught.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 
 from kgworld._edit import rewrite_request
-from kgworld._graph import world_domains
+from kgworld._graph import retrieval_kb, world_domains
 from kgworld._kgfact import RETRIEVAL_HEADER, fact_target
 from kgworld._kgfunc import recompute_answer
 from kgworld._schema import load_schema
@@ -99,7 +100,8 @@ def _kgfact_violations(
             if answer is not None and record["target"] != expected:
                 yield f"{where}: target differs from the graph's statement"
         if answer != record["answer"]:
-            yield f"{where}: answer {record['answer']!r} but the graph gives {answer!r}"
+            graph = "the retrieval KB" if name == "kgfact/retrieval" else "the graph"
+            yield f"{where}: answer {record['answer']!r} but {graph} gives {answer!r}"
         if name == "kgfact/paraphrase" and meta["template"] == 0:
             yield f"{where}: paraphrase uses the training question template"
         if name == "kgfact/retrieval":
@@ -125,8 +127,30 @@ def _context_violations(
         yield f"{where}: the gold fact is missing from the context"
     for item in items:
         if item not in statements:
-            yield f"{where}: context statement {item!r} is not a fact of the world"
+            yield f"{where}: context statement {item!r} is not a fact of the retrieval KB"
             break
+
+
+def _retrieval_violations(world: World, records: list[dict]) -> Iterator[str]:
+    """Retrieval records ask about facts of the retrieval KB (rebuilt from the config), name
+    that KB, list their context as its triples, and share no entity with the training world."""
+    schema = load_schema()
+    kb = retrieval_kb(world.config.kgfact, world.config.seed)
+    lookup = {(s, r): o for s, r, o in kb.facts}
+    statements = {schema.relations[r].state(s, o) for s, r, o in kb.facts}
+    yield from _kgfact_violations(world, "kgfact/retrieval", records, lookup, lambda: statements)
+    trained = world.kg.domain_of
+    for record in records:
+        where, meta = f"kgfact/retrieval {record['id']!r}", record["meta"]
+        if meta.get("kb") != "retrieval":
+            yield f"{where}: meta.kb is {meta.get('kb')!r}, expected 'retrieval'"
+        triples = meta.get("context_facts") or []
+        lines = [f"- {schema.relations[r].state(s, o)}" for s, r, o in triples]
+        if "\n".join([RETRIEVAL_HEADER, *lines]) != record["context"]:
+            yield f"{where}: meta.context_facts do not spell the context"
+        entities = {meta["subject"], meta["object"], *(e for s, _, o in triples for e in (s, o))}
+        if not entities.isdisjoint(trained):
+            yield f"{where}: names an entity of the training world: {sorted(entities & trained.keys())[0]!r}"
 
 
 def check_world(world: World) -> list[str]:
@@ -145,7 +169,9 @@ def check_world(world: World) -> list[str]:
             ids.add(record.get("id"))
         if problems:
             continue
-        if name.startswith("kgfact/"):
+        if name == "kgfact/retrieval":  # about the retrieval KB's facts, not the world's
+            problems.extend(_retrieval_violations(world, records))
+        elif name.startswith("kgfact/"):
             problems.extend(_kgfact_violations(world, name, records, lookup, statements))
         elif name.startswith("edit/"):
             continue  # checked together below: every edit split needs edit/train

@@ -78,12 +78,23 @@ class FactGraph:
 
 
 def build_graph(
-    config: KGFactConfig, seed: int, progress: Callable[[str], None] | None = None
+    config: KGFactConfig,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+    *,
+    names: dict[str, list[str]] | None = None,
+    stream: tuple[str, ...] = ("edges",),
 ) -> FactGraph:
-    """Draw the world: invented entities per domain, then one fact per subject and domain pair."""
+    """Draw the world: invented entities per domain, then one fact per subject and domain pair.
+
+    ``names`` (domain -> entities) replaces the world's own invented names, and ``stream``
+    labels the random streams the edges are drawn from: :func:`retrieval_kb` draws a second
+    knowledge base this way, with the same rules.
+    """
     schema = load_schema()
     domains = world_domains(config, schema)
-    names = entity_names(domains, config.entities_per_domain, seed)
+    if names is None:
+        names = entity_names(domains, config.entities_per_domain, seed)
     facts: list[tuple[str, str, str]] = []
     pairs = [(s, t) for i, s in enumerate(domains) for t in domains[i + 1 :]]
     for n, (source, target) in enumerate(pairs, 1):
@@ -94,7 +105,7 @@ def build_graph(
                 f"{source} -> {target} has only {len(relations)} authored relations"
             )
         relations = relations[: config.relations_per_pair]
-        rng = derived_rng(seed, "edges", source, target)
+        rng = derived_rng(seed, *stream, source, target)
         subjects = list(names[source])
         rng.shuffle(subjects)
         # One pool of unused objects per relation; swap-remove keeps each draw O(1).
@@ -114,3 +125,17 @@ def build_graph(
         if progress is not None:
             progress(f"graph: pair {n}/{len(pairs)} {source} -> {target}")
     return FactGraph(names, facts)
+
+
+def retrieval_kb(config: KGFactConfig, seed: int) -> FactGraph:
+    """The retrieval split's knowledge base, disjoint from the world's own.
+
+    As the authors' evaluation KB: the next ``entities_per_domain`` names of every domain (slice
+    [M:2M] of 2M names, whose first M are the world's), with edges drawn by the world's rules
+    from other random streams (the authors use seed + 1000), so no entity, and hence no fact,
+    is shared with the facts a model trains on.
+    """
+    per_domain = config.entities_per_domain
+    both = entity_names(world_domains(config), per_domain, seed, slices=2)
+    names = {domain: found[per_domain:] for domain, found in both.items()}
+    return build_graph(config, seed, names=names, stream=("retrieval-kb", "edges"))

@@ -1,4 +1,5 @@
-"""KGFact records from the world graph: train, paraphrase, twohop and retrieval splits.
+"""KGFact records: train, paraphrase and twohop from the world graph, retrieval from a second,
+disjoint knowledge base (:func:`kgworld._graph.retrieval_kb`).
 
 Every record follows the shared schema (id, prompt, target, answer, context, split, meta).
 The target ends in ``\\boxed{answer}``; ``kgfact.target`` picks its form (:func:`fact_target`).
@@ -12,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from kgworld._config import ConfigError, KGFactConfig
-from kgworld._graph import FactGraph
+from kgworld._graph import FactGraph, retrieval_kb
 from kgworld._rng import derived_rng
 from kgworld._schema import Relation, load_schema
 
@@ -197,8 +198,15 @@ def _retrieval_context(table: _FactTable, gold: int, rng) -> list[int]:
     return context
 
 
-def _retrieval(table: _FactTable, seed: int) -> list[Record]:
-    size = table.config.retrieval_context_size
+def _retrieval(kg: FactGraph, config: KGFactConfig, seed: int) -> list[Record]:
+    """Questions about the facts of the retrieval knowledge base, each after a context of that
+    KB's statements: in-context reasoning over facts the world never trains on."""
+    kb = retrieval_kb(config, seed)
+    shared = kb.domain_of.keys() & kg.domain_of.keys()
+    if shared:  # an invariant of retrieval_kb's names, not a user error
+        raise AssertionError(f"retrieval KB shares entities with the world: {sorted(shared)[:3]}")
+    table = _FactTable(kb, config)
+    size = config.retrieval_context_size
     if size > len(table.facts):
         raise ConfigError(
             f"kgfact.retrieval_context_size={size} needs at least {size} facts, "
@@ -214,7 +222,12 @@ def _retrieval(table: _FactTable, seed: int) -> list[Record]:
         rng = derived_rng(seed, "kgfact", "retrieval", i)
         context_ids = _retrieval_context(table, i, rng)
         context = "\n".join([RETRIEVAL_HEADER, *(f"- {table.statements[j]}" for j in context_ids)])
-        meta = {**table.fact_meta(i, 0), "context_facts": context_ids}
+        meta = {
+            "kb": "retrieval",
+            "kb_fact": i,
+            **{k: v for k, v in table.fact_meta(i, 0).items() if k != "fact"},
+            "context_facts": [list(table.facts[j]) for j in context_ids],
+        }
         records.append(
             _record(
                 "retrieval",
@@ -237,6 +250,6 @@ def kgfact_splits(kg: FactGraph, config: KGFactConfig, seed: int) -> dict[str, l
         "train": lambda: _atomic(table, "train", lambda i: 0),
         "paraphrase": lambda: _paraphrase(table, seed),
         "twohop": lambda: _twohop(table, seed),
-        "retrieval": lambda: _retrieval(table, seed),
+        "retrieval": lambda: _retrieval(kg, config, seed),
     }
     return {name: build() for name, build in builders.items() if name in config.splits}

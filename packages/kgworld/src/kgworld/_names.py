@@ -124,25 +124,34 @@ def _core(rng: random.Random, words: frozenset[str]) -> str:
             return word.capitalize()
 
 
-def entity_names(domains: list[str], per_domain: int, seed: int) -> dict[str, list[str]]:
-    """``per_domain`` unique invented names for each domain, deterministic in ``seed``."""
+def entity_names(
+    domains: list[str], per_domain: int, seed: int, slices: int = 1
+) -> dict[str, list[str]]:
+    """``slices x per_domain`` unique invented names for each domain, deterministic in ``seed``.
+
+    Names are drawn slice by slice (every domain's first ``per_domain``, then every domain's
+    next ones, ...), each domain from its own stream, so the first slice does not depend on
+    ``slices``: the training world's names are the same whether or not a second slice (the
+    retrieval knowledge base's entities) is drawn after them.
+    """
     words = common_words()
     taken: set[str] = set()
-    names: dict[str, list[str]] = {}
-    for domain in domains:
-        styles = _STYLES.get(domain)
-        if styles is None:
-            raise KGWorldError(f"no naming style for domain {domain!r}")
-        rng = derived_rng(seed, "names", domain)
-        found: list[str] = []
-        budget = 50 * per_domain + 1000  # a collision-bound guard, never reached in practice
-        while len(found) < per_domain:
-            budget -= 1
-            if budget < 0:
-                raise KGWorldError(f"cannot invent {per_domain} unique {domain} names")
-            name = pick(rng, styles).format(core=_core(rng, words), core2=_core(rng, words))
-            if name.lower() not in taken:
-                taken.add(name.lower())
-                found.append(name)
-        names[domain] = found
+    names: dict[str, list[str]] = {domain: [] for domain in domains}
+    streams = {domain: derived_rng(seed, "names", domain) for domain in domains}
+    for _ in range(slices):
+        for domain in domains:
+            styles = _STYLES.get(domain)
+            if styles is None:
+                raise KGWorldError(f"no naming style for domain {domain!r}")
+            rng, found = streams[domain], names[domain]
+            wanted = len(found) + per_domain
+            budget = 50 * per_domain + 1000  # a collision-bound guard, never reached in practice
+            while len(found) < wanted:
+                budget -= 1
+                if budget < 0:
+                    raise KGWorldError(f"cannot invent {wanted} unique {domain} names")
+                name = pick(rng, styles).format(core=_core(rng, words), core2=_core(rng, words))
+                if name.lower() not in taken:
+                    taken.add(name.lower())
+                    found.append(name)
     return names

@@ -1,5 +1,12 @@
 """Stage ``data``: the training records (the first ``data.limit`` of the split) and a
-world-shaped folder whose in-domain splits ask only about those facts."""
+world-shaped folder whose in-domain splits ask only about those facts.
+
+The retrieval split is the exception: it asks about the facts of a separate knowledge base
+(``meta.kb == "retrieval"``), never about trained ones, so no record is "about" the trained
+facts; its first ``data.limit`` records are kept (all when the limit is null, as the paper
+evaluates the whole set). A world written before that KB existed has retrieval questions about
+the trained facts, and those are filtered like the other splits.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ def run(ctx: RunContext, world: Artifact) -> TrainingData:
         if family == "kgfact" and name == "train":
             facts = {r["meta"]["fact"] for r in records}
             for other in indomain:
-                _keep(world, folder, f"kgfact/{other}", lambda r: _about(r, facts))
+                _keep(world, folder, f"kgfact/{other}", lambda r: _about(r, facts), limit)
         elif family == "edit" and name == "train":  # the edits chosen, and what they touch
             chosen = {r["id"] for r in records}
             for other in ("paraphrase", "multihop", "locality"):
@@ -44,12 +51,20 @@ def run(ctx: RunContext, world: Artifact) -> TrainingData:
     return TrainingData(folder, records_file, digest)
 
 
-def _keep(world: Artifact, folder: Any, split: str, wanted: Any) -> None:
-    """Copy the records of ``split`` that ``wanted`` accepts, if the world has the split."""
+def _keep(world: Artifact, folder: Any, split: str, wanted: Any, limit: int | None = None) -> None:
+    """Copy the records of ``split`` that ``wanted`` accepts, if the world has the split; the
+    first ``limit`` of the records about a separate knowledge base (see the module note)."""
     source = world.path / f"{split}.jsonl"
     if source.is_file():
-        kept = [r for r in read_jsonl(source, allow_empty=True) if wanted(r)]
+        records = read_jsonl(source, allow_empty=True)
+        kept = [r for r in records if not _other_kb(r) and wanted(r)]
+        kept += [r for r in records if _other_kb(r)][:limit]  # about no trained fact
         write_jsonl(folder / f"{split}.jsonl", kept)
+
+
+def _other_kb(record: dict[str, Any]) -> bool:
+    """Whether the record asks about a knowledge base other than the trained world's."""
+    return (record.get("meta") or {}).get("kb") is not None
 
 
 def _about(record: dict[str, Any], facts: set[int]) -> bool:
