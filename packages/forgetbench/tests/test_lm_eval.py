@@ -28,11 +28,29 @@ def test_tasks_build_offline_without_a_model(data_folder):
     tasks = manager.load(["fb_gsm8k100", "fb_math500", "fb_aime24_paper"])["tasks"]
     assert len(tasks["fb_gsm8k100"].eval_docs) == 100
     doc = tasks["fb_math500"].eval_docs[0]
-    assert doc["prompt"].startswith("Solve the following math problem")
-    assert doc["prompt"].endswith("Let's think step-by-step.")
+    assert doc["prompt"] == forgetbench.math_prompt("What is 1/2 + 0?")
     paper = tasks["fb_aime24_paper"].config
     assert paper.repeats == 16 and paper.generation_kwargs["temperature"] == 1.0
     assert paper.generation_kwargs["top_k"] == 0  # off, not the model's generation_config's
+
+
+def test_prompts_are_the_authors_word_for_word():
+    """The user turns of the authors' capability evaluation (FACTS §5 paraphrases them)."""
+    assert forgetbench.math_prompt("Find x.") == (
+        "Think step-by-step to solve the following problem. Output your answer inside of "
+        "\\boxed{} tags.:\nFind x.\n\nLet's think step-by-step"
+    )
+    assert forgetbench.code_prompt("def f():\n") == (
+        "Complete the following Python function. Return ONLY the complete function inside a "
+        "```python code block, nothing else.\n\n```python\ndef f():\n\n```\n"
+    )
+    row = {"subject": "anatomy", "question": "Q?", "choices": ["a", "b", "c", "d"], "answer": "B"}
+    assert forgetbench.mmlu_prompt(row, [row]) == (
+        "The following are multiple choice questions (with answers) about anatomy. Put your "
+        "final answer inside \\boxed{} as one of A, B, C, or D.\n\n"
+        "Q?\nA. a\nB. b\nC. c\nD. d\nAnswer: \\boxed{B}\n\n"
+        "Q?\nA. a\nB. b\nC. c\nD. d\nAnswer:"
+    )
 
 
 def test_process_results_match_the_scorers(monkeypatch):

@@ -52,7 +52,9 @@ def test_score_math_falls_back_to_exact_match(monkeypatch):
         ("Reasoning ... \\boxed{B}", "B", "B", True),
         ("\\boxed{a} no wait \\boxed{c}", "C", "C", True),  # last box, case-insensitive
         ("<think>\\boxed{A}</think> \\boxed{D}", "D", "D", True),
-        ("<think>maybe \\boxed{A}</think>\nD", "D", None, True),  # think dropped, then line 1
+        ("<think>maybe \\boxed{A}</think>D", "D", None, True),  # think dropped, then line 1
+        ("<think>x</think>\nD", "D", None, False),  # the first line as it starts: empty
+        ("\\boxed{A}</think>\\boxed{B}</think>", "B", "B", True),  # after the first </think>
         ("C.\nBecause ...", "C", None, True),  # no box: first line, punctuation dropped
         ("(C)", "C", None, True),
         ("The answer is C", "C", None, False),  # the first line must be the letter alone
@@ -68,11 +70,14 @@ def test_mmlu_letter_rules(reply, gold, letter, ok):
 @pytest.mark.parametrize(
     ("reply", "code"),
     [
-        ("Here:\n```python\ndef f():\n    return 1\n```\nmore", "def f():\n    return 1\n"),
-        ("```py\nA\n```\n```python\nB\n```", "A\n"),
-        ("```\nuntagged\n```", "untagged\n"),
-        ("```java\nint x;\n```\n```python3\nok\n```", "ok\n"),
+        ("Here:\n```python\ndef f():\n    return 1\n```\nmore", "def f():\n    return 1"),
+        ("```py\nA\n```\n```python\nB\n```", "A"),
+        ("```\nuntagged\n```", "untagged"),
+        ("```java\nint x;\n```\n```python\nok\n```", "java\nint x;"),  # the first pair
+        ("```python3\nok\n```", "3\nok"),  # the tag alternation stops at "python"
+        ("```python\n    return 1\n```", "return 1"),  # stripped, indentation too
         ("def g(): pass\n```python\n", "def g(): pass\n"),  # no closed block: text before fence
+        ("```python\n", ""),  # an empty text before the fence stays empty
         ("    return 1\n", "    return 1\n"),  # no fence at all: the whole reply
     ],
 )

@@ -18,28 +18,35 @@ __all__ = [
 
 LETTERS = ("A", "B", "C", "D")
 
-# The paper's math prompt: an instruction to reason and box the answer, the problem, a closing cue.
+# The user turns of the authors' capability evaluation, word for word (FACTS §5 paraphrases them).
+# Math: an instruction to reason and box the answer, the problem as given, a closing cue.
 _MATH = (
-    "Solve the following math problem step by step. "
-    "Put your final answer within \\boxed{}.\n\n"
+    "Think step-by-step to solve the following problem. "
+    "Output your answer inside of \\boxed{} tags.:\n"
     "{problem}\n\n"
-    "Let's think step-by-step."
+    "Let's think step-by-step"
 )
 
-# lm-eval's chat wording for HumanEval: the original prompt inside a python fence.
+# HumanEval: lm-eval's humaneval_chat wording, the original prompt as given inside a python fence.
 _CODE = (
-    "Complete the following Python function. Return only the completed function "
-    "in a python code block.\n\n"
-    "```python\n{prompt}\n```"
+    "Complete the following Python function. "
+    "Return ONLY the complete function inside a ```python code block, nothing else.\n\n"
+    "```python\n{prompt}\n```\n"
+)
+
+# MMLU (generative): the subject line asking for the letter in a box.
+_MMLU_BOXED_HEAD = (
+    "The following are multiple choice questions (with answers) about {subject}. "
+    "Put your final answer inside \\boxed{} as one of A, B, C, or D.\n\n"
 )
 
 
 def math_prompt(problem: str) -> str:
-    return _MATH.replace("{problem}", problem.strip())
+    return _MATH.replace("{problem}", problem)
 
 
 def code_prompt(prompt: str) -> str:
-    return _CODE.replace("{prompt}", prompt.rstrip())
+    return _CODE.replace("{prompt}", prompt)
 
 
 def _mmlu_block(row: dict[str, Any]) -> str:
@@ -55,10 +62,7 @@ def mmlu_prompt(row: dict[str, Any], shots: Sequence[dict[str, Any]], *, boxed: 
     """
     subject = row["subject"]
     if boxed:
-        head = (
-            f"The following are multiple choice questions (with answers) about {subject}. "
-            "Give the letter of the correct answer as your final answer inside \\boxed{}.\n\n"
-        )
+        head = _MMLU_BOXED_HEAD.replace("{subject}", subject)
     else:
         head = f"The following are multiple choice questions (with answers) about {subject}.\n\n"
     solved = [

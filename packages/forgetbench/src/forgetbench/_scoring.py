@@ -1,12 +1,14 @@
-"""Answer extraction and scoring for the held-out benchmarks, exactly as FACTS §5 describes.
+"""Answer extraction and scoring for the held-out benchmarks, as the authors' scorers do it
+(FACTS §5 describes them).
 
 * math (AIME, MATH-500, GSM8K): the last brace-matched ``\\boxed{}``, compared with math-verify
-  (``parse`` + ``verify``, gold wrapped as ``\\boxed{gold}``); if math-verify errors, exact match
-  of the stripped strings. No box: wrong.
-* MMLU: drop everything up to ``</think>``; the last ``\\boxed{A-D}`` (any case); else the reply's
-  first line, punctuation dropped, lowercased, must equal the gold letter.
-* HumanEval: the first fenced code block (python / py / python3 tag or none); else the text before
-  the first fence, or the whole reply. The program is the original prompt plus that code.
+  (``verify(parse(\\boxed{pred}), parse(\\boxed{gold}))``, library defaults, so an unparsable
+  answer is no match); if math-verify raises, exact match of the stripped strings. No box: wrong.
+* MMLU: drop everything up to the first ``</think>``; the last ``\\boxed{A-D}`` (any case); else
+  the reply's first line, punctuation dropped, lowercased, must equal the gold letter.
+* HumanEval: the first fenced code block (python / py / python3 tag or none), stripped; else the
+  text before the first fence, or the whole reply. The program is the original prompt plus that
+  code.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ __all__ = [
     "score_mmlu",
 ]
 
-# Fenced blocks in order, pairing fences left to right: (info string, body).
+# Fenced blocks in order, pairing fences left to right: (info string, body). The taxonomy's test.
 _FENCE = re.compile(r"```([^\n`]*)\n(.*?)```", re.S)
-_CODE_TAGS = ("", "python", "py", "python3")
+# The scored code, as the authors' HumanEval scorer reads it: the first ``` pair; an optional
+# python/py/python3 tag, whitespace and newline are dropped before the body. (So "```java" keeps
+# "java" in the body and "```python3" keeps "3": their regex, quirks included.)
+_FIRST_BLOCK = re.compile(r"```(?:python|py|python3)?\s*\n?(.*?)```", re.S)
 _BOXED_LETTER = re.compile(r"\\boxed\{\s*([A-Da-d])\s*\}")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
@@ -40,30 +45,34 @@ def last_boxed(text: str) -> str | None:
 
 
 def score_math(reply: str, gold: str, *, parse_timeout: int = 10, verify_timeout: int = 30) -> bool:
-    """Last box vs gold with math-verify; exact string match if math-verify errors."""
+    """Last box vs gold with math-verify, called as the authors' script calls it: both wrapped in
+    ``\\boxed{}``, prediction first, library defaults (a parse failure is no match); the exact
+    string match only when math-verify raises."""
     predicted = last_boxed(reply)
     if predicted is None:
         return False
     try:
         from math_verify import parse, verify
 
-        gold_parsed = parse(
-            f"\\boxed{{{gold}}}", parsing_timeout=parse_timeout, raise_on_error=True
-        )
-        pred_parsed = parse(
-            f"\\boxed{{{predicted}}}", parsing_timeout=parse_timeout, raise_on_error=True
-        )
         return bool(
-            verify(gold_parsed, pred_parsed, timeout_seconds=verify_timeout, raise_on_error=True)
+            verify(
+                parse(f"\\boxed{{{predicted}}}", parsing_timeout=parse_timeout),
+                parse(f"\\boxed{{{gold}}}", parsing_timeout=parse_timeout),
+                timeout_seconds=verify_timeout,
+            )
         )
-    except Exception:  # timeouts, sympy errors, a signal outside the main thread
+    except Exception:  # sympy errors, a signal outside the main thread
         return predicted.strip() == str(gold).strip()
+
+
+def _after_think(reply: str) -> str:
+    """The reply after the first ``</think>`` (all of it when there is none)."""
+    return reply.split("</think>", 1)[-1]
 
 
 def mmlu_letter(reply: str) -> str | None:
     """The answer letter of a reply: the last ``\\boxed{A-D}``, upper-cased; None when no box."""
-    reply = reply.split("</think>")[-1]
-    found = _BOXED_LETTER.findall(reply)
+    found = _BOXED_LETTER.findall(_after_think(reply))
     return found[-1].upper() if found else None
 
 
@@ -71,10 +80,10 @@ def score_mmlu(reply: str, gold: str) -> bool:
     letter = mmlu_letter(reply)
     if letter is not None:
         return letter == gold.upper()
-    # No box: the first line alone, stripped of punctuation, must be the letter.
-    lines = reply.split("</think>")[-1].strip().splitlines()
-    first = lines[0].translate(_PUNCTUATION).strip().lower() if lines else ""
-    return first == gold.lower()
+    # No box: the reply's first line (as it starts: a leading newline makes it empty), stripped
+    # of punctuation, must be the letter.
+    first = _after_think(reply).split("\n", 1)[0]
+    return first.translate(_PUNCTUATION).strip().lower() == gold.lower()
 
 
 def has_code_block(reply: str) -> bool:
@@ -82,12 +91,9 @@ def has_code_block(reply: str) -> bool:
 
 
 def extract_code(reply: str) -> str:
-    """The first python (or untagged) fenced block; else the text before the first fence."""
-    for match in _FENCE.finditer(reply):
-        if match.group(1).strip().lower() in _CODE_TAGS:
-            return match.group(2)
-    if "```" in reply:
-        before = reply[: reply.index("```")]
-        if before.strip():
-            return before
-    return reply
+    """The first fenced block (python / py / python3 tag or none), stripped; else the text
+    before the first fence; else the whole reply."""
+    found = _FIRST_BLOCK.search(reply)
+    if found:
+        return found.group(1).strip()
+    return reply[: reply.index("```")] if "```" in reply else reply
