@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from fishertools import EncodedSample, FisherConfig, fisher_loop, memory_plan, select_parameters
 
-QWEN3_8B = {
+QWEN3_8B: dict[str, Any] = {
     "hidden_size": 4096,
     "num_hidden_layers": 36,
     "intermediate_size": 12288,
@@ -63,7 +64,7 @@ def main() -> int:
     began = time.perf_counter()
     torch.set_default_dtype(dtype)  # allocate the weights in their dtype, on the device
     with torch.device(device):
-        model = Qwen3ForCausalLM(Qwen3Config(**shape, attn_implementation="sdpa")).eval()
+        model = Qwen3ForCausalLM(Qwen3Config(**shape)).eval()
     torch.set_default_dtype(torch.float32)
     names = select_parameters(model)
     num_params = sum(p.numel() for p in model.parameters())

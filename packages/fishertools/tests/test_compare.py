@@ -159,3 +159,14 @@ def test_loss_measurement_and_second_order(
         == "run/checkpoint-1"
     )
     assert (tmp_path / "r.png").stat().st_size > 10_000  # no forgetting given: per-layer figure
+
+
+def test_checkpoint_loads_in_the_base_dtype(tiny_model_dir: Path, tmp_path: Path):
+    """A bf16 base (a GPU run) gets its checkpoints in bf16 too, not an fp32 copy beside it
+    (an 8B model: 32.8 GB more); Δθ is still taken in fp32."""
+    from fishertools._models import load_checkpoint
+
+    ckpt = perturbed_checkpoint(tiny_model_dir, tmp_path / "ckpt", 0.01, seed=1)
+    base = load_model(tiny_model_dir, dtype="bfloat16")
+    model, kind = load_checkpoint(ckpt, base)
+    assert kind == "full" and next(model.parameters()).dtype == torch.bfloat16

@@ -408,7 +408,8 @@ R4_FALLBACK = "forgetting measured as {name}, not the paper's held-out drop"
 def heldout_drop(base: dict[str, float | None], scores: dict[str, float | None]) -> float | None:
     """The paper's forgetting of one checkpoint (Table 6): base score minus its score, averaged
     over the held-out benchmarks both ran (fractions, as eval files hold them)."""
-    drops = [b - scores[t] for t, b in base.items() if b is not None and scores.get(t) is not None]
+    pairs = [(b, scores.get(t)) for t, b in base.items()]
+    drops = [b - s for b, s in pairs if b is not None and s is not None]
     return sum(drops) / len(drops) if drops else None
 
 

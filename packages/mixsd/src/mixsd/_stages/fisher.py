@@ -97,7 +97,7 @@ def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -
         def build(c: Any = config) -> None:
             evaluate(c)
 
-        ctx.units.run("fisher", f"eval {out.stem}", inputs, [out], build)
+        ctx.units.run("fisher", f"eval-{out.stem}", inputs, [out], build)
 
 
 def _fisher(
@@ -116,6 +116,7 @@ def _fisher(
     # The section's device and dtype (configs/paper: cuda, bfloat16): gradients in that dtype,
     # cast to fp32 before squaring (fishertools' memory plan: 8 bytes/parameter in bf16).
     options = ctx.config.fisher
+    assert options is not None  # run() stops first for fisher: null
     model, tokenizer = load_model(ctx.base_model, dtype=options.dtype, device=options.device)
     reference = folder / "reference.jsonl"
     write_jsonl(reference, _reference_records(ctx, model, tokenizer, n_ref))

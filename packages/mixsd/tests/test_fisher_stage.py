@@ -1,0 +1,99 @@
+"""The fisher stage runs on its section's device and dtype, and evaluates every checkpoint it
+compares that is not a method's selected one (so the report's R4 pools them all)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+def _context(tmp_path: Path, model: Path, fisher: dict[str, Any], suites: list[str]) -> Any:
+    from mixsd._context import RunContext
+    from mixsd._run_config import load_run_config
+    from mixsd._units import UnitRunner
+
+    config = {
+        "out": str(tmp_path / "run"),
+        "model": str(model),
+        "methods": ["base", "sft"],
+        "eval": {"suites": suites, "limit": 2},
+        "fisher": fisher,
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_run_config(path)
+    paths = loaded.paths
+    units = UnitRunner(paths.root, echo=lambda _: None)
+    return RunContext(loaded, paths, units, str(model), "digest", progress=False)
+
+
+def _base_eval(ctx: Any) -> dict[str, Path]:
+    path = ctx.paths.eval("base")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"model": ctx.base_model}))
+    return {"base": path}
+
+
+def test_fisher_stage_loads_the_base_on_the_section_device_and_dtype(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mixsd_core
+    from mixsd._stages import fisher
+
+    asked: dict[str, Any] = {}
+
+    class Loaded(Exception):
+        pass
+
+    def load_model(spec: str, **kwargs: Any) -> Any:
+        asked.update(kwargs, spec=spec)
+        raise Loaded
+
+    monkeypatch.setattr(mixsd_core, "load_model", load_model)
+    ctx = _context(tmp_path, tiny_model_dir, {"dtype": "bfloat16", "device": "cuda"}, ["refloss"])
+    with pytest.raises(Loaded):
+        fisher.run(ctx, {}, _base_eval(ctx))
+    assert asked == {"spec": str(tiny_model_dir), "dtype": "bfloat16", "device": "cuda"}
+
+
+@pytest.mark.parametrize("which", ["all", "selected"])
+def test_fisher_stage_evaluates_every_checkpoint_not_selected(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    import forgetbench
+    from mixsd._stages import fisher
+    from mixsd_base import write_text
+
+    ctx = _context(
+        tmp_path,
+        tiny_model_dir,
+        {"evaluate_checkpoints": which},
+        ["indomain", "refloss", "heldout"],
+    )
+    for step in (1, 2):  # model_digest reads a checkpoint's weight files
+        (ctx.paths.train("sft") / f"checkpoint-{step}").mkdir(parents=True)
+    selected = ctx.paths.train("sft") / "checkpoint-2"
+    monkeypatch.setattr(
+        fisher, "_fisher", lambda ctx, folder, report, n, cps: write_text(report, "{}")
+    )
+    evaluated: list[Any] = []
+
+    def evaluate(config: Any) -> None:
+        evaluated.append(config)
+        write_text(config.out, "{}")
+
+    monkeypatch.setattr(forgetbench, "evaluate", evaluate)
+    evals = _base_eval(ctx)
+    fisher.run(ctx, {"sft": {"checkpoint": str(selected)}}, evals)
+    if which == "selected":
+        assert evaluated == []
+        return
+    (config,) = evaluated
+    assert config.model == str(ctx.paths.train("sft") / "checkpoint-1")
+    assert config.suites == ["refloss", "heldout"]  # in-domain: the selected checkpoints' only
+    assert config.base == str(evals["base"])
+    assert Path(config.out) == ctx.paths.fisher / fisher.CHECKPOINT_EVALS / "sft--checkpoint-1.json"
