@@ -231,3 +231,16 @@ def test_check_catches_a_target_of_the_other_form(small_world):
 def test_targets_pass_the_authors_verifier(small_world, split):
     for record in small_world.records(split):
         assert kgworld.verify(record["target"], record["answer"], "boxed-exact")
+
+
+def test_generation_refuses_a_retrieval_kb_that_shares_entities(monkeypatch):
+    """The disjointness is asserted while generating, not only by the names' construction."""
+    import kgworld._kgfact as kgfact
+    from kgworld._graph import build_graph
+
+    monkeypatch.setattr(kgfact, "retrieval_kb", build_graph)  # the world's own graph
+    config = kgworld.resolve_config(
+        overrides={"preset": "small", "kgfact": {"splits": ["retrieval"]}}
+    )
+    with pytest.raises(AssertionError, match="shares entities with the world"):
+        kgworld.generate(config)
