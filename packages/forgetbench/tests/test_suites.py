@@ -67,6 +67,11 @@ def test_cli_eval_end_to_end(tiny_model_dir, small_world_dir, tmp_path):
     assert "allow-code-exec" in held["fb_humaneval"]["skipped"]
     assert "no data" in held["fb_math500"]["skipped"]
     assert sum(data["taxonomy"]["fb_gsm8k100"].values()) == 1 - held["fb_gsm8k100"]["score"]
+    # The tiny model is a Llama: greedy under the default protocol, recorded as such.
+    assert data["heldout_protocol"] == {"protocol": "greedy", "decoding": "greedy",
+                                        "model_type": "llama", "temperature": 0.0, "seed": 0}  # fmt: skip
+    decoding = held["fb_gsm8k100"]["decoding"]
+    assert (decoding["do_sample"], decoding["samples"], decoding["max_new_tokens"]) == (False, 1, 8)
     assert set(data["indomain"]) == set(forgetbench.INDOMAIN_SPLITS)
     assert data["refloss"]["delta_l_ref"] == pytest.approx(0.0, abs=1e-5)
     manifest = data["manifest"]
