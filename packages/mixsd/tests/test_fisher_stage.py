@@ -11,20 +11,23 @@ import pytest
 import yaml
 
 
-def _context(tmp_path: Path, model: Path, fisher: dict[str, Any], suites: list[str]) -> Any:
+def _context(
+    tmp_path: Path, model: Path, fisher: dict[str, Any], suites: list[str], **eval_options: Any
+) -> Any:
     from mixsd._context import RunContext
     from mixsd._run_config import load_run_config
     from mixsd._units import UnitRunner
+    from mixsd_base import write_text
 
     config = {
         "out": str(tmp_path / "run"),
         "model": str(model),
         "methods": ["base", "sft"],
-        "eval": {"suites": suites, "limit": 2},
+        "eval": {"suites": suites, "limit": 2, **eval_options},
         "fisher": fisher,
     }
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
+    write_text(path, yaml.safe_dump(config))
     loaded = load_run_config(path)
     paths = loaded.paths
     units = UnitRunner(paths.root, echo=lambda _: None)
@@ -97,3 +100,27 @@ def test_fisher_stage_evaluates_every_checkpoint_not_selected(
     assert config.suites == ["refloss", "heldout"]  # in-domain: the selected checkpoints' only
     assert config.base == str(evals["base"])
     assert Path(config.out) == ctx.paths.fisher / fisher.CHECKPOINT_EVALS / "sft--checkpoint-1.json"
+
+
+def test_fisher_data_is_drawn_from_the_heldout_benchmarks(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appendix E.1: random examples of the held-out benchmarks, in turn, seeded by the run; a
+    task without data here (AIME-2024 in an empty data folder) is left out."""
+    from forgetbench import load_benchmark, math_prompt, reference_prompts
+    from mixsd._stages.fisher import fisher_prompts
+
+    monkeypatch.setenv("FORGETBENCH_DATA", str(tmp_path / "no-data"))
+    tasks = ["fb_aime24", "fb_gsm8k100", "fb_humaneval", "fb_mmlu"]
+    ctx = _context(tmp_path, tiny_model_dir, {}, ["heldout"], tasks=tasks)
+    drawn = fisher_prompts(ctx, 7)
+    sources = [source for source, _ in drawn]
+    assert sources == ["gsm8k-100", "humaneval", "mmlu"] * 2 + ["gsm8k-100"]
+    gsm8k = {math_prompt(r["problem"]) for r in load_benchmark("gsm8k-100")}
+    assert all(p in gsm8k for s, p in drawn if s == "gsm8k-100")
+    assert len({p for _, p in drawn}) == 7 and fisher_prompts(ctx, 7) == drawn
+    ctx.config.seed = 1
+    assert fisher_prompts(ctx, 7) != drawn  # drawn at random, not the first rows
+    # no held-out suite: the evaluation's reference prompts, as before
+    plain = _context(tmp_path / "plain", tiny_model_dir, {}, ["refloss"], tasks=tasks)
+    assert fisher_prompts(plain, 4) == [("reference", p) for p in reference_prompts(4)]

@@ -1,5 +1,5 @@
-"""Stage ``fisher``: the base model's diagonal Fisher on the reference set of the evaluation
-(prompts drawn from the held-out benchmarks + the base model's greedy responses), on the
+"""Stage ``fisher``: the base model's diagonal Fisher on prompts drawn at random from the
+held-out benchmarks (``fisher_prompts``) with the base model's greedy responses, on the
 ``fisher:`` section's device and dtype, then the displacement and alignment of every checkpoint
 of every trained method (the paper's Section 7 and Appendix E.1). The compare report holds
 ΔNLL on that same set for every checkpoint; with ``evaluate_checkpoints: all`` the held-out and
@@ -32,6 +32,56 @@ def reference_size(ctx: RunContext) -> int:
     return ctx.config.eval.limit or 32
 
 
+def fisher_prompts(ctx: RunContext, n: int) -> list[tuple[str, str]]:
+    """``n`` (source, user turn) pairs of the Fisher data (Appendix E.1: examples drawn at random
+    from the held-out benchmarks): in turn from each benchmark behind ``eval.tasks`` that has data
+    here, rows drawn at random (the run's seed), zero-shot as the reference set words them
+    (forgetbench's prompt builders: the responses must fit ``fisher.max_length``). With
+    ``eval.ref_prompts_file``, or no held-out suite, the evaluation's reference prompts."""
+    import random
+
+    from forgetbench import (
+        HELDOUT_TASKS,
+        get_benchmark,
+        load_benchmark,
+        mmlu_split,
+        reference_prompts,
+        resolve_data_file,
+    )
+
+    options = ctx.config.eval
+    names = list(dict.fromkeys(HELDOUT_TASKS[t].benchmark for t in options.tasks))
+    names = [b for b in names if resolve_data_file(b, folder=options.data_dir) is not None]
+    if options.ref_prompts_file is not None or "heldout" not in options.suites or not names:
+        return [
+            ("reference", p) for p in reference_prompts(n, prompts_file=options.ref_prompts_file)
+        ]
+    rng = random.Random(ctx.config.seed)
+    pools = []
+    for name in names:
+        rows, kind = load_benchmark(name, folder=options.data_dir), get_benchmark(name).kind
+        if kind == "mcq":
+            rows = mmlu_split(rows)[1]  # without the rows the held-out eval uses as shots
+        rows = rng.sample(rows, min(len(rows), -(-n // len(names))))
+        pools.append([(name, _user_turn(kind, row)) for row in rows])
+    out = []
+    for i in range(n):  # the benchmarks in turn, as the reference prompts
+        pool = pools[i % len(pools)]
+        out.append(pool[(i // len(pools)) % len(pool)])
+    return out
+
+
+def _user_turn(kind: str, row: dict[str, Any]) -> str:
+    """A benchmark row as the reference set words it (forgetbench's builders, no shots)."""
+    from forgetbench import code_prompt, math_prompt, mmlu_prompt
+
+    if kind == "math":
+        return math_prompt(row["problem"])
+    if kind == "code":
+        return code_prompt(row["prompt"])
+    return mmlu_prompt(row, [])
+
+
 def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]) -> Path | None:
     """The compare report (``fisher/compare.json``), or None when ``fisher: null``."""
     if ctx.config.fisher is None:
@@ -40,7 +90,7 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
     report = folder / "compare.json"
     skip = ("samples", "evaluate_checkpoints")  # the second decides the evaluations below
     options = {k: v for k, v in asdict(ctx.config.fisher).items() if k not in skip}
-    n_ref = reference_size(ctx)
+    prompts = fisher_prompts(ctx, reference_size(ctx))
     checkpoints = sorted(
         str(p) for label in runs for p in ctx.paths.train(label).glob("checkpoint-*") if p.is_dir()
     )
@@ -48,14 +98,14 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
     checkpoints += [s["checkpoint"] for s in runs.values() if s.get("rule") == "memit"]
     inputs = {
         "options": options,
-        "samples": n_ref,
+        "prompts": prompts,
         "model": ctx.base_digest,
         "base_eval": file_sha256(evals[method_label("base")]),
         "checkpoints": [(c, model_digest(c)) for c in checkpoints],
     }
 
     def build() -> None:
-        _fisher(ctx, folder, report, n_ref, checkpoints)
+        _fisher(ctx, folder, report, prompts, checkpoints)
 
     ctx.units.run("fisher", "compare", inputs, [report], build)
     if ctx.config.fisher.evaluate_checkpoints == "all":
@@ -101,7 +151,11 @@ def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -
 
 
 def _fisher(
-    ctx: RunContext, folder: Path, report: Path, n_ref: int, checkpoints: list[str]
+    ctx: RunContext,
+    folder: Path,
+    report: Path,
+    prompts: list[tuple[str, str]],
+    checkpoints: list[str],
 ) -> None:
     from fishertools import (
         CompareConfig,
@@ -119,8 +173,8 @@ def _fisher(
     assert options is not None  # run() stops first for fisher: null
     model, tokenizer = load_model(ctx.base_model, dtype=options.dtype, device=options.device)
     reference = folder / "reference.jsonl"
-    write_jsonl(reference, _reference_records(ctx, model, tokenizer, n_ref))
-    # The reference file holds the n_ref records already: Fisher uses all of it.
+    write_jsonl(reference, _reference_records(ctx, model, tokenizer, prompts))
+    # The reference file holds the drawn records already: Fisher uses all of it.
     fisher_config = stage_config(FisherConfig, options, samples=None)
     result = compute_fisher(
         model, reference, fisher_config, tokenizer=tokenizer, progress=ctx.progress
@@ -128,7 +182,7 @@ def _fisher(
     save_fisher(result, folder / "base.safetensors")
     model.zero_grad(set_to_none=True)
     compare_config = stage_config(
-        CompareConfig, options, loss_data=reference, loss_samples=n_ref, plot=True
+        CompareConfig, options, loss_data=reference, loss_samples=len(prompts), plot=True
     )
     compare_checkpoints(
         result,
@@ -141,16 +195,17 @@ def _fisher(
     )
 
 
-def _reference_records(ctx: RunContext, model: Any, tokenizer: Any, n: int) -> list[dict[str, Any]]:
-    """The reference-loss set of the evaluation (general prompts + the base model's greedy
-    responses): Fisher is estimated on it and forgetting is the NLL increase on it."""
-    from forgetbench import reference_prompts, reference_set
+def _reference_records(
+    ctx: RunContext, model: Any, tokenizer: Any, prompts: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The Fisher data: ``prompts`` + the base model's greedy responses (forgetbench's cached
+    reference set). The Fisher is estimated on it and ΔNLL is the NLL increase on it."""
+    from forgetbench import reference_set
 
     options = ctx.config.eval
-    prompts = reference_prompts(n, prompts_file=options.ref_prompts_file)
     ref = reference_set(
         ctx.base_model,
-        prompts,
+        [p for _, p in prompts],
         max_new_tokens=options.ref_max_new_tokens,
         batch_size=options.batch_size,
         cache_dir=str(ctx.paths.cache),
@@ -158,10 +213,12 @@ def _reference_records(ctx: RunContext, model: Any, tokenizer: Any, n: int) -> l
         base=(model, tokenizer),
     )
     records = []
-    for i, (prompt, ids) in enumerate(zip(prompts, ref["responses"], strict=True)):
+    for i, ((source, prompt), ids) in enumerate(zip(prompts, ref["responses"], strict=True)):
         response = tokenizer.decode(ids, skip_special_tokens=True)
         if response.strip():  # an empty reply has no tokens to take a gradient on
-            records.append({"id": f"ref-{i:04d}", "prompt": prompt, "response": response})
+            records.append(
+                {"id": f"ref-{i:04d}", "source": source, "prompt": prompt, "response": response}
+            )
     if not records:
         raise RunError("the base model gave only empty reference responses: no Fisher data")
     return records
