@@ -95,7 +95,10 @@ class KGFactConfig:
     )
     splits: list[str] = field(
         default_factory=lambda: list(KGFACT_SPLITS),
-        metadata={"help": "KGFact splits to write: any of train, paraphrase, twohop, retrieval."},
+        metadata={
+            "help": "KGFact splits to write: any of train, paraphrase, twohop, retrieval "
+            "(questions about a second knowledge base, disjoint from the world's entities)."
+        },
     )
     instruction: str = option(
         STEP_BY_STEP_INSTRUCTION,
@@ -122,7 +125,8 @@ class KGFactConfig:
     )
     retrieval_limit: int | None = option(
         None,
-        "Build retrieval questions for at most this many facts (a deterministic sample); null = all.",
+        "Build retrieval questions for at most this many facts of the retrieval knowledge "
+        "base (a deterministic sample); null = all.",
         min=0,
     )
 
