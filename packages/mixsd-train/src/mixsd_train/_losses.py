@@ -10,11 +10,13 @@ Top-k forward KL (MixSD-KL, OPSD). At each position let S be the teacher's k mos
 * ``renorm_student=True`` (default): ``q_S = softmax(student_logits[S])``, the student
   renormalised over the same set. The loss ``KL(p_S || q_S)`` is a true KL between two
   distributions on S: zero iff the student matches the teacher on S, so OPSD starts at exactly
-  zero when student = teacher and both see the same prompt, for every k;
+  zero when student = teacher and both see the same prompt, for every k. Upstream NeMo-RL's
+  ``DistillationLossFn`` with ``zero_outside_topk: false`` (the authors' OPSD config) gathers the
+  student's logits at S and renormalises them over S this way;
 * ``renorm_student=False``: ``q = log_softmax(student_logits)[S]``, the student's full-vocabulary
   log-probs at S. Then ``sum_S p_S (log p_S - log q)`` also penalises student mass outside S, but
   it is ``-log(teacher mass on S) > 0`` even when student = teacher (NeMo-RL's
-  ``zero_outside_topk: false`` gathers full-vocabulary log-probs this way).
+  ``zero_outside_topk: true`` with forward KL gathers full-vocabulary log-probs this way).
 
 With k = V both are the exact full-vocabulary ``KL(p || q)``.
 """
