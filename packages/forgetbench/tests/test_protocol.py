@@ -144,6 +144,8 @@ def test_aime_scores_the_mean_over_all_16_samples(fake_lm: Any, data_folder: Pat
     assert entry["score"] == 0.25 and entry["n"] == 1
     (record,) = samples
     assert len(record["replies"]) == 16 and record["exact_match"] == 0.25
+    # The taxonomy, as the authors' error analysis: each of the 12 wrong samples is one row.
+    assert record["errors"] == ["collapse"] * 12 and entry["taxonomy"]["collapse"] == 12
     assert entry["decoding"] == {
         "output_type": "generate_until", **SAMPLED, "temperature": 1.0, "samples": 16,
         "max_new_tokens": 512,

@@ -18,6 +18,7 @@ from typing import Any
 from forgetbench._data import get_benchmark, resolve_data_file
 from forgetbench._protocol import HeldoutProtocol, decoding_record, resolve_protocol
 from forgetbench._sandbox import ALLOW_ENV
+from forgetbench._scoring import score_math, score_mmlu
 from forgetbench._taxonomy import TaxonomyConfig, classify, tally
 from mixsd_base import Registry
 
@@ -57,6 +58,10 @@ def tasks_dir() -> Path:
     return Path(__file__).parent / "tasks"
 
 
+# Per-sample correctness for the taxonomy of several samples (the task scores their mean).
+_REPLY_SCORERS = {"math": score_math, "mcq": score_mmlu}
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -83,11 +88,18 @@ def _samples(
             # One request per item, holding every sample (repeats) the model drew for it.
             replies = [r for resps in sample["resps"] for r in _as_list(resps)]
             record["replies"] = replies
-            # Only wholly wrong items are classified (with several samples, by the first reply).
-            if score == 0.0:
-                record["error"] = classify(
-                    replies[0], str(doc.get(task.prompt_field, "")), kind, entities, tax
-                )
+            prompt = str(doc.get(task.prompt_field, ""))
+            if len(replies) > 1 and kind in _REPLY_SCORERS:
+                # Several samples (AIME under the paper protocol): as in the authors' error
+                # analysis, every wrong sample is a row of its own.
+                right = _REPLY_SCORERS[kind]
+                record["errors"] = [
+                    classify(r, prompt, kind, entities, tax)
+                    for r in replies
+                    if not right(r, doc["answer"])
+                ]
+            elif score == 0.0:  # one sample (or code, not run twice): a wrong item, by reply 1
+                record["error"] = classify(replies[0], prompt, kind, entities, tax)
         out.append(record)
     return out
 
@@ -183,7 +195,7 @@ def run_heldout(
                 logged = _samples(
                     name, task, out["samples"][name], entities or [], taxonomy or TaxonomyConfig()
                 )
-                errors = [s["error"] for s in logged if "error" in s]
+                errors = [e for s in logged for e in s.get("errors", [s.get("error")]) if e]
                 scores[name] = {
                     "benchmark": task.benchmark,
                     "metric": task.metric,
