@@ -208,3 +208,44 @@ def test_paper_configs_carry_the_paper_schedule(monkeypatch: pytest.MonkeyPatch)
                 assert settings.top_k == 64
             if method.method.startswith("opsd"):
                 assert settings.max_new_tokens == 8192
+
+
+@pytest.mark.slow
+def test_sweep_hands_the_chosen_runs_to_fisher_and_the_report(
+    tmp_path: Path, tiny_model_dir: Path, scored: list[tuple[str, int]]
+) -> None:
+    """With a rollout method and the Fisher stage: the Fisher analysis compares the chosen
+    rate's checkpoints of each method (not the other rates'), and the report is written."""
+    prompts = tmp_path / "ref_prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt": "Say {w}."}}\n' for w in ("hi", "yes", "no")))
+    config = _config(
+        tmp_path,
+        tiny_model_dir,
+        methods=["base", "sft", "mixsd@0.5"],
+        rollout={"batch_size": 4, "max_new_tokens": 8, "max_retries": 0, "verifier": "any"},
+        eval={
+            "suites": ["indomain", "refloss"],
+            "limit": 2,
+            "indomain_max_new_tokens": 4,
+            "ref_prompts_file": str(prompts),
+            "ref_max_new_tokens": 8,
+        },
+        fisher={"max_length": 256},
+        report=True,
+    )
+    import kgworld
+
+    with kgworld.VERIFIERS.temporary("any", lambda reply, answer: True):  # a random model
+        result = CliRunner().invoke(app, ["run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert len(scored) == 4  # two methods x two rates
+    compare = json.loads((run / "fisher" / "compare.json").read_text())
+    compared = json.dumps(compare["checkpoints"])
+    assert len(compare["checkpoints"]) == 2 * 2  # two methods x checkpoints 1 and 2
+    assert "lr0.0001" not in compared
+    for label in ("sft", "mixsd-a0.5"):
+        assert json.loads((run / "train" / label / "selection.json").read_text())[
+            "learning_rate"
+        ] == pytest.approx(1e-3)
+    assert "| mixsd-a0.5 |" in (run / "report.md").read_text()
