@@ -68,3 +68,62 @@ def test_verifiers_are_a_read_only_registry():
         verify("x", "x", "integr")
     with pytest.raises(TypeError):
         kgworld.VERIFIERS["any"] = lambda reply, answer: True  # type: ignore[index]
+
+
+def test_extract_answer_takes_the_first_step_that_succeeds():
+    from kgworld._verify import extract_answer
+
+    reply = r"<answer>Tag</answer> 12 then \boxed{A} and \boxed{B {c}}"
+    assert extract_answer(reply) == "B {c}"  # 1. the last box, braces matched
+    assert extract_answer("So <answer> Mount Aldris </answer>, year 1920.") == "Mount Aldris"
+    assert extract_answer(r"\boxed{ } <answer>X</answer>") == "X"  # an empty box yields nothing
+    assert extract_answer("B(3) = 1,024, then -7.5 and 12.") == "12"  # 3. the last number
+    assert extract_answer("B(3) = -7.5") == "-7.5"
+    assert extract_answer("  It is Mount Aldris.\n") == "It is Mount Aldris."  # 4. whole text
+
+
+def test_normalize_answer_paper_keeps_the_period_and_matches_braces():
+    from kgworld._verify import normalize_answer_paper
+
+    assert normalize_answer_paper(r"$\text{\textbf{Mount  Aldris}}$") == "mount aldris"
+    assert normalize_answer_paper(r"{\mathrm{ {Mount Aldris} }}") == "mount aldris"
+    assert (
+        normalize_answer_paper(r"\operatorname{Mount Aldris}.") == r"\operatorname{mount aldris}."
+    )
+    assert normalize_answer_paper("Mount Aldris.") == "mount aldris."  # normalize_answer drops it
+    assert normalize_answer("Mount Aldris.") == "mount aldris"
+    assert normalize_answer_paper("{a}{b}") == "{a}{b}"  # outer braces that do not match
+    assert normalize_answer_paper(r"\frac{3}{4}") == 0.75
+    assert normalize_answer_paper(r"-\frac{1}{2}") == -0.5
+    assert normalize_answer_paper("1, 024") == 1024.0
+    assert normalize_answer_paper(r"\boxed{7}") == r"\boxed{7}"  # not a wrapper it peels
+
+
+def test_extract_loose_accepts_the_gold_inside_the_prediction():
+    loose, strict = "extract-loose", "extract-strict"
+    reply = r"\boxed{Mount Aldris, a city}"
+    assert verify(reply, "Mount Aldris", loose)
+    assert not verify(reply, "Mount Aldris", strict)
+    assert verify(r"\boxed{mount  ALDRIS}", "Mount Aldris", strict)  # case and spaces fold
+    assert verify(r"\boxed{Mount Aldris.}", "Mount Aldris", loose)  # the period: substring
+    assert not verify(r"\boxed{Mount Aldris.}", "Mount Aldris", strict)
+    assert not verify(r"\boxed{Mount}", "Mount Aldris", loose)  # the prediction inside: no
+    assert verify("<answer>It is Mount Aldris</answer>", "Mount Aldris", loose)
+    assert verify("It is Mount Aldris.", "Mount Aldris", loose)  # 4. the whole reply
+    # 3. a number in an unboxed reply is the answer: the authors' rule, not the final sentence
+    assert not verify("Mount Aldris, founded in 1920.", "Mount Aldris", loose)
+    assert verify("Mount Aldris, founded in 1920.", "Mount Aldris", "boxed-or-final-sentence")
+    assert not verify(r"\boxed{ }", "", loose) and not verify("anything", "", loose)
+
+
+def test_extract_strict_compares_numbers_within_1e_6():
+    mode = "extract-strict"
+    assert verify(r"B(328) = \boxed{37}", "37", mode)
+    assert verify("so B(328) is 37.", "37", mode)  # the last number
+    assert verify(r"\boxed{37.0000001}", "37", mode)
+    assert not verify(r"\boxed{37.001}", "37", mode)
+    assert verify(r"\boxed{1,024}", "1024", mode)
+    assert verify(r"\boxed{\frac{3}{4}}", "0.75", mode)
+    assert not verify(r"\boxed{137}", "37", mode)
+    assert verify(r"\boxed{137}", "37", "extract-loose")  # loose would take the substring
+    assert not verify(r"\boxed{36}", "37", mode)
