@@ -24,6 +24,61 @@ def test_indomain_is_deterministic_and_bounded(tiny_lm, small_world_dir):
     assert run()[1] == samples  # greedy: the same replies again
 
 
+def _paper_only_replies(model, tokenizer, records, **kwargs):
+    """Replies the authors' scorer passes and ours fails: the KGFact answer in a box with more
+    words (loose substring), the KGFunc answer as a simple fraction (no integer reads it)."""
+    return [
+        f"\\boxed{{\\frac{{{2 * int(r['answer'])}}}{{2}}}}"
+        if r["id"].startswith("kgfunc")
+        else f"\\boxed{{{r['answer']}, a place}}"
+        for r in records
+    ]
+
+
+def test_indomain_scorer_paper_uses_the_authors_verifiers(small_world_dir, monkeypatch):
+    monkeypatch.setattr("forgetbench._indomain.generate_replies", _paper_only_replies)
+    paper, _, _ = forgetbench.run_indomain(None, None, small_world_dir, scorer="paper", limit=3)
+    assert {split: s["verifier"] for split, s in paper.items()} == {
+        "kgfact/train": "extract-loose",
+        "kgfact/paraphrase": "extract-loose",
+        "kgfact/twohop": "extract-loose",
+        "kgfact/retrieval": "extract-loose",
+        "kgfunc/test": "extract-strict",
+        "kgfunc/unseen": "extract-strict",
+    }
+    assert all(s["score"] == 1.0 and s["n"] == 3 for s in paper.values())
+    ours, _, _ = forgetbench.run_indomain(None, None, small_world_dir, limit=3)  # the default
+    assert {split: s["verifier"] for split, s in ours.items()} == {
+        **dict.fromkeys(("kgfact/train", "kgfact/paraphrase"), "boxed-or-final-sentence"),
+        **dict.fromkeys(("kgfact/twohop", "kgfact/retrieval"), "boxed-or-final-sentence"),
+        **dict.fromkeys(("kgfunc/test", "kgfunc/unseen"), "integer"),
+    }
+    assert all(s["score"] == 0.0 for s in ours.values())
+    with pytest.raises(forgetbench.EvalError, match="unknown in-domain scorer 'papr'"):
+        forgetbench.run_indomain(None, None, small_world_dir, scorer="papr")
+
+
+@pytest.mark.parametrize(("scorer", "score"), [(None, 0.0), ("paper", 1.0)])
+def test_eval_config_indomain_scorer_reaches_the_suite(
+    scorer, score, small_world_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("forgetbench._runner._loader", lambda config: lambda spec: (None, None))
+    monkeypatch.setattr("forgetbench._indomain.generate_replies", _paper_only_replies)
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", "x", "--suites", "indomain", "--world", str(small_world_dir),
+            "--limit", "2", "--out", str(out)]  # fmt: skip
+    if scorer is not None:
+        args += ["--set", f"indomain_scorer={scorer}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["manifest"]["config"]["indomain_scorer"] == (scorer or "ours")
+    assert data["indomain"]["kgfunc/test"]["verifier"] == (
+        "extract-strict" if scorer else "integer"
+    )
+    assert {s["score"] for s in data["indomain"].values()} == {score}
+
+
 def test_refloss_of_the_base_is_zero_and_cached(tiny_lm, tiny_model_dir, tmp_path):
     model, tokenizer = tiny_lm
     loads = []
@@ -109,6 +164,10 @@ def test_cli_eval_end_to_end(tiny_model_dir, small_world_dir, tmp_path):
         (["--set", "samples.fb_aime2=4"], "field 'samples.fb_aime2': unknown held-out task"),
         (["--set", "samples.fb_aime24=0"], "field 'samples.fb_aime24': must be >= 1, got 0"),
         (["--suites", "heldout", "--temperature", "0"], "field 'temperature': must be in (0, inf)"),
+        (
+            ["--suites", "heldout", "--set", "indomain_scorer=papr"],
+            "field 'indomain_scorer': must be one of ['ours', 'paper']",
+        ),
     ],
 )
 def test_eval_bad_input_is_one_line(args, message, tmp_path, monkeypatch, capsys):

@@ -12,6 +12,7 @@ from typing import Any
 
 from forgetbench._errors import EvalError
 from forgetbench._heldout import HELDOUT_TASKS
+from forgetbench._indomain import INDOMAIN_SCORERS
 from forgetbench._protocol import PAPER_SAMPLES, PROTOCOLS
 from forgetbench._suites import SUITES
 from mixsd_base import build_config, check_fields, option
@@ -92,6 +93,12 @@ class EvalConfig:
     )
     indomain_max_new_tokens: int = option(
         256, "in-domain generation budget (the paper: 4096)", min=1
+    )
+    indomain_scorer: str = option(
+        "ours",
+        "in-domain verifiers: ours (KGFact boxed-or-final-sentence, KGFunc integer); paper "
+        "(FACTS §5, the authors' scorer: KGFact extract-loose, KGFunc extract-strict)",
+        choices=tuple(INDOMAIN_SCORERS),
     )
     batch_size: int = option(8, "rows per forward pass", min=1)
     ref_prompts: int = option(200, "size of the reference-loss prompt set", min=1)

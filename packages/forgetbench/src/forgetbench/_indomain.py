@@ -2,9 +2,10 @@
 
 Each record's naive prompt (its context passage, then the question; the same user turn the
 trainers' rollouts use) goes through the chat template, is decoded greedily in batches, and the
-reply is checked with a kgworld verifier. KGFact uses ``boxed-or-final-sentence`` (small models
-rarely box: the gold as a phrase of the final sentence counts when there is no box at all),
-KGFunc ``integer``; both are configurable per split.
+reply is checked with a kgworld verifier chosen by the scorer. ``ours`` (the default): KGFact
+``boxed-or-final-sentence`` (small models rarely box: the gold as a phrase of the final sentence
+counts when there is no box at all), KGFunc ``integer``. ``paper``: the authors' in-domain scorer
+(FACTS.md §5), KGFact ``extract-loose``, KGFunc ``extract-strict``. Per-split overrides win.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from typing import Any
 from forgetbench._errors import EvalError
 from mixsd_base import file_sha256, read_jsonl
 
-__all__ = ["INDOMAIN_SPLITS", "accuracy_entry", "generate_replies", "run_indomain"]
+__all__ = [
+    "INDOMAIN_SCORERS",
+    "INDOMAIN_SPLITS",
+    "accuracy_entry",
+    "generate_replies",
+    "run_indomain",
+]
 
 # split -> kgworld verifier mode
 INDOMAIN_SPLITS: dict[str, str] = {
@@ -27,6 +34,14 @@ INDOMAIN_SPLITS: dict[str, str] = {
     "kgfact/retrieval": "boxed-or-final-sentence",
     "kgfunc/test": "integer",
     "kgfunc/unseen": "integer",
+}
+# scorer -> split -> kgworld verifier mode; "paper" is the authors' eval_output.py scorer
+INDOMAIN_SCORERS: dict[str, dict[str, str]] = {
+    "ours": INDOMAIN_SPLITS,
+    "paper": {
+        split: "extract-loose" if split.startswith("kgfact/") else "extract-strict"
+        for split in INDOMAIN_SPLITS
+    },
 }
 
 
@@ -81,6 +96,7 @@ def run_indomain(
     world: str | Path,
     *,
     splits: Iterable[str] = tuple(INDOMAIN_SPLITS),
+    scorer: str = "ours",
     verifiers: dict[str, str] | None = None,
     limit: int | None = None,
     batch_size: int = 8,
@@ -88,14 +104,20 @@ def run_indomain(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
     """Accuracy per split. Returns ``(scores, per-sample records, {file: sha256})``.
 
-    Splits missing from the world folder are reported as skipped; the others score in [0, 1].
+    ``scorer`` picks each split's verifier (:data:`INDOMAIN_SCORERS`); ``verifiers`` overrides
+    single splits. Each scored split records the verifier it used. Splits missing from the
+    world folder are reported as skipped; the others score in [0, 1].
     """
     import kgworld
 
     root = Path(world).expanduser().absolute()
     if not root.is_dir():
         raise EvalError("world folder not found", path=root)
-    modes = {**INDOMAIN_SPLITS, **(verifiers or {})}
+    if scorer not in INDOMAIN_SCORERS:
+        raise EvalError(
+            f"unknown in-domain scorer {scorer!r}; known: {', '.join(INDOMAIN_SCORERS)}"
+        )
+    modes = {**INDOMAIN_SCORERS[scorer], **(verifiers or {})}
     scores: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
     hashes: dict[str, str] = {}

@@ -100,7 +100,9 @@ def heldout_suite(run: SuiteRun) -> None:
         run.result["retention"] = retention(scores, run.base_scores)
 
 
-def _world_suite(run: SuiteRun, suite: str, runner: Callable[..., Any], folder: Path) -> None:
+def _world_suite(
+    run: SuiteRun, suite: str, runner: Callable[..., Any], folder: Path, **options: Any
+) -> None:
     """A suite that greedily answers a world folder's questions (in-domain, edit)."""
     config = run.config
     found = runner(
@@ -110,6 +112,7 @@ def _world_suite(run: SuiteRun, suite: str, runner: Callable[..., Any], folder: 
         limit=config.limit,
         batch_size=config.batch_size,
         max_new_tokens=config.indomain_max_new_tokens,
+        **options,
     )
     run.add(suite, *found)
 
@@ -120,7 +123,7 @@ def indomain_suite(run: SuiteRun) -> None:
     from forgetbench._indomain import run_indomain
 
     assert run.world is not None
-    _world_suite(run, "indomain", run_indomain, run.world)
+    _world_suite(run, "indomain", run_indomain, run.world, scorer=run.config.indomain_scorer)
 
 
 @SUITES.register("edit")
