@@ -55,6 +55,7 @@ def test_layout_checkpoints_and_validation(
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
     vals = [(e["step"], e["val_n"]) for e in state["log_history"] if "val_accuracy" in e]
     assert vals == [(2, 3.0), (4, 3.0)]
+    assert not any("heldout_val_accuracy" in e for e in state["log_history"])  # none asked for
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["method"] == "sft"
     assert manifest["config"]["learning_rate"] == 1e-3 and len(manifest["data"]["sha256"]) == 64
@@ -62,6 +63,47 @@ def test_layout_checkpoints_and_validation(
     assert final.config.vocab_size > 0 and (out / "chat_template.jinja").is_file()
     with pytest.raises(TrainError, match="already holds checkpoints"):
         train("sft", config)
+
+
+def test_heldout_validation_curve_beside_training_accuracy(
+    make_config: Callable[..., Any],
+    make_records: Callable[..., list[dict[str, Any]]],
+    write_jsonl: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """validation_data: each checkpoint also logs heldout_val_accuracy on the first
+    validation_limit held-out records (default eval_limit), beside the training accuracy."""
+    heldout = write_jsonl(tmp_path / "paraphrase.jsonl", make_records(5, "paraphrase"))
+    config = make_config(
+        "sft", max_steps=2, save_steps=1, eval_limit=3, validation_data=str(heldout)
+    )
+    train("sft", config)
+    out = Path(config.output_dir)
+    state = json.loads((out / "trainer_state.json").read_text())
+    points = [e for e in state["log_history"] if "val_accuracy" in e]
+    assert [(e["step"], e["val_n"], e["heldout_val_n"]) for e in points] == [
+        (1, 3.0, 3.0),
+        (2, 3.0, 3.0),
+    ]
+    assert all(0 <= e["heldout_val_accuracy"] <= 1 for e in points)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["validation_data"]["path"] == str(heldout.absolute())
+    assert manifest["validation_records"] == 3
+
+    config = make_config(
+        "sft",
+        output_dir=str(tmp_path / "limited"),
+        max_steps=1,
+        eval_limit=0,
+        validation_data=str(heldout),
+        validation_limit=4,
+    )
+    train("sft", config)  # the held-out curve alone (no training accuracy), on 4 records
+    state = json.loads((tmp_path / "limited" / "trainer_state.json").read_text())
+    logged = [e for e in state["log_history"] if "heldout_val_n" in e]
+    assert [(e["step"], e["heldout_val_n"], "val_accuracy" in e) for e in logged] == [
+        (1, 4.0, False)
+    ]
 
 
 @pytest.mark.parametrize("method", ["sft", "opsd"])

@@ -16,6 +16,7 @@ from mixsd_train import (
     converged,
     first_peak,
     last,
+    paper,
     pick_learning_rate,
     select_checkpoint,
     select_learning_rate,
@@ -54,6 +55,47 @@ def test_converged(accs: tuple[float, ...], step: int) -> None:
     assert converged(curve(*accs)) == step
 
 
+@pytest.mark.parametrize(
+    ("train", "held", "step"),
+    [
+        # training reaches its best (0.9) at 60, validation stable after it: 60
+        ((0.2, 0.6, 0.9, 0.9, 0.9), (0.1, 0.3, 0.5, 0.5, 0.48), 60),
+        # rising curves: not the first checkpoint (the running maximum); the best training
+        # accuracy is the last checkpoint, which has no successors: the fallback, the last
+        ((0.1, 0.3, 0.5, 0.7), (0.05, 0.1, 0.2, 0.3), 80),
+        # a validation drop of 10 points two checkpoints later disqualifies the first peak at
+        # 40; the plateau's next checkpoint at the best (a tie counts) is stable: 60
+        ((0.4, 1.0, 1.0, 1.0, 1.0, 1.0), (0.1, 0.6, 0.55, 0.5, 0.5, 0.5), 60),
+        # a 6-point drop right after each checkpoint at the best: none confirmed, the last of them
+        ((0.5, 1.0, 0.8, 1.0, 0.9, 0.9), (0.3, 0.5, 0.44, 0.5, 0.44, 0.44), 80),
+        # the best only at the second-to-last checkpoint (one successor): cannot be confirmed
+        ((0.1, 0.5, 0.9, 0.8), (0.1, 0.2, 0.3, 0.3), 60),
+        # a drop of exactly 5 points is kept (0.55 - 0.5 is 0.05000000000000004 in floats)
+        ((0.2, 0.9, 0.9, 0.9), (0.1, 0.55, 0.5, 0.5), 40),
+        # a lower training accuracy later never wins, however stable its validation
+        ((0.9, 0.5, 0.5, 0.5), (0.5, 0.2, 0.2, 0.2), 20),
+        ((0.5,), (0.1,), 20),  # one checkpoint
+    ],
+)
+def test_paper_rule(train: tuple[float, ...], held: tuple[float, ...], step: int) -> None:
+    assert paper(curve(*train), curve(*held)) == step
+
+
+def test_paper_rule_against_a_running_maximum() -> None:
+    """Every checkpoint of a rising curve beats all earlier ones; read as a running maximum,
+    the rule would pick the first checkpoint (validation near 0 cannot drop 5 points)."""
+    rising = curve(0.1, 0.4, 0.8, 0.95, 0.95, 0.95)
+    held = curve(0.0, 0.02, 0.2, 0.3, 0.31, 0.3)
+    assert paper(rising, held) == 80
+
+
+def test_paper_rule_needs_aligned_curves() -> None:
+    with pytest.raises(TrainError, match="not at the same checkpoints"):
+        paper(curve(0.1, 0.2), curve(0.1))
+    with pytest.raises(TrainError, match="no validation accuracies"):
+        paper([], [])
+
+
 def test_last_and_empty() -> None:
     assert last(curve(0.1, 0.2)) == 40
     with pytest.raises(TrainError, match="no validation accuracies"):
@@ -77,6 +119,33 @@ def test_select_checkpoint_on_a_run_folder(tmp_path: Path) -> None:
         select_checkpoint(tmp_path, "best")
     with pytest.raises(TrainError, match=r"no trainer_state\.json"):
         select_checkpoint(tmp_path / "checkpoint-20")
+
+
+def test_select_checkpoint_paper_reads_the_heldout_curve(tmp_path: Path) -> None:
+    """selection.json of the paper rule: the held-out accuracy at the step and in the curve; a
+    run without the held-out curve is one clear error; other rules ignore the curve."""
+    train_accs, held_accs = (0.3, 0.9, 0.9, 0.9, 0.9), (0.1, 0.5, 0.3, 0.4, 0.4)
+    history = [
+        {"val_accuracy": a, "heldout_val_accuracy": h, "step": s}
+        for (s, a), (_, h) in zip(curve(*train_accs), curve(*held_accs), strict=True)
+    ]
+    for step, _ in curve(*train_accs):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    assert accuracy_curve(tmp_path, "heldout_val_accuracy")[1] == (40, 0.5)
+    selection = select_checkpoint(tmp_path, "paper")
+    # 40 drops 20 points at 60: 60 (0.3 -> 0.4, 0.4) is the first stable one at the best
+    assert (selection["rule"], selection["step"]) == ("paper", 60)
+    assert (selection["val_accuracy"], selection["heldout_val_accuracy"]) == (0.9, 0.3)
+    assert selection["curve"][0] == {"step": 20, "val_accuracy": 0.3, "heldout_val_accuracy": 0.1}
+    assert json.loads((tmp_path / "selection.json").read_text()) == selection
+    assert select_checkpoint(tmp_path, "first-peak")["step"] == 40
+
+    history = [{"val_accuracy": a, "step": s} for s, a in curve(*train_accs)]
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    assert "heldout_val_accuracy" not in select_checkpoint(tmp_path, "last")
+    with pytest.raises(TrainError, match=r"rule 'paper' needs the held-out validation curve"):
+        select_checkpoint(tmp_path, "paper")
 
 
 def test_pick_learning_rate() -> None:

@@ -9,11 +9,13 @@ from mixsd_base import lazy_exports, lazy_table, load_config, parse_overrides
 from mixsd_train._errors import TrainError
 from mixsd_train._run import METHODS, Method, resolve_method, train
 from mixsd_train._select import (
+    RULES,
     SelectConfig,
     accuracy_curve,
     converged,
     first_peak,
     last,
+    paper,
     pick_learning_rate,
     select_checkpoint,
     select_learning_rate,
@@ -46,6 +48,7 @@ __getattr__, __dir__ = lazy_exports(
 
 __all__ = [
     "METHODS",
+    "RULES",
     "EditRequest",
     "ExampleDataset",
     "MEMITConfig",
@@ -74,6 +77,7 @@ __all__ = [
     "last",
     "load_config",
     "masked_nll",
+    "paper",
     "parse_overrides",
     "pick_learning_rate",
     "read_edit_requests",

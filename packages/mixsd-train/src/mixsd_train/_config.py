@@ -82,6 +82,19 @@ class TrainConfig(TrainingArguments):
     eval_limit: int = option(32, "Validate on the first N records (0 = no validation).", min=0)
     eval_max_new_tokens: int = option(64, "Greedy tokens per validation answer.", min=1)
     eval_verifier: str = option("auto", "kgworld verifier name, or 'auto' (by task type).")
+    # ---- held-out validation at every checkpoint (the paper's checkpoint rule reads it)
+    validation_data: str | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out records JSONL (e.g. the paraphrase split) validated at every "
+            "checkpoint as heldout_val_accuracy, the validation curve of the 'paper' checkpoint "
+            "rule; same decoding and verifier as eval_data. None: no held-out validation.",
+            "pipeline": True,  # mixsd run: the validation split, when select: paper
+        },
+    )
+    validation_limit: int | None = option(
+        None, "Validate on the first N held-out records (0 = none). None: eval_limit.", min=0
+    )
     # ---- TrainingArguments defaults changed to the paper's
     learning_rate: float = field(
         default=1e-5,

@@ -12,7 +12,8 @@ Output layout (``config.output_dir``)::
                            folder + tokenizer + optimizer / scheduler / RNG state for resume
     model.safetensors ...  the final model (LoRA merged into the base), loadable with
                            AutoModelForCausalLM.from_pretrained, + tokenizer and chat template
-    trainer_state.json     log_history: loss, learning_rate, val_accuracy per checkpoint
+    trainer_state.json     log_history: loss, learning_rate, val_accuracy (and with
+                           validation_data heldout_val_accuracy) per checkpoint
     runs/                  tensorboard event files (report_to: tensorboard)
 """
 
@@ -131,6 +132,14 @@ def train(
     eval_records = (_data.read_records_file(config.eval_data) if config.eval_data else records)[
         : config.eval_limit
     ]
+    heldout_limit = (
+        config.eval_limit if config.validation_limit is None else config.validation_limit
+    )
+    heldout_records = (
+        _data.read_records_file(config.validation_data)[:heldout_limit]
+        if config.validation_data
+        else []
+    )
     if method.data == "rollouts":
         _data.require_rollout_fields(records, config.data)
     if model is None or tokenizer is None:
@@ -164,6 +173,13 @@ def train(
             "sha256": file_sha256(config.eval_data),
         },
         "eval_records": len(eval_records),
+        "validation_data": None
+        if not config.validation_data
+        else {
+            "path": str(Path(config.validation_data).absolute()),
+            "sha256": file_sha256(config.validation_data),
+        },
+        "validation_records": len(heldout_records),
         "config": config.to_dict(),
         "versions": {
             "python": platform.python_version(),
@@ -191,7 +207,7 @@ def train(
         data_collator=_data.PadCollator(pad_token_id(tokenizer)),
         callbacks=list(callbacks),
     )
-    if eval_records:
+    if eval_records or heldout_records:
         trainer.add_callback(
             ValidationCallback(
                 tokenizer,
@@ -200,6 +216,7 @@ def train(
                 batch_size=max(config.per_device_train_batch_size, 8),
                 verifier=config.eval_verifier,
                 log=trainer.log,
+                heldout=heldout_records,
             )
         )
     if not run:

@@ -1,4 +1,7 @@
-"""In-domain validation accuracy at every checkpoint, logged to the trainer state.
+"""Validation accuracy at every checkpoint, logged to the trainer state: ``val_accuracy`` on the
+validation records (the training records by default: training accuracy) and, when the run has
+held-out records (``validation_data``), ``heldout_val_accuracy`` on those (the validation curve
+of the paper's checkpoint rule), by the same greedy decode and verifier.
 
 ``ValidationCallback`` runs in ``on_step_end`` of each step that is about to be saved: the
 Trainer's own flow callback sets ``should_save`` before ours runs, and the checkpoint is written
@@ -15,6 +18,8 @@ from typing import Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from mixsd_train._select import HELDOUT_KEY, TRAINING_KEY
 
 __all__ = ["ValidationCallback", "checkpoint_accuracy", "greedy_accuracy"]
 
@@ -81,7 +86,8 @@ def checkpoint_accuracy(
 
 
 class ValidationCallback(TrainerCallback):
-    """Logs ``val_accuracy`` (and ``val_n``) at each checkpoint step."""
+    """Logs ``val_accuracy`` and ``val_n`` on ``records`` and, given ``heldout`` records,
+    ``heldout_val_accuracy`` and ``heldout_val_n`` on them, at each checkpoint step."""
 
     def __init__(
         self,
@@ -92,8 +98,9 @@ class ValidationCallback(TrainerCallback):
         batch_size: int = 16,
         verifier: str = "auto",
         log: Callable[[dict[str, float]], None] | None = None,
+        heldout: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        self.tokenizer, self.records = tokenizer, list(records)
+        self.tokenizer, self.records, self.heldout = tokenizer, list(records), list(heldout)
         self.max_new_tokens, self.batch_size, self.verifier = max_new_tokens, batch_size, verifier
         # Trainer.log when given: the value then also reaches tensorboard and the other reporters.
         self.log = log
@@ -106,17 +113,24 @@ class ValidationCallback(TrainerCallback):
         model: Any = None,
         **kwargs: Any,
     ) -> None:
-        if not control.should_save or not self.records or not state.is_world_process_zero:
+        if not control.should_save or not state.is_world_process_zero:
             return
-        accuracy, _ = greedy_accuracy(
-            model,
-            self.tokenizer,
-            self.records,
-            max_new_tokens=self.max_new_tokens,
-            batch_size=self.batch_size,
-            verifier=self.verifier,
-        )
-        metrics = {"val_accuracy": accuracy, "val_n": float(len(self.records))}
+        metrics = {}
+        for key, records in ((TRAINING_KEY, self.records), (HELDOUT_KEY, self.heldout)):
+            if not records:
+                continue
+            accuracy, _ = greedy_accuracy(
+                model,
+                self.tokenizer,
+                records,
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.batch_size,
+                verifier=self.verifier,
+            )
+            metrics[key] = accuracy
+            metrics[key.replace("_accuracy", "_n")] = float(len(records))
+        if not metrics:
+            return
         if self.log is not None:
             should_log = control.should_log
             self.log(metrics)  # Trainer.log -> on_log clears should_log: keep this step's loss log
