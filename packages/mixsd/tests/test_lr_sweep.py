@@ -191,6 +191,7 @@ def test_paper_configs_carry_the_paper_schedule(monkeypatch: pytest.MonkeyPatch)
         config = load_run_config(path)
         kgfunc = config.data.split.startswith("kgfunc/")
         assert config.train.lr_grid == [1e-6, 3e-6, 1e-5, 3e-5, 1e-4], path
+        assert config.select == "paper", path  # Appendix D's checkpoint rule
         for method in config.trained:
             settings = trainer_config(config, method, {})
             assert (settings.global_batch_size, settings.warmup_steps) == (16, 20)
@@ -208,6 +209,76 @@ def test_paper_configs_carry_the_paper_schedule(monkeypatch: pytest.MonkeyPatch)
                 assert settings.top_k == 64
             if method.method.startswith("opsd"):
                 assert settings.max_new_tokens == 8192
+
+
+@pytest.mark.slow
+def test_paper_rule_logs_both_curves_and_selects_every_method_by_it(
+    tmp_path: Path, tiny_model_dir: Path, scored: list[tuple[str, int]]
+) -> None:
+    """select: paper: every method's training validates each checkpoint on the training facts
+    (val_accuracy) and on the sweep's validation split (heldout_val_accuracy), and is selected
+    by the paper's rule; the sweep still scores each rate's selected checkpoint."""
+    config = _config(
+        tmp_path,
+        tiny_model_dir,
+        methods=["base", "sft", "opsd-nll"],
+        select="paper",
+        train={
+            **yaml.safe_load(_config(tmp_path, tiny_model_dir).read_text())["train"],
+            "lr_grid": [1e-3],
+            "max_new_tokens": 4,  # OPSD-NLL's rollouts
+        },
+    )
+    result = CliRunner().invoke(app, ["run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    index = json.loads((run / "run.json").read_text())
+    for label in ("sft", "opsd-nll"):
+        folder = run / "train" / label / "lr0.001"
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["validation_data"]["path"].endswith("kgfact/paraphrase.jsonl")
+        state = json.loads((folder / "trainer_state.json").read_text())
+        points = [e for e in state["log_history"] if "val_accuracy" in e]
+        assert [(e["step"], e["val_n"], e["heldout_val_n"]) for e in points] == [
+            (1, 2.0, 2.0),
+            (2, 2.0, 2.0),
+        ]
+        selection = json.loads((run / "train" / label / "selection.json").read_text())
+        assert selection["rule"] == "paper"
+        # a flat training curve is at its best at both; neither has two successors: the last
+        assert selection["step"] == 2
+        assert [set(p) for p in selection["curve"]] == [
+            {"step", "val_accuracy", "heldout_val_accuracy"}
+        ] * 2
+        assert "heldout_val_accuracy" in selection["lr_sweep"]["rows"][0]
+        assert index["runs"][label]["rule"] == "paper"
+    assert sorted(scored) == [
+        (str(run / "train" / label / "lr0.001" / "checkpoint-2"), 2)
+        for label in ("opsd-nll", "sft")
+    ]
+
+
+def test_paper_rule_needs_the_validation_split(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from mixsd._run_config import load_run_config
+    from mixsd_base import UserError
+
+    data = {"split": "kgfact/train", "limit": 2, "indomain": ["twohop"]}
+    path = _config(tmp_path, tiny_model_dir, data=data, train={"max_steps": 2}, select="paper")
+    with pytest.raises(
+        UserError, match=r"field 'select': the paper's checkpoint rule .*paraphrase"
+    ):
+        load_run_config(path)
+    path = _config(tmp_path, tiny_model_dir, select="best")
+    with pytest.raises(UserError, match=r"field 'select': unknown rule; choose one of: auto, "):
+        load_run_config(path)
+    # without the paper rule the pipeline sets no validation_data, and no run config may set it
+    config = load_run_config(_config(tmp_path, tiny_model_dir))
+    from mixsd._stages.train import trainer_config
+
+    assert trainer_config(config, config.trained[0], {}).validation_data is None
+    path = _config(tmp_path, tiny_model_dir, train={"validation_data": "x.jsonl"})
+    with pytest.raises(UserError, match=r"train\.validation_data': set by the pipeline"):
+        load_run_config(path)
 
 
 @pytest.mark.slow

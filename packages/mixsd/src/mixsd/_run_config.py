@@ -61,7 +61,13 @@ class RunConfig:
         default_factory=TrainSection, metadata={"help": TrainSection.__doc__}
     )
     select: str = field(
-        default="auto", metadata={"help": "Checkpoint rule: auto, first-peak, converged, last."}
+        default="auto",
+        metadata={
+            "help": "Checkpoint rule: auto (sft: first-peak, else last: the authors' code), "
+            "first-peak, converged, last, or paper (Appendix D: the first checkpoint at the best "
+            "training accuracy whose validation accuracy drops at most 5 points over the next "
+            "two; every method then also validates each checkpoint on the validation split)."
+        },
     )
     nll: NLLSection = field(default_factory=NLLSection, metadata={"help": NLLSection.__doc__})
     eval: EvalSection = field(

@@ -13,6 +13,10 @@ checkpoint on the validation split (greedy accuracy, as the training validation)
 best rate (``mixsd_train.select_learning_rate``): ``train/LABEL/selection.json`` names it and
 ``train/LABEL/checkpoint-N`` link to its checkpoints, so evaluation, Fisher and the report read
 the chosen run as they read an unswept one.
+
+``select: paper`` (the paper's checkpoint rule, ``mixsd_train.paper``) reads a second curve:
+every method's training then also validates each checkpoint on the validation split (the one
+the sweep selects on) as ``validation_data``, and every method is selected by that rule.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mixsd._methods import MethodSpec
 from mixsd._run_config import RunConfig
 from mixsd._sections import pipeline_fields
 from mixsd_base import UserError, load_config, read_json, read_jsonl, write_json
+from mixsd_train import RULES
 
 __all__ = [
     "check",
@@ -110,23 +115,33 @@ def check(config: RunConfig) -> None:
             field = exc.field if isinstance(exc, UserError) else None
             shared = field is not None and ("train", *field.split(".")) in config.source.origins
             raise config.section_error(("train",) if shared else own, exc) from None
-    if config.train.lr_grid is not None:
-        split = validation_split(config)
+    if config.select not in ("auto", *RULES):
+        raise config.error(("select",), f"unknown rule; choose one of: auto, {', '.join(RULES)}")
+    # Both read the validation split: the sweep scores each rate on it, the paper's checkpoint
+    # rule validates every checkpoint on it.
+    for keys, reader in (
+        (("train", "lr_grid"), "the sweep selects" if config.train.lr_grid is not None else ""),
+        (("select",), "the paper's checkpoint rule validates" if _heldout(config) else ""),
+    ):
+        if not reader:
+            continue
+        split = validation_split(config, keys)
         family = split.partition("/")[0]
         if family == "kgfact" and "paraphrase" not in config.data.indomain:
-            raise config.error(
-                ("train", "lr_grid"),
-                f"the sweep selects on {split}: add paraphrase to data.indomain",
-            )
+            raise config.error(keys, f"{reader} on {split}: add paraphrase to data.indomain")
 
 
-def validation_split(config: RunConfig) -> str:
-    """The split a learning-rate sweep selects on (by the training split's family)."""
+def _heldout(config: RunConfig) -> bool:
+    """Whether the run's checkpoint rule reads the held-out validation curve."""
+    return config.select != "auto" and RULES[config.select].needs_validation
+
+
+def validation_split(config: RunConfig, keys: tuple[str, ...] = ("train", "lr_grid")) -> str:
+    """The split a learning-rate sweep and the paper's checkpoint rule validate on (by the
+    training split's family); ``keys`` name the option that needs it in the error."""
     family = config.data.split.partition("/")[0]
     if family not in VALIDATION_SPLITS:
-        raise config.error(
-            ("train", "lr_grid"), f"no validation split for {config.data.split} to select on"
-        )
+        raise config.error(keys, f"no validation split for {config.data.split} to select on")
     return VALIDATION_SPLITS[family]
 
 
@@ -181,6 +196,8 @@ def _train_one(
         "eval_data": str(data.records),  # training accuracy on every fact, kept or not
         "disable_tqdm": not ctx.progress,
     }
+    if _heldout(ctx.config):  # the rule's validation curve, on the sweep's validation split
+        owned["validation_data"] = str(data.folder / f"{validation_split(ctx.config)}.jsonl")
     train_config = trainer_config(ctx.config, method, {**values, **owned})
     settings = {k: v for k, v in train_config.to_dict().items() if k not in owned}
     inputs = {
