@@ -119,16 +119,16 @@ def check(config: RunConfig) -> None:
         raise config.error(("select",), f"unknown rule; choose one of: auto, {', '.join(RULES)}")
     # Both read the validation split: the sweep scores each rate on it, the paper's checkpoint
     # rule validates every checkpoint on it.
-    for keys, reader in (
-        (("train", "lr_grid"), "the sweep selects" if config.train.lr_grid is not None else ""),
-        (("select",), "the paper's checkpoint rule validates" if _heldout(config) else ""),
-    ):
-        if not reader:
-            continue
-        split = validation_split(config, keys)
+    readers: list[tuple[tuple[str, ...], str]] = []
+    if config.train.lr_grid is not None:
+        readers.append((("train", "lr_grid"), "the sweep selects"))
+    if _heldout(config):
+        readers.append((("select",), "the paper's checkpoint rule validates"))
+    for option, reader in readers:
+        split = validation_split(config, option)
         family = split.partition("/")[0]
         if family == "kgfact" and "paraphrase" not in config.data.indomain:
-            raise config.error(keys, f"{reader} on {split}: add paraphrase to data.indomain")
+            raise config.error(option, f"{reader} on {split}: add paraphrase to data.indomain")
 
 
 def _heldout(config: RunConfig) -> bool:
