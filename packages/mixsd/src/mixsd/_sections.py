@@ -211,7 +211,8 @@ class DataSection:
         default=None,
         metadata={
             "help": "Train on the first N records (null: all); the in-domain evaluation keeps "
-            "only questions about those facts."
+            "only questions about those facts (retrieval: its first N questions, which ask "
+            "about a separate knowledge base)."
         },
     )
     indomain: list[str] = field(
