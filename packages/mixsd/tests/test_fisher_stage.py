@@ -77,9 +77,11 @@ def test_fisher_stage_evaluates_every_checkpoint_not_selected(
         {"evaluate_checkpoints": which},
         ["indomain", "refloss", "heldout"],
     )
-    for step in (1, 2):  # model_digest reads a checkpoint's weight files
-        (ctx.paths.train("sft") / f"checkpoint-{step}").mkdir(parents=True)
-    selected = ctx.paths.train("sft") / "checkpoint-2"
+    runs = {}
+    for label in ("sft", "mixsd-a0.5"):
+        for step in (1, 2):  # model_digest reads a checkpoint's weight files
+            (ctx.paths.train(label) / f"checkpoint-{step}").mkdir(parents=True)
+        runs[label] = {"checkpoint": str(ctx.paths.train(label) / "checkpoint-2")}  # selected
     monkeypatch.setattr(
         fisher, "_fisher", lambda ctx, folder, report, n, cps: write_text(report, "{}")
     )
@@ -88,18 +90,33 @@ def test_fisher_stage_evaluates_every_checkpoint_not_selected(
     def evaluate(config: Any) -> None:
         evaluated.append(config)
         write_text(config.out, "{}")
+        write_text(Path(config.out).with_suffix(".samples.jsonl"), "")
 
     monkeypatch.setattr(forgetbench, "evaluate", evaluate)
+    folder = ctx.paths.fisher / fisher.CHECKPOINT_EVALS
+    # A previous run's files: a checkpoint now selected (evaluated in eval/), one now gone.
+    stale = [folder / "sft--checkpoint-2.json", folder / "old--checkpoint-9.samples.jsonl"]
+    for path in stale:
+        write_text(path, "{}")
     evals = _base_eval(ctx)
-    fisher.run(ctx, {"sft": {"checkpoint": str(selected)}}, evals)
+    fisher.run(ctx, runs, evals)
+    assert not any(path.exists() for path in stale)
     if which == "selected":
-        assert evaluated == []
+        assert evaluated == [] and not list(folder.iterdir())
         return
-    (config,) = evaluated
-    assert config.model == str(ctx.paths.train("sft") / "checkpoint-1")
+    assert [c.model for c in evaluated] == [
+        str(ctx.paths.train(label) / "checkpoint-1") for label in ("mixsd-a0.5", "sft")
+    ]
+    config = evaluated[1]
     assert config.suites == ["refloss", "heldout"]  # in-domain: the selected checkpoints' only
     assert config.base == str(evals["base"])
-    assert Path(config.out) == ctx.paths.fisher / fisher.CHECKPOINT_EVALS / "sft--checkpoint-1.json"
+    assert Path(config.out) == folder / "sft--checkpoint-1.json"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "mixsd-a0.5--checkpoint-1.json",
+        "mixsd-a0.5--checkpoint-1.samples.jsonl",
+        "sft--checkpoint-1.json",
+        "sft--checkpoint-1.samples.jsonl",
+    ]
 
 
 def test_fisher_data_is_drawn_from_the_heldout_benchmarks(

@@ -234,6 +234,6 @@ def test_r4_without_evaluations_falls_back_to_the_fisher_stage_delta_nll(tmp_pat
     _, measured, holds = r4_claim(data)
     assert measured.startswith(
         "forgetting measured as ΔNLL (reference set, mean per sample), not the paper's "
-        "held-out drop (no held-out task where the base model scores above 0)"
+        "held-out drop (no held-out score)"
     )
     assert "n = 2" in measured and holds == "yes"  # r(ρ) = 1 > r(‖Δθ‖²) = -1

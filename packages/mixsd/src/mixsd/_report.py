@@ -126,9 +126,10 @@ def _checkpoint_evals(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{resolved model path: eval result}`` of every evaluated model: the base and each
     method's selected checkpoint (eval/), and the further checkpoints the Fisher stage evaluated
     (fisher/evals/), so R4 can pool every checkpoint that has a held-out score."""
-    paths = [Path(p) for p in run["evals"].values()]
+    paths = []
     if run.get("fisher"):
         paths += sorted((Path(run["fisher"]).parent / CHECKPOINT_EVALS).glob("*.json"))
+    paths += [Path(p) for p in run["evals"].values()]  # last: the run's own evaluations win
     out = {}
     for path in paths:
         result = _read(path)
@@ -448,7 +449,10 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
     ]
     if not signal:
         choices = choices[1:]
-    why = "" if signal else "no held-out task where the base model scores above 0"
+    why = ""
+    if not signal:
+        ran = any(v is not None for v in base_heldout.values())
+        why = "no held-out task where the base model scores above 0" if ran else "no held-out score"
     for measure, name, value in choices:
         points = [
             {

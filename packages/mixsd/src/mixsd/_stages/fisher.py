@@ -108,22 +108,32 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
         _fisher(ctx, folder, report, prompts, checkpoints)
 
     ctx.units.run("fisher", "compare", inputs, [report], build)
-    if ctx.config.fisher.evaluate_checkpoints == "all":
-        selected = {str(Path(s["checkpoint"]).resolve()) for s in runs.values()}
-        _evaluate(ctx, [c for c in checkpoints if str(Path(c).resolve()) not in selected], evals)
+    selected = {str(Path(s["checkpoint"]).resolve()) for s in runs.values()}
+    others = [c for c in checkpoints if str(Path(c).resolve()) not in selected]
+    wanted = (
+        _evaluate(ctx, others, evals) if ctx.config.fisher.evaluate_checkpoints == "all" else []
+    )
+    # The report reads every file there: one of another run's checkpoints (or of a checkpoint
+    # now selected, evaluated in eval/) would be a stale point.
+    keep = {out.name for out in wanted} | {f"{out.stem}.samples.jsonl" for out in wanted}
+    for path in (folder / CHECKPOINT_EVALS).glob("*.json*"):
+        if path.name not in keep:
+            path.unlink()
     return report
 
 
-def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -> None:
+def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -> list[Path]:
     """The eval section's held-out and reference-loss suites on each checkpoint, one unit each,
-    into fisher/evals/ (the in-domain and edit suites are the selected checkpoints' business)."""
+    into fisher/evals/ (the in-domain and edit suites are the selected checkpoints' business);
+    returns the eval files."""
     from forgetbench import EvalConfig, evaluate
     from mixsd._sections import stage_config
 
     suites = [s for s in ctx.config.eval.suites if s in FORGETTING_SUITES]
     if not suites:
-        return
+        return []
     folder = ctx.paths.fisher / CHECKPOINT_EVALS
+    outs = []
     for checkpoint in checkpoints:
         path = Path(checkpoint)
         out = folder / f"{path.parent.name}--{path.name}.json"
@@ -148,6 +158,8 @@ def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -
             evaluate(c)
 
         ctx.units.run("fisher", f"eval-{out.stem}", inputs, [out], build)
+        outs.append(out)
+    return outs
 
 
 def _fisher(
