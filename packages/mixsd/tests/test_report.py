@@ -237,3 +237,48 @@ def test_r4_without_evaluations_falls_back_to_the_fisher_stage_delta_nll(tmp_pat
         "held-out drop (no held-out score)"
     )
     assert "n = 2" in measured and holds == "yes"  # r(ρ) = 1 > r(‖Δθ‖²) = -1
+
+
+def _row(label: str, protocol: dict | None, decoding: dict, selection: dict | None = None) -> dict:
+    return {"label": label, "protocol": protocol, "decoding": decoding, "selection": selection}
+
+
+def test_report_names_the_heldout_protocol_that_ran():
+    from mixsd._report import protocol_lines
+
+    paper = {"protocol": "paper", "decoding": "sampled", "temperature": 1.0, "seed": 42}
+    decoding = {"fb_aime24": {"samples": 16}, "fb_gsm8k": {"samples": 1}}
+    rows = [_row("base", paper, decoding), _row("sft", paper, decoding)]
+    assert protocol_lines(rows) == [
+        "Held-out protocol: paper (sampled, T 1.0, seed 42; fb_aime24 16 samples).",
+        "",
+    ]
+    greedy = {"protocol": "greedy", "decoding": "greedy", "temperature": 0.0, "seed": 0}
+    lines = protocol_lines([_row("base", paper, decoding), _row("sft", greedy, {})])
+    assert lines[:2] == [
+        "- held-out protocol paper (sampled, T 1.0, seed 42; fb_aime24 16 samples): base",
+        "- held-out protocol greedy (greedy): sft",
+    ]
+    # No held-out suite (or an eval file written before the protocol was recorded): no line.
+    assert protocol_lines([_row("base", None, {})]) == []
+
+
+def test_report_shows_the_learning_rate_sweep():
+    from mixsd._report import sweep_lines
+
+    sweep = {
+        "selected_on": {"split": "kgfact/paraphrase", "n": 20},
+        "rows": [
+            {"learning_rate": 1e-5, "val_score": 0.25, "step": 40, "train_accuracy": 0.9},
+            {"learning_rate": 3e-5, "val_score": 0.5, "step": 20, "train_accuracy": 1.0},
+        ],
+    }
+    rows = [
+        _row("sft", None, {}, {"learning_rate": 3e-5, "lr_sweep": sweep}),
+        _row("base", None, {}),
+    ]
+    lines = sweep_lines(rows)
+    assert "`kgfact/paraphrase` (n = 20" in lines[0]
+    assert "| sft | 1e-05 | 25.0 | 40 | 90.0 |  |" in lines
+    assert "| sft | 3e-05 | 50.0 | 20 | 100.0 | yes |" in lines
+    assert sweep_lines([_row("sft", None, {}, {"learning_rate": 1e-5})]) == []

@@ -99,6 +99,12 @@ def collect(run_dir: Path) -> dict[str, Any]:
                     }.items()
                 },
                 "heldout": {k: _score(v) for k, v in (result.get("heldout") or {}).items()},
+                "protocol": result.get("heldout_protocol"),
+                "decoding": {
+                    k: v.get("decoding")
+                    for k, v in (result.get("heldout") or {}).items()
+                    if isinstance(v, dict) and v.get("decoding")
+                },
                 "heldout_average": result.get("heldout_average"),
                 "retention": sum(retention) / len(retention)
                 if retention
@@ -316,6 +322,62 @@ def training_table(rows: list[dict]) -> str:
             f"{sel['val_accuracy']:.2f} | {curve} |"
         )
     return "\n".join(lines)
+
+
+def protocol_line(row: dict[str, Any]) -> str | None:
+    """How one evaluation decoded the held-out tasks, e.g. "paper (sampled, T 1.0, seed 42;
+    fb_aime24 16 samples)"; None when no held-out suite ran or the file predates the record."""
+    protocol = row.get("protocol")
+    if not protocol:
+        return None
+    text = f"{protocol['protocol']} ({protocol['decoding']}"
+    if protocol["decoding"] == "sampled":
+        text += f", T {protocol['temperature']}, seed {protocol['seed']}"
+    several = [
+        f"{task} {d['samples']} samples"
+        for task, d in row["decoding"].items()
+        if d.get("samples", 1) > 1
+    ]
+    return text + ("; " + ", ".join(several) if several else "") + ")"
+
+
+def protocol_lines(rows: list[dict]) -> list[str]:
+    """One line per held-out protocol that ran (naming the methods when several differ)."""
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        line = protocol_line(row)
+        if line is not None:
+            seen.setdefault(line, []).append(row["label"])
+    if len(seen) <= 1:
+        return [f"Held-out protocol: {line}." for line in seen] + [""] * len(seen)
+    return [f"- held-out protocol {line}: {', '.join(labels)}" for line, labels in seen.items()] + [
+        ""
+    ]
+
+
+def sweep_lines(rows: list[dict]) -> list[str]:
+    """The learning-rate sweep (``train.lr_grid``): each rate's selected checkpoint with its
+    validation score; nothing when no method was swept."""
+    swept = [row for row in rows if (row["selection"] or {}).get("lr_sweep")]
+    if not swept:
+        return []
+    on = swept[0]["selection"]["lr_sweep"]["selected_on"]
+    lines = [
+        f"Learning-rate sweep: each rate's selected checkpoint scored on `{on['split']}` "
+        f"(n = {on['n']}, greedy); the best rate is kept.",
+        "",
+        "| method | learning rate | validation score | selected step | training accuracy | chosen |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in swept:
+        chosen = row["selection"].get("learning_rate")
+        for r in row["selection"]["lr_sweep"]["rows"]:
+            lines.append(
+                f"| {row['label']} | {r['learning_rate']:g} | {_fmt(r['val_score'], 100)} | "
+                f"{r['step']} | {_fmt(r['train_accuracy'], 100)} | "
+                f"{'yes' if r['learning_rate'] == chosen else ''} |"
+            )
+    return [*lines, ""]
 
 
 def _holds(ok: bool | None) -> str:
@@ -546,6 +608,7 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         "",
         results_table(rows),
         "",
+        *protocol_lines(rows),
         "## The paper's claims on this run",
         "",
         claims_table(data),
@@ -555,6 +618,7 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         "",
         training_table(rows),
         "",
+        *sweep_lines(rows),
         "## Targets under the base model",
         "",
         nll_md,
