@@ -141,3 +141,28 @@ def test_fisher_data_is_drawn_from_the_heldout_benchmarks(
     # no held-out suite: the evaluation's reference prompts, as before
     plain = _context(tmp_path / "plain", tiny_model_dir, {}, ["refloss"], tasks=tasks)
     assert fisher_prompts(plain, 4) == [("reference", p) for p in reference_prompts(4)]
+
+
+def test_prompts_that_fill_max_length_are_left_out_of_the_fisher_data(
+    tmp_path: Path, tiny_lm: Any, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prompt longer than fisher.max_length leaves no response token (the quickstart's MMLU
+    draw hit one at 512): it is dropped before decoding instead of failing the stage."""
+    import forgetbench
+    from mixsd._stages import fisher
+
+    model, tokenizer = tiny_lm
+    decoded: list[str] = []
+
+    def reference_set(spec: str, prompts: list[str], **kwargs: Any) -> dict[str, Any]:
+        decoded.extend(prompts)
+        return {"responses": [tokenizer.encode("B", add_special_tokens=False) for _ in prompts]}
+
+    monkeypatch.setattr(forgetbench, "reference_set", reference_set)
+    ctx = _context(tmp_path, tiny_model_dir, {"max_length": 48}, ["refloss"])
+    prompts = [("mmlu", "short question?"), ("mmlu", "long " * 200), ("gsm8k", "2 + 2?")]
+    records = fisher._reference_records(ctx, model, tokenizer, prompts)
+    assert decoded == ["short question?", "2 + 2?"]
+    assert [r["source"] for r in records] == ["mmlu", "gsm8k"]
+    with pytest.raises(Exception, match="fisher.max_length=48"):
+        fisher._reference_records(ctx, model, tokenizer, [("mmlu", "long " * 200)])

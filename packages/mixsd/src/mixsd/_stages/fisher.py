@@ -185,7 +185,8 @@ def _fisher(
     assert options is not None  # run() stops first for fisher: null
     model, tokenizer = load_model(ctx.base_model, dtype=options.dtype, device=options.device)
     reference = folder / "reference.jsonl"
-    write_jsonl(reference, _reference_records(ctx, model, tokenizer, prompts))
+    records = _reference_records(ctx, model, tokenizer, prompts)
+    write_jsonl(reference, records)
     # The reference file holds the drawn records already: Fisher uses all of it.
     fisher_config = stage_config(FisherConfig, options, samples=None)
     result = compute_fisher(
@@ -194,7 +195,7 @@ def _fisher(
     save_fisher(result, folder / "base.safetensors")
     model.zero_grad(set_to_none=True)
     compare_config = stage_config(
-        CompareConfig, options, loss_data=reference, loss_samples=len(prompts), plot=True
+        CompareConfig, options, loss_data=reference, loss_samples=len(records), plot=True
     )
     compare_checkpoints(
         result,
@@ -211,9 +212,28 @@ def _reference_records(
     ctx: RunContext, model: Any, tokenizer: Any, prompts: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
     """The Fisher data: ``prompts`` + the base model's greedy responses (forgetbench's cached
-    reference set). The Fisher is estimated on it and ΔNLL is the NLL increase on it."""
-    from forgetbench import reference_set
+    reference set). The Fisher is estimated on it and ΔNLL is the NLL increase on it.
 
+    A prompt that fills ``fisher.max_length`` by itself leaves no response token to take a
+    gradient on (some MMLU questions run past 512 tokens): it is left out, before decoding."""
+    from forgetbench import reference_set
+    from mixsd_core import render_user_prompt
+
+    section = ctx.config.fisher
+    assert section is not None
+    prompts = [
+        (source, prompt)
+        for source, prompt in prompts
+        if len(
+            tokenizer(render_user_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        )
+        < section.max_length
+    ]
+    if not prompts:
+        raise RunError(
+            f"every Fisher prompt fills fisher.max_length={section.max_length} by itself: "
+            "raise fisher.max_length"
+        )
     options = ctx.config.eval
     ref = reference_set(
         ctx.base_model,
