@@ -164,5 +164,5 @@ def test_prompts_that_fill_max_length_are_left_out_of_the_fisher_data(
     records = fisher._reference_records(ctx, model, tokenizer, prompts)
     assert decoded == ["short question?", "2 + 2?"]
     assert [r["source"] for r in records] == ["mmlu", "gsm8k"]
-    with pytest.raises(Exception, match="fisher.max_length=48"):
+    with pytest.raises(Exception, match=r"fisher\.max_length=48"):
         fisher._reference_records(ctx, model, tokenizer, [("mmlu", "long " * 200)])
