@@ -161,6 +161,11 @@ def _paper_number(text: str) -> float | None:
     return _as_number(compact)
 
 
+def _paper_text(peeled: str) -> str:
+    """A peeled answer with whitespace collapsed, lower-cased: the authors' text form."""
+    return " ".join(peeled.split()).lower()
+
+
 def normalize_answer_paper(answer: str) -> str | float:
     """The authors' in-domain normalisation: a number when the peeled answer reads as one,
     else the peeled text with whitespace collapsed, lower-cased.
@@ -171,7 +176,7 @@ def normalize_answer_paper(answer: str) -> str | float:
     """
     text = _peel_paper(answer)
     number = _paper_number(text)
-    return number if number is not None else " ".join(text.split()).lower()
+    return number if number is not None else _paper_text(text)
 
 
 def paper_answers_match(prediction: str, gold: str, *, loose: bool) -> bool:
@@ -186,8 +191,8 @@ def paper_answers_match(prediction: str, gold: str, *, loose: bool) -> bool:
         return ref != ""
     if not loose:
         return False
-    pred_text, ref_text = (" ".join(_peel_paper(t).split()).lower() for t in (prediction, gold))
-    return bool(ref_text) and ref_text in pred_text
+    ref_text = _paper_text(_peel_paper(gold))
+    return bool(ref_text) and ref_text in _paper_text(_peel_paper(prediction))
 
 
 def verify_extract_loose(reply: str, answer: str) -> bool:
