@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from mixsd_base import (
     Registry,
     UnknownNameError,
     atomic_write,
+    check_output,
     file_sha256,
     read_jsonl,
     suggest,
@@ -71,6 +73,30 @@ def test_jsonl_errors_name_file_line_field(tmp_path, content, kwargs, message):
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
         read_jsonl(path, **kwargs)
+
+
+def test_check_output_names_what_blocks_the_write(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert (
+        check_output(tmp_path / "new" / "deeper" / "out.json") == tmp_path / "new/deeper/out.json"
+    )
+    assert check_output(tmp_path / "run", folder=True) == tmp_path / "run"
+    for path, folder in ((blocker / "out.json", False), (blocker / "sub" / "run", True)):
+        with pytest.raises(DataError, match=f"^{blocker}: a file, not a folder: cannot write"):
+            check_output(path, folder=folder)
+    with pytest.raises(DataError, match=f"^{blocker}: output is a file, expected a folder"):
+        check_output(blocker, folder=True)
+    with pytest.raises(DataError, match=f"^{tmp_path}: output is a folder, expected a file"):
+        check_output(tmp_path)
+    # A folder the user may not write (as root every folder is writable: os.access says so).
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    with pytest.raises(DataError, match=f"^{locked}: folder not writable: cannot write output"):
+        check_output(locked / "x" / "out.jsonl")
+    assert not (locked / "x").exists()
 
 
 def test_gzipped_jsonl_reads_like_plain(tmp_path):

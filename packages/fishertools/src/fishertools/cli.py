@@ -19,7 +19,7 @@ import typer
 
 from fishertools._config import CompareConfig, FisherConfig, FisherError
 from fishertools._forgetting import MEASURE_NAMES
-from mixsd_base import config_command, run_cli
+from mixsd_base import check_output, config_command, run_cli
 
 __all__ = ["app", "main", "make_app"]
 
@@ -59,6 +59,7 @@ def make_app(resolve: Resolver | None = None) -> typer.Typer:
             raise FisherError(f"must end in .safetensors: {out}", field="out")
         if out.exists() and not overwrite:
             raise FisherError("exists (pass --overwrite to replace it)", path=out.absolute())
+        check_output(out)
         result = compute_fisher(spec(model), data, config, progress=not quiet)
         path = save_fisher(result, out)
         m = result.manifest
@@ -95,6 +96,7 @@ def make_app(resolve: Resolver | None = None) -> typer.Typer:
             raise FisherError("give at least one checkpoint with --checkpoints")
         if out.suffix != ".json":
             raise FisherError(f"must end in .json: {out}", field="out")
+        check_output(out)
         report = compare_checkpoints(fisher, spec(base), paths, config, out=out, progress=not quiet)
         for row in report["checkpoints"]:
             t = row["totals"]

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from forgetbench._config import EvalConfig
-from mixsd_base import config_command, run_cli
+from mixsd_base import check_output, config_command, run_cli
 
 __all__ = ["DataConfig", "FetchConfig", "app", "data_app", "eval_command", "main"]
 
@@ -53,6 +53,7 @@ def eval_command(config: EvalConfig) -> None:
     """Evaluate one model: held-out (lm-eval), in-domain, reference loss ΔL_ref, edits."""
     from forgetbench._runner import evaluate
 
+    check_output(config.out)
     result = evaluate(config)
     for suite in ("heldout", "indomain", "edit"):
         for task, entry in result.get(suite, {}).items():
@@ -100,8 +101,9 @@ def data_fetch(
     name: Annotated[str, typer.Argument(help="aime24, math500 or gsm8k.")],
 ) -> None:
     """Download a benchmark from the hub (needs network) and cache it as JSONL."""
-    from forgetbench._data import fetch_benchmark
+    from forgetbench._data import data_dir, fetch_benchmark
 
+    check_output(data_dir(config.data_dir), folder=True)
     typer.echo(f"wrote {fetch_benchmark(name, folder=config.data_dir, force=config.force)}")
 
 

@@ -36,6 +36,7 @@ from mixsd_base._fields import check_fields, option
 from mixsd_base._files import (
     atomic_path,
     atomic_write,
+    check_output,
     dump_jsonl_line,
     file_sha256,
     iter_jsonl,
@@ -66,6 +67,7 @@ __all__ = [
     "atomic_write",
     "build_config",
     "check_fields",
+    "check_output",
     "config_command",
     "config_help",
     "dump_jsonl_line",

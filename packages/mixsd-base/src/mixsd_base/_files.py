@@ -22,6 +22,7 @@ from mixsd_base._errors import DataError
 __all__ = [
     "atomic_path",
     "atomic_write",
+    "check_output",
     "dump_jsonl_line",
     "file_sha256",
     "iter_jsonl",
@@ -61,6 +62,30 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         encoding = None if "b" in mode else "utf-8"
         with open(tmp, mode, encoding=encoding, newline=None if encoding is None else "\n") as f:
             yield f
+
+
+def check_output(path: str | Path, *, folder: bool = False, what: str = "output") -> Path:
+    """Fail now, naming the path, if ``path`` (a file, or with ``folder`` a folder) could not be
+    written later: it is the wrong kind, a folder on its way is a file, or the folder that would
+    hold it is not writable. Commands call this before any work, so a bad output path costs
+    nothing and writes nothing. Returns the absolute path.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.exists() and path.is_dir() != folder:
+        found = "a folder" if path.is_dir() else "a file"
+        raise DataError(
+            f"{what} is {found}, expected {'a folder' if folder else 'a file'}", path=path
+        )
+    # The folder the writes land in: the output folder itself, or the file's folder; when it
+    # does not exist yet, its nearest existing ancestor (the one the folders are created in).
+    holder = path if folder else path.parent
+    while not holder.exists() and holder != holder.parent:
+        holder = holder.parent
+    if not holder.is_dir():
+        raise DataError(f"a file, not a folder: cannot write {what} {path} in it", path=holder)
+    if not os.access(holder, os.W_OK | os.X_OK):
+        raise DataError(f"folder not writable: cannot write {what} {path}", path=holder)
+    return path
 
 
 def write_text(path: str | Path, text: str) -> Path:

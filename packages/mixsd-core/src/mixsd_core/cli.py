@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from mixsd_base import config_command, run_cli
+from mixsd_base import check_output, config_command, run_cli
 from mixsd_core._models_cli import models_app
 from mixsd_core._nll import DEFAULT_NLL_THRESHOLD, NLLConfig
 from mixsd_core._rollout_config import RolloutConfig
@@ -40,6 +40,7 @@ def rollout(config: RolloutConfig, quiet: Quiet = False) -> None:
     """Build mixed MixSD targets for a JSONL of records (resumable; same config, same bytes)."""
     from mixsd_core._rollout_stage import run_rollout
 
+    check_output(config.out)
     start = time.perf_counter()
     manifest = run_rollout(config, progress=not quiet)
     counts, seconds = manifest["counts"], time.perf_counter() - start
@@ -56,6 +57,7 @@ def nll(config: NLLConfig, quiet: Quiet = False) -> None:
     """Per-token NLL of target files under a model given the naive prompt (JSON summary)."""
     from mixsd_core._nll import run_nll
 
+    check_output(config.out)
     result = run_nll(config, progress=not quiet)
     key = f"{DEFAULT_NLL_THRESHOLD:g}"  # always among the thresholds: the headline number
     for role, summary in result["files"].items():

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mixsd_base import config_command, run_cli
+from mixsd_base import check_output, config_command, run_cli
 from mixsd_train._fields import MODEL_HELP
 from mixsd_train._run import METHODS
 from mixsd_train._select import SelectConfig
@@ -62,6 +62,7 @@ def train_command(
     """Fine-tune a model with one of the methods; writes OUT/checkpoint-N/ and the final model."""
     from mixsd_train._run import train
 
+    check_output(config.output_dir, folder=True)
     start = time.perf_counter()
     trainer = train(method, config, resume=resume)
     accuracies = [e["val_accuracy"] for e in trainer.state.log_history if "val_accuracy" in e]
@@ -81,6 +82,7 @@ def select_command(
     """Pick the checkpoint to report; prints it and records RUN_DIR/selection.json."""
     from mixsd_train._select import select_checkpoint
 
+    check_output(run_dir / "selection.json")
     selection = select_checkpoint(run_dir, config.rule)
     typer.echo(
         f"{selection['checkpoint']} (rule {selection['rule']}, "

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mixsd._report import ReportConfig
-from mixsd_base import ConfigError, config_command
+from mixsd_base import ConfigError, check_output, config_command
 
 __all__ = ["report_command", "run_command"]
 
@@ -45,6 +45,7 @@ def run_command(
     if path is None or (config is not None and config_file is not None):
         raise ConfigError("name the run config once: mixsd run CONFIG (or --config CONFIG)")
     run_config = load_run_config(path, parse_overrides(set_items or []))
+    check_output(run_config.out, folder=True, what="run folder")  # fail before any work
     _, summary = run_pipeline(run_config, progress=not quiet)
     typer.echo(summary)
     if run_config.paths.report.is_file():
@@ -59,4 +60,6 @@ def report_command(
     """Write RUN_DIR/report.md and RUN_DIR/plots/*.png from a finished run."""
     from mixsd._report import write_report
 
+    check_output(run_dir / "report.md")
+    check_output(run_dir / "plots", folder=True)
     typer.echo(f"report: {write_report(run_dir, config)}")

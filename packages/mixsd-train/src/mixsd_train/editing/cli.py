@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mixsd_base import config_command
+from mixsd_base import check_output, config_command
 from mixsd_train.editing._config import MEMITConfig
 from mixsd_train.editing._run import EDIT_METHODS
 
@@ -41,6 +41,7 @@ def edit_command(
     from mixsd_train.editing._run import resolve_edit_method
 
     _, run = resolve_edit_method(method)
+    check_output(config.output_dir, folder=True)
     manifest = run(config)
     after = manifest["rewrite_accuracy"]["after"]
     before = manifest["rewrite_accuracy"]["before"]
