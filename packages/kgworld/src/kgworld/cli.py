@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - only without the cli extra
     sys.exit("kgworld's command line needs the cli extra: pip install 'kgworld[cli]'")
 
 from kgworld._config import KGWorldError, WorldConfig, load_config, resolve_config
-from mixsd_base import config_help, parse_overrides, run_cli
+from mixsd_base import check_output, config_help, parse_overrides, run_cli
 
 app = typer.Typer(
     name="kgworld",
@@ -45,7 +45,8 @@ def gen(
 
     overrides = {"preset": preset, "seed": seed, **parse_overrides(set_ or [])}
     world_config = load_config(config, overrides) if config else resolve_config(None, overrides)
-    check_output_dir(out.absolute(), overwrite=overwrite)  # fail before any work
+    check_output(out, folder=True)  # fail before any work
+    check_output_dir(out.absolute(), overwrite=overwrite)
     progress = None if quiet else (lambda line: typer.echo(line, err=True))
     world = generate(world_config, progress)
     path = world.write(out, overwrite=overwrite)
@@ -114,6 +115,7 @@ def import_mquake_command(
     """Convert MQuAKE cases to OUT/edit/{train,multihop}.jsonl (+ manifest.json)."""
     from kgworld._mquake import DEFAULT_INSTRUCTION, import_mquake
 
+    check_output(out, folder=True)  # fail before any work
     text = DEFAULT_INSTRUCTION if instruction is None else instruction
     path = import_mquake(source, out, instruction=text, overwrite=overwrite)
     counts = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["counts"]
