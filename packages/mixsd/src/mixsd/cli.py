@@ -36,6 +36,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("fisher", "mixsd._mounts:fisher_app", "group"),
     ("run", "mixsd._run_cli:run_command", "command"),
     ("report", "mixsd._run_cli:report_command", "command"),
+    ("frontier", "mixsd._frontier:frontier_command", "command"),
 ]
 
 

@@ -1,0 +1,389 @@
+"""``mixsd frontier``: the target frontier of the mixing policies, no training.
+
+Every setting (fixed alpha, each adaptive policy at each value of its knob, repair) decodes the
+same examples with the same seed through ``mixsd_core.run_rollout`` (traced, so each record says
+whose token it took where the streams disagreed), with ``attempts`` tries per example. Per
+setting the table gives:
+
+* verified yield within 1, 3 and ``attempts`` attempts (kept targets whose attempt index is
+  below k, over all examples: a kept target's attempt sequence does not depend on the budget);
+* decoder passes per kept target (every decode of every example, failed and repaired included);
+* the effective naive share: naive tokens taken over disagreement positions;
+* the base model's NLL of the targets (``mixsd_core.score_targets``): mean per token and share
+  of tokens above 8 nats, over the setting's own kept targets, **paired** (the examples every
+  setting kept) and **filled** (every example, a failed one counted with its SFT target, so a
+  setting cannot look good by dropping hard facts).
+
+Outputs in ``out``: ``rollouts/<setting>.jsonl`` (+ manifests; a rerun reuses finished ones),
+``frontier.json``, ``frontier.md`` and ``frontier.png``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mixsd._sections import RolloutSection, stage_config
+from mixsd_base import ConfigError, check_fields, config_command, option, write_json, write_text
+from mixsd_core import DEFAULT_NLL_THRESHOLD, MODEL_HELP, RolloutConfig
+
+__all__ = ["FrontierConfig", "frontier_command", "frontier_settings", "run_frontier"]
+
+_KEY = f"{DEFAULT_NLL_THRESHOLD:g}"
+
+
+@dataclass
+class FrontierConfig:
+    """Settings of ``mixsd frontier``."""
+
+    model: str = option("default", MODEL_HELP)
+    data: str = option("", "JSONL of records (id, prompt, target, answer).", required=True)
+    out: str = option("", "Output folder (rollouts/, frontier.json/.md/.png).", required=True)
+    seed: int = option(0, "Seed of every setting's masks: the same draws for all.")
+    alphas: list[float] = field(
+        default_factory=lambda: [round(0.1 * k, 1) for k in range(8)],
+        metadata={"help": "Fixed alphas (bernoulli), the paper's points."},
+    )
+    policy_alpha: float = option(
+        0.5, "Mask alpha of the gate and repair settings.", interval="[0, 1]"
+    )
+    taus: list[float] = field(
+        default_factory=lambda: [0.05, 0.2, 0.5], metadata={"help": "gate's tau values."}
+    )
+    kappas: list[float] = field(
+        default_factory=lambda: [0.5, 1.0, 2.0], metadata={"help": "exchange's kappa values."}
+    )
+    deltas: list[float] = field(
+        default_factory=lambda: [1.0, 2.0, 4.0], metadata={"help": "guard's delta values."}
+    )
+    repairs: list[int] = field(
+        default_factory=lambda: [2],
+        metadata={"help": "Repair flips: one bernoulli setting at policy_alpha per value."},
+    )
+    attempts: int = option(10, "Attempts per example (max_retries + 1).", min=1)
+    nll: bool = option(True, "Score the targets' NLL under the base model.")
+    rollout: RolloutSection = field(
+        default_factory=RolloutSection,
+        metadata={
+            "help": "Other rollout options (max_new_tokens, verifier, prompt_style, limit, ...); "
+            "alpha, seed, max_retries and the mixing fields are set per setting."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for name in ("alphas", "taus"):
+            if any(not 0 <= v <= 1 for v in getattr(self, name)):
+                raise ConfigError("values must be in [0, 1]", field=name)
+        if any(k < 1 for k in self.repairs):
+            raise ConfigError("values must be >= 1", field="repairs")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of the frontier: a label, a file stem and its RolloutConfig values."""
+
+    label: str
+    stem: str
+    values: dict[str, Any]  # mixing, alpha and the knob (or repair)
+
+
+def frontier_settings(config: FrontierConfig) -> list[Setting]:
+    """Fixed alphas first, then gate, exchange, guard and repair settings, in config order."""
+    a = config.policy_alpha
+    settings = [
+        Setting(f"alpha {x:g}", f"alpha-{x:g}", {"mixing": "bernoulli", "alpha": x})
+        for x in config.alphas
+    ]
+    for policy, knob, values, with_alpha in (
+        ("gate", "tau", config.taus, True),
+        ("exchange", "kappa", config.kappas, False),  # exchange and guard ignore the mask
+        ("guard", "delta", config.deltas, False),
+    ):
+        suffix = f" (alpha {a:g})" if with_alpha else ""
+        settings += [
+            Setting(
+                f"{policy} {knob} {v:g}{suffix}",
+                f"{policy}-{knob}{v:g}" + (f"-a{a:g}" if with_alpha else ""),
+                {"mixing": policy, "alpha": a, knob: v},
+            )
+            for v in values
+        ]
+    settings += [
+        Setting(
+            f"repair {k} (alpha {a:g})",
+            f"repair{k}-a{a:g}",
+            {"mixing": "bernoulli", "alpha": a, "repair": k},
+        )
+        for k in config.repairs
+    ]
+    return settings
+
+
+def _rollout_config(config: FrontierConfig, setting: Setting) -> RolloutConfig:
+    owned: dict[str, Any] = {
+        "model": config.model,
+        "data": config.data,
+        "out": str(Path(config.out) / "rollouts" / f"{setting.stem}.jsonl"),
+        "seed": config.seed,
+        "max_retries": config.attempts - 1,
+        "trace": True,
+        "repair": 0,
+        "tau": None,
+        "kappa": None,
+        "delta": None,
+    }
+    return stage_config(RolloutConfig, config.rollout, **{**owned, **setting.values})
+
+
+def _load(config: FrontierConfig) -> tuple[Any, Any]:
+    if config.rollout.backend == "vllm":
+        from mixsd_core import load_vllm_model
+
+        return load_vllm_model(config.model, dtype=config.rollout.dtype, seed=config.seed)
+    from mixsd_core import load_model
+
+    return load_model(config.model, dtype=config.rollout.dtype, device=config.rollout.device)
+
+
+def run_frontier(
+    config: FrontierConfig,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    verifier: Callable[[str, str], bool] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Decode every setting, score the targets, write the table and plot; returns the table.
+
+    ``model``/``tokenizer`` skip loading ``config.model``; ``verifier`` replaces the rollout's
+    named one (as in ``run_rollout``)."""
+    from mixsd_core import load_targets, read_records, run_rollout, score_targets, summarize_nll
+
+    out = Path(config.out)
+    settings = frontier_settings(config)
+    rollouts = [_rollout_config(config, s) for s in settings]  # every config checked first
+    records = read_records(config.data)[: config.rollout.limit]
+    if model is None or tokenizer is None:
+        model, tokenizer = _load(config)
+    rows: list[dict[str, Any]] = []
+    kept_by_setting: list[list[dict[str, Any]]] = []
+    for setting, rollout in zip(settings, rollouts, strict=True):
+        manifest = run_rollout(
+            rollout, model=model, tokenizer=tokenizer, verifier=verifier, progress=progress
+        )
+        kept = load_targets(rollout.out)[0] if manifest["counts"]["kept"] else []
+        kept_by_setting.append(kept)
+        rows.append(_yield_row(setting, rollout, manifest, kept, len(records), config.attempts))
+    if config.nll:
+        scorer = _nll_model(config, model)
+
+        def score(targets: list[dict[str, Any]]) -> dict[str, Any]:
+            return {s.id: s for s in score_targets(scorer, tokenizer, targets)}
+
+        sft = score(records)
+        common = set.intersection(*({r["id"] for r in kept} for kept in kept_by_setting))
+        for row, kept in zip(rows, kept_by_setting, strict=True):
+            scored = score(kept) if kept else {}
+            filled = [scored.get(r["id"], sft[r["id"]]) for r in records]
+            row["nll"] = {
+                "kept": _nll_summary(list(scored.values()), summarize_nll),
+                "paired": _nll_summary([scored[i] for i in sorted(common)], summarize_nll),
+                "filled": _nll_summary(filled, summarize_nll),
+            }
+        sft_row = _nll_summary(list(sft.values()), summarize_nll)
+    else:
+        sft_row, common = None, set()
+    table = {
+        "examples": len(records),
+        "attempts": config.attempts,
+        "seed": config.seed,
+        "model": config.model,
+        "paired_examples": len(common),
+        "sft_nll": sft_row,
+        "settings": rows,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "frontier.json", table, indent=1)
+    write_text(out / "frontier.md", frontier_markdown(table))
+    frontier_plot(table, out / "frontier.png")
+    return table
+
+
+def _yield_row(
+    setting: Setting,
+    rollout: RolloutConfig,
+    manifest: dict[str, Any],
+    kept: list[dict[str, Any]],
+    examples: int,
+    attempts: int,
+) -> dict[str, Any]:
+    within = {str(k): sum(r["attempt"] < k for r in kept) / examples for k in (1, 3, attempts)}
+    passes = manifest["decoder_passes"]
+    return {
+        "label": setting.label,
+        "mixing": rollout.mixing,
+        "alpha": rollout.alpha,
+        "knob": {k: v for k, v in setting.values.items() if k in ("tau", "kappa", "delta")},
+        "repair": rollout.repair,
+        "file": rollout.out,
+        "kept": len(kept),
+        "yield_within": within,
+        "passes_per_kept": passes / len(kept) if kept else None,
+        "decoder_passes": passes,
+        "effective_naive_share": manifest["effective_naive_share"],
+        "naive_token_share": manifest["naive_token_share"],
+    }
+
+
+def _nll_model(config: FrontierConfig, model: Any) -> Any:
+    """The base model in fp32 for the NLL (the rollout model itself when it already is)."""
+    import torch
+
+    if config.rollout.backend == "hf" and getattr(model, "dtype", None) == torch.float32:
+        return model
+    from mixsd_core import load_model
+
+    return load_model(config.model, dtype="fp32", device=config.rollout.device)[0]
+
+
+def _nll_summary(scored: list[Any], summarize: Any) -> dict[str, Any] | None:
+    if not scored:
+        return None
+    summary = summarize(scored, (DEFAULT_NLL_THRESHOLD,), quantiles=2)
+    return {
+        "records": summary["records"],
+        "tokens": summary["tokens"],
+        "mean": summary["mean_nll"],
+        f"share_above_{_KEY}": summary["share_above"][_KEY],
+    }
+
+
+# ---------------------------------------------------------------------------- table and plot
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def frontier_markdown(table: dict[str, Any]) -> str:
+    """The table as Markdown: one row per setting."""
+    n, attempts = table["examples"], table["attempts"]
+    head = [
+        "setting",
+        "within 1",
+        "within 3",
+        f"within {attempts}",
+        "passes / kept",
+        "naive share (disagreements)",
+        "NLL mean paired",
+        f"share > {_KEY} paired",
+        "NLL mean filled",
+        f"share > {_KEY} filled",
+    ]
+    lines = [
+        f"# Target frontier: {n} examples, seed {table['seed']}, model {table['model']}",
+        "",
+        f"Paired NLL over the {table['paired_examples']} examples every setting kept; filled NLL "
+        "over all examples, a failed one counted with its SFT target.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join("---" for _ in head) + " |",
+    ]
+    for row in table["settings"]:
+        nll = row.get("nll") or {}
+        paired, filled = nll.get("paired") or {}, nll.get("filled") or {}
+        cells = [
+            row["label"],
+            *(_pct(row["yield_within"][k]) for k in ("1", "3", str(attempts))),
+            _num(row["passes_per_kept"]),
+            _pct(row["effective_naive_share"]),
+            _num(paired.get("mean")),
+            _pct(paired.get(f"share_above_{_KEY}")),
+            _num(filled.get("mean")),
+            _pct(filled.get(f"share_above_{_KEY}")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    sft = table.get("sft_nll")
+    if sft:
+        lines += [
+            "",
+            f"SFT targets: NLL mean {_num(sft['mean'])}, share > {_KEY} "
+            f"{_pct(sft[f'share_above_{_KEY}'])}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _filled_mean(row: dict[str, Any]) -> float | None:
+    filled = (row.get("nll") or {}).get("filled")
+    return None if filled is None else filled["mean"]
+
+
+def frontier_plot(table: dict[str, Any], path: Path) -> Path:
+    """Verified yield (within 1 and within all attempts) and the filled NLL against the effective
+    naive share: the fixed alphas as lines, every other setting as labelled points."""
+    from matplotlib.figure import Figure
+
+    attempts = str(table["attempts"])
+    rows = [r for r in table["settings"] if r["effective_naive_share"] is not None]
+    fixed = [r for r in rows if r["mixing"] == "bernoulli" and not r["repair"]]
+    others = [r for r in rows if r not in fixed]
+    series = (  # (panel, name, value, line style, marker)
+        (0, "within 1 attempt", lambda r: 100 * r["yield_within"]["1"], "--", "^"),
+        (0, f"within {attempts}", lambda r: 100 * r["yield_within"][attempts], "-", "o"),
+        (1, "filled", _filled_mean, "-", "o"),
+    )
+    fig = Figure(figsize=(11, 4.5))
+    axes = [fig.add_subplot(1, 2, k) for k in (1, 2)]
+    for panel, name, value, line, marker in series:
+        ax = axes[panel]
+        points = [(r["effective_naive_share"], value(r)) for r in fixed if value(r) is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, line + marker, color="tab:blue", label=f"fixed alpha, {name}")
+        for r in others:
+            y = value(r)
+            if y is None:
+                continue
+            ax.scatter([r["effective_naive_share"]], [y], marker=marker, color="tab:orange")
+            if marker == "o":
+                ax.annotate(
+                    r["label"],
+                    (r["effective_naive_share"], y),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                )
+    axes[0].set_ylabel("verified yield (% of examples)")
+    axes[1].set_ylabel("base-model NLL of the targets, filled (nats/token)")
+    for ax in axes:
+        ax.set_xlabel("effective naive share (over disagreement positions)")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
+    return path
+
+
+# ---------------------------------------------------------------------------- command
+
+
+@config_command(FrontierConfig, lists=True)
+def frontier_command(
+    config: FrontierConfig,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Sweep fixed alphas and each mixing policy's knob on the same examples and seeds: verified
+    yield, decoder passes, naive share and target NLL per setting (frontier.json/.md/.png)."""
+    table = run_frontier(config, progress=not quiet)
+    typer.echo(frontier_markdown(table))
+    typer.echo(f"wrote {Path(config.out) / 'frontier.md'}")
