@@ -94,6 +94,18 @@ def test_refloss_of_the_base_is_zero_and_cached(tiny_lm, tiny_model_dir, tmp_pat
     again = forgetbench.run_refloss(model, tokenizer, str(tiny_model_dir), **kwargs)
     assert loads == [str(tiny_model_dir)]  # the reference responses came from the cache
     assert again["l_ref"] == pytest.approx(first["l_ref"])
+    assert first["delta_l_ref_se"] == pytest.approx(0.0, abs=1e-6)  # the base against itself
+
+
+def test_delta_l_ref_se_is_the_ratio_estimators_standard_error():
+    from forgetbench._refloss import delta_l_ref_se
+
+    base = [(10.0, 5), (4.0, 2), (9.0, 3)]
+    mine = [(12.0, 5), (4.5, 2), (8.0, 3)]
+    # By hand: d = (2, 0.5, -1), ΔL = 1.5 / 10 = 0.15; residuals d - 0.15 t = 1.25, 0.2, -1.45.
+    spread = 1.25**2 + 0.2**2 + 1.45**2
+    assert delta_l_ref_se(mine, base) == pytest.approx((3 / 2 * spread) ** 0.5 / 10)
+    assert delta_l_ref_se(mine[:1], base[:1]) is None  # one prompt has no spread
 
 
 def test_retention():

@@ -107,6 +107,10 @@ def test_paired_counts_only_shared_ids_and_measures_overlap_per_example() -> Non
     assert p["compare_over_data"]["8"] == pytest.approx((3 / 5) / (2 / 6))
     assert p["compare_over_data"]["5"] == pytest.approx((3 / 5) / (3 / 6))
     assert p["compare_over_data"]["100"] is None  # data has none above: no ratio
+    assert p["per_example"][0] == {  # example a, for resampling
+        "data": {"tokens": 4, "above": {"5": 2, "8": 1, "100": 0}},
+        "compare": {"tokens": 3, "above": {"5": 2, "8": 2, "100": 0}},
+    }
     # > 8: a: SFT high {1, 3}, both in a's MixSD target -> 1; b: SFT high {6}, absent -> 0
     o8 = p["overlap"]["8"]
     assert o8["compare_high_in_data"] == pytest.approx(0.5) and o8["compare_high_examples"] == 2

@@ -103,6 +103,10 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model_dir: Path
     report = (run / "report.md").read_text()
     for heading in ("## Results", "## Training", "## Targets under the base model", "## Fisher"):
         assert heading in report
+    # The Pareto figure comes first, then what this budget can test, then the results.
+    assert report.index("(plots/pareto.png)") < report.index("## What this run can test")
+    assert report.index("## What this run can test") < report.index("## Results")
+    assert "| R2 (forgets less at equal accuracy) |" in report
     assert "| mixsd-a0.5 |" in report
     index = json.loads((run / "run.json").read_text())
     assert index["targets"] == {

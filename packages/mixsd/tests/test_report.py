@@ -155,6 +155,7 @@ def _r4_run(tmp_path, base_heldout: dict, checkpoints: dict) -> dict:
             "targets": {},
             "fisher": str(compare),
             "model": "base-model",
+            "data": "records.jsonl",
         },
     )
     return collect(run)

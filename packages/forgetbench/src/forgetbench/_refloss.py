@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from forgetbench._data import load_benchmark
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
 from mixsd_base import atomic_write, iter_jsonl, read_json
 
-__all__ = ["l_ref", "reference_prompts", "reference_set", "run_refloss"]
+__all__ = ["delta_l_ref_se", "l_ref", "reference_prompts", "reference_set", "run_refloss"]
 
 
 def l_ref(nll: Sequence[tuple[float, int]]) -> tuple[float, int]:
@@ -35,6 +36,23 @@ def l_ref(nll: Sequence[tuple[float, int]]) -> tuple[float, int]:
     """
     tokens = sum(n for _, n in nll)
     return sum(s for s, _ in nll) / max(tokens, 1), tokens
+
+
+def delta_l_ref_se(
+    mine: Sequence[tuple[float, int]], base: Sequence[tuple[float, int]]
+) -> float | None:
+    """Standard error of ΔL_ref over the reference prompts (None below two prompts).
+
+    ΔL_ref = Σ dᵢ / Σ tᵢ with dᵢ the increase of prompt i's summed NLL and tᵢ its tokens (the
+    same responses on both sides): a ratio estimator, whose linearised variance is
+    n / (n − 1) · Σ (dᵢ − ΔL_ref · tᵢ)² / (Σ tᵢ)². It says whether a ΔL_ref is noise."""
+    pairs = [(m - b, t) for (m, t), (b, _) in zip(mine, base, strict=True)]
+    n, tokens = len(pairs), sum(t for _, t in pairs)
+    if n < 2 or tokens == 0:
+        return None
+    delta = sum(d for d, _ in pairs) / tokens
+    spread = sum((d - delta * t) ** 2 for d, t in pairs)
+    return math.sqrt(n / (n - 1) * spread) / tokens
 
 
 def response_nll_sums(
@@ -106,7 +124,13 @@ def reference_set(
     """The base model's greedy responses to ``prompts`` and L_ref(θ₀), cached on disk."""
     from mixsd_core import greedy_generate, render_user_prompt
 
-    key = {"model": _model_key(base_spec), "prompts": prompts, "max_new_tokens": max_new_tokens}
+    # "format" 2: the cache holds each response's summed NLL too (ΔL_ref's standard error).
+    key = {
+        "model": _model_key(base_spec),
+        "prompts": prompts,
+        "max_new_tokens": max_new_tokens,
+        "format": 2,
+    }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     cache = Path(cache_dir).expanduser().absolute() / "refloss" / f"{digest}.json"
     if cache.is_file():
@@ -116,15 +140,15 @@ def reference_set(
     responses = greedy_generate(
         model, tokenizer, rendered, max_new_tokens=max_new_tokens, batch_size=batch_size
     )
-    l_ref_base, tokens = l_ref(
-        response_nll_sums(model, tokenizer, rendered, responses, batch_size=batch_size)
-    )
+    sums = response_nll_sums(model, tokenizer, rendered, responses, batch_size=batch_size)
+    l_ref_base, tokens = l_ref(sums)
     data = {
         "base_model": base_spec,
         "rendered": rendered,
         "responses": responses,
         "l_ref_base": l_ref_base,
         "tokens": tokens,
+        "nll_sums": [list(pair) for pair in sums],
     }
     with atomic_write(cache) as f:  # a crashed run never leaves a half-written reference
         f.write(json.dumps(data))
@@ -156,16 +180,16 @@ def run_refloss(
         load=load,
         base=(model, tokenizer) if is_base else None,
     )
-    mine, tokens = l_ref(
-        response_nll_sums(
-            model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size
-        )
+    sums = response_nll_sums(
+        model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size
     )
+    mine, tokens = l_ref(sums)
     return {
         "base_model": base_spec,
         "l_ref": mine,
         "l_ref_base": ref["l_ref_base"],
         "delta_l_ref": mine - ref["l_ref_base"],
+        "delta_l_ref_se": delta_l_ref_se(sums, [tuple(p) for p in ref["nll_sums"]]),
         "n_prompts": len(prompts),
         "n_tokens": tokens,
     }

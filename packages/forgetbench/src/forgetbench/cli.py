@@ -65,8 +65,10 @@ def eval_command(config: EvalConfig) -> None:
             typer.echo(f"{suite:9} {task:20} {shown}")
     if "refloss" in result:
         ref = result["refloss"]
+        se = ref.get("delta_l_ref_se")
         typer.echo(
             f"refloss   L_ref {ref['l_ref']:.4f}  ΔL_ref (token mean) {ref['delta_l_ref']:+.4f}"
+            + (f" ± {se:.4f} (standard error over prompts)" if se is not None else "")
         )
     typer.echo(f"wrote {Path(config.out).expanduser().absolute()}")
 

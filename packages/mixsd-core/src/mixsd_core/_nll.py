@@ -313,9 +313,18 @@ def paired_nll(
         k: compare_side["share_above"][k] / share if share else None
         for k, share in data_side["share_above"].items()
     }
+
+    def counts(s: ScoredTarget) -> dict[str, Any]:
+        return {
+            "tokens": len(s.nll),
+            "above": {_key(t): sum(v > t for v in s.nll) for t in thresholds},
+        }
+
     return {
         "n": len(pairs),
         "ids": [d.id for d, _ in pairs],
+        # Per example, so a reader can resample examples (the report's bootstrap interval).
+        "per_example": [{"data": counts(d), "compare": counts(c)} for d, c in pairs],
         "thresholds": list(thresholds),
         "data": data_side,
         "compare": compare_side,

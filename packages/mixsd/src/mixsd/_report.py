@@ -15,6 +15,12 @@ from typing import Any
 from mixsd._methods import method_label, rollout_label
 from mixsd._run_config import RunError
 from mixsd._stages.fisher import CHECKPOINT_EVALS
+from mixsd._testability import (
+    bootstrap_share_ratio,
+    claim_scope,
+    claim_scope_table,
+    format_interval,
+)
 from mixsd_base import read_json, write_text
 
 __all__ = ["ReportConfig", "collect", "write_report"]
@@ -45,10 +51,10 @@ HELDOUT_NAMES = {
 }
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path, **checks: Any) -> Any:
     if not path.exists():
         raise RunError("not found (did the run finish that stage?)", path=path)
-    return read_json(path)
+    return read_json(path, **checks)
 
 
 def _targets(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -80,7 +86,11 @@ def _score(entry: Any) -> float | None:
 
 def collect(run_dir: Path) -> dict[str, Any]:
     """One row per method: in-domain, held-out, retention, reference loss, training, taxonomy."""
-    run = _read(run_dir / "run.json")
+    run = _read(
+        run_dir / "run.json",
+        required=("model", "data", "evals", "runs", "methods", "nll"),
+        types={"evals": dict, "runs": dict, "methods": list, "nll": dict},
+    )
     rows = []
     for label, path in run["evals"].items():
         result = _read(Path(path))
@@ -99,6 +109,11 @@ def collect(run_dir: Path) -> dict[str, Any]:
                     }.items()
                 },
                 "heldout": {k: _score(v) for k, v in (result.get("heldout") or {}).items()},
+                "heldout_n": {
+                    k: v.get("n")
+                    for k, v in (result.get("heldout") or {}).items()
+                    if isinstance(v, dict)
+                },
                 "protocol": result.get("heldout_protocol"),
                 "decoding": {
                     k: v.get("decoding")
@@ -110,6 +125,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 if retention
                 else (100.0 if method == "base" else None),
                 "refloss": _delta_l_ref(result.get("refloss") or {}),
+                "refloss_se": (result.get("refloss") or {}).get("delta_l_ref_se"),
                 "taxonomy": _taxonomy_totals(result.get("taxonomy") or {}),
                 "selection": selection,
             }
@@ -193,7 +209,8 @@ def results_table(rows: list[dict]) -> str:
         cells += [
             _fmt(row["heldout_average"], 100),
             _fmt(row["retention"]),
-            _fmt(row["refloss"], digits=3),
+            _fmt(row["refloss"], digits=3)
+            + (f" ± {row['refloss_se']:.3f}" if row.get("refloss_se") is not None else ""),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -413,7 +430,10 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"R1: share of target tokens with NLL > 8, SFT ÷ {ref or 'MixSD'} ≥ 4×",
             "–"
             if ratio is None or sft_share is None or ref_share is None
-            else f"{how}{sft_share * 100:.2f}% ÷ {ref_share * 100:.2f}% = {ratio:.2f}×",
+            else f"{how}{sft_share * 100:.2f}% ÷ {ref_share * 100:.2f}% = {ratio:.2f}×"
+            + format_interval(
+                bootstrap_share_ratio((paired or {}).get("per_example") or [], THRESHOLD_KEY)
+            ),
             _holds(None if ratio is None else ratio >= 4),
         )
     )
@@ -593,16 +613,28 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
             "taxonomy": plot_taxonomy(rows, plots / "taxonomy.png"),
         }
     nll_md, ratios = nll_table(data["nll"], data["targets"], data["nll_paired"])
+    r4 = r4_points(data) if data["fisher"] is not None else None
+    scope = claim_scope(data, r4, threshold=THRESHOLD_KEY, names=HELDOUT_NAMES)
     parts = [
         "# MixSD run report",
         "",
+        # The paper's Figure 2 first: where each method lands, memorisation against retention.
+        *_image("memorisation vs retention", images["pareto"], run_dir),
         f"Model `{run['model']}`, training records `{run['data']}`, run folder `{run_dir.name}`.",
         "Scores are accuracies in %; retention is the held-out score over the base model's (%),",
-        "averaged over tasks; ΔL_ref is the increase of the reference loss (nats / token).",
+        "averaged over tasks; ΔL_ref is the increase of the reference loss (nats / token), ± its",
+        "standard error over the reference prompts where recorded.",
         "ΔNLL (Fisher section) is the increase of the Fisher's per-sample loss (summed response",
         "NLL, averaged over samples) on the Fisher data (fisher/reference.jsonl): another measure",
         "than ΔL_ref's token mean, so the two differ in size and may differ in sign. R4's forgetting",
         "is the paper's mean held-out drop unless its row names another measure.",
+        "",
+        "## What this run can test",
+        "",
+        "A claim this budget cannot test is not evidence against the paper; the claims table",
+        "below is read against this one.",
+        "",
+        claim_scope_table(scope),
         "",
         "## Results",
         "",
@@ -613,7 +645,6 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         "",
         claims_table(data),
         "",
-        *_image("memorisation vs retention", images["pareto"], run_dir),
         "## Training",
         "",
         training_table(rows),
@@ -642,4 +673,7 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         if config.plots and picture and Path(picture).is_file():
             parts += ["", f"![Fisher]({os.path.relpath(picture, run_dir)})"]
         parts.append("")
+    from mixsd._qa import report_lines  # which verifier scored each split; the QA filter
+
+    parts += report_lines(run)
     return write_text(run_dir / "report.md", "\n".join(parts))
