@@ -127,3 +127,48 @@ def test_extract_strict_compares_numbers_within_1e_6():
     assert not verify(r"\boxed{137}", "37", mode)
     assert verify(r"\boxed{137}", "37", "extract-loose")  # loose would take the substring
     assert not verify(r"\boxed{36}", "37", mode)
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold"),
+    [
+        (r"\boxed{The Gray Heron}", "gray heron"),  # article and case
+        (r"\boxed{Zurich}", "Zürich"),  # accents
+        (r"\boxed{3482}", "3,482"),  # digit-group separator
+        ("\\boxed{1\u00a0250}", "1,250"),  # a no-break space between digit groups
+        (r"\boxed{412.50}", "412.5"),  # equal numbers
+        (r"\boxed{\text{Merrow Caddon}}", "Merrow, Caddon"),  # punctuation, LaTeX wrapper
+        (r"\boxed{Jean-Paul O'Neill.}", "jean paul o neill"),
+        ("It flows through Dunmere: it is the Avel.", "the Avel"),  # no box: final sentence
+    ],
+)
+def test_qa_normalized_accepts(reply: str, gold: str) -> None:
+    assert verify(reply, gold, "qa-normalized")
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold"),
+    [
+        (r"\boxed{412.5}", "41.25"),  # a decimal point is not punctuation
+        (r"\boxed{Ostrava}", "Ostrava Nova"),
+        (r"\boxed{the}", "the"),  # nothing left of the gold: never passes
+        (r"\boxed{Avel} but then \boxed{Sorrel}", "Avel"),  # the last box counts
+        ("The Avel is long. It is not the answer here.", "Avel"),  # not in the final sentence
+    ],
+)
+def test_qa_normalized_rejects(reply: str, gold: str) -> None:
+    assert not verify(reply, gold, "qa-normalized")
+
+
+def test_qa_paper_is_the_authors_simpleqa_scorer():
+    assert verify(r"so \boxed{ Gray Heron }", "gray heron", "qa-paper")  # lower and strip only
+    assert not verify(r"\boxed{The Gray Heron}", "Gray Heron", "qa-paper")  # no article rule
+    assert verify("<think>hm</think> Avel ", "avel", "qa-paper")  # after </think>
+    assert verify(" 1889\n", "1889", "qa-paper")  # the whole reply
+    assert not verify("", " ", "qa-paper")
+
+
+def test_record_answers_lists_the_aliases():
+    record = {"answer": "17", "meta": {"answer_aliases": ["seventeen", " "]}}
+    assert kgworld.record_answers(record) == ["17", "seventeen"]
+    assert kgworld.record_answers({"answer": "x", "meta": None}) == ["x"]

@@ -13,12 +13,22 @@ without one, the last integer in the reply) numerically.
 the answer is the last box, else an ``<answer>`` tag, else the last number, else the whole
 reply; normalised strings equal or numbers within 1e-6; loose also accepts the normalised gold
 inside the normalised prediction.
+
+Open-domain answers (question-answer files, ``kgworld import-qa``): ``boxed-exact`` is the
+authors' SimpleQA rollout rule too (their ``boxed`` extraction mode; this registry's ``boxed``
+is the lenient form above, kept as it was). ``qa-normalized`` compares the last box with the gold
+after :func:`normalize_open_answer` (case, accents, punctuation, the articles a/an/the, spacing,
+digit-group separators; equal numbers match); without a box, the normalised gold as a phrase of
+the final sentence. ``qa-paper`` is the authors' SimpleQA scorer (FACTS.md §5). A record's
+aliases (``meta.answer_aliases``) are tried as golds by the evaluations (:func:`record_answers`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mixsd_base import Registry
 
@@ -31,6 +41,12 @@ _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
 _SIMPLE_FRAC = re.compile(r"(-?)\\frac\{([^{}]+)\}\{([^{}]+)\}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Open-domain normalisation: a comma or thin / no-break space between digit groups (1,234),
+# a period that is not a decimal point, other punctuation, English articles.
+_DIGIT_GROUP = re.compile(r"(?<=\d)[,\u00a0\u202f\u2009](?=\d{3}(?!\d))")
+_NOT_DECIMAL_POINT = re.compile(r"(?<!\d)\.|\.(?!\d)")
+_PUNCTUATION = re.compile(r"[^\w\s.]|_")
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 
 
 def _brace_end(text: str, start: int) -> int | None:
@@ -205,6 +221,57 @@ def verify_extract_strict(reply: str, answer: str) -> bool:
     return paper_answers_match(extract_answer(reply), answer, loose=False)
 
 
+def normalize_open_answer(answer: str) -> str:
+    """An open-domain answer's comparable form: ``$`` and LaTeX text wrappers peeled, digit-group
+    separators dropped (``1,234`` -> ``1234``), accents dropped, lower-cased, punctuation other
+    than a decimal point made a space, the articles a / an / the dropped, spaces collapsed."""
+    text = _DIGIT_GROUP.sub("", _peel_paper(answer))
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = _PUNCTUATION.sub(" ", _NOT_DECIMAL_POINT.sub(" ", text))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def open_answers_match(prediction: str, gold: str) -> bool:
+    """Equal after :func:`normalize_open_answer`, or equal numbers (``3.50`` and ``3.5``); an
+    empty gold never passes."""
+    pred, ref = normalize_open_answer(prediction), normalize_open_answer(gold)
+    if pred == ref:
+        return bool(ref)
+    a, b = _as_number(pred), _as_number(ref)
+    return a is not None and b is not None and abs(a - b) <= 1e-6
+
+
+def verify_qa_normalized(reply: str, answer: str) -> bool:
+    """The last ``\\boxed{}`` matches the gold after open-domain normalisation; a reply without
+    a box passes when the normalised gold is a whole phrase of its normalised final sentence."""
+    boxed = extract_boxed(reply)
+    if boxed is not None:
+        return open_answers_match(boxed, answer)
+    gold = normalize_open_answer(answer)
+    sentence = normalize_open_answer(final_sentence(reply))
+    return bool(gold) and re.search(rf"(?<!\w){re.escape(gold)}(?!\w)", sentence) is not None
+
+
+def verify_qa_paper(reply: str, answer: str) -> bool:
+    """The authors' SimpleQA scorer (FACTS.md §5): the last ``\\boxed{}``, else the text after
+    ``</think>``, else the whole reply, equals the gold after ``lower()`` and ``strip()``."""
+    prediction = extract_boxed(reply)
+    if prediction is None:
+        prediction = reply.rsplit("</think>", 1)[-1]
+    gold = answer.strip().lower()
+    return bool(gold) and prediction.strip().lower() == gold
+
+
+def record_answers(record: Mapping[str, Any]) -> list[str]:
+    """The answers a reply to ``record`` may give: its ``answer``, then its aliases
+    (``meta.answer_aliases``, written by ``import_qa`` and ``import_mquake``)."""
+    meta = record.get("meta") or {}
+    aliases = meta.get("answer_aliases") if isinstance(meta, Mapping) else None
+    extra = [a for a in aliases or [] if isinstance(a, str) and a.strip()]
+    return [str(record["answer"]), *extra]
+
+
 # Read-only (no item assignment): code with its own rule passes that callable instead, as
 # mixsd_core's rollout (verifier=...) allows.
 VERIFIERS: Registry[Callable[[str, str], bool]] = Registry(
@@ -216,6 +283,8 @@ VERIFIERS: Registry[Callable[[str, str], bool]] = Registry(
         "extract-loose": verify_extract_loose,
         "extract-strict": verify_extract_strict,
         "integer": verify_integer,
+        "qa-normalized": verify_qa_normalized,
+        "qa-paper": verify_qa_paper,
     },
 )
 

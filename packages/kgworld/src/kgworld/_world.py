@@ -44,6 +44,7 @@ from mixsd_base import file_sha256, read_json
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
 MQUAKE_KIND = "mquake-import"  # manifest "kind" of a folder written by import_mquake
+QA_KIND = "qa-import"  # manifest "kind" of a folder written by import_qa
 
 
 def _version() -> str:
@@ -243,6 +244,8 @@ def load(path: str | Path, *, verify_hashes: bool = True) -> World:
         raise DataError("expected a JSON object", path=manifest_path)
     if manifest.get("kind") == MQUAKE_KIND:
         raise DataError("an MQuAKE import (edit/ files only), not a world", path=manifest_path)
+    if manifest.get("kind") == QA_KIND:
+        raise DataError("a QA import (qa/ files only), not a world", path=manifest_path)
     for key in ("config", "files"):
         if key not in manifest:
             raise DataError("missing field", path=manifest_path, field=key)

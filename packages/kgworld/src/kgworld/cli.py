@@ -1,5 +1,5 @@
 """The ``kgworld`` command line (also mounted as ``mixsd world``): gen, config, stats, check,
-import-mquake."""
+import-mquake, import-qa."""
 
 from __future__ import annotations
 
@@ -120,6 +120,67 @@ def import_mquake_command(
     path = import_mquake(source, out, instruction=text, overwrite=overwrite)
     counts = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["counts"]
     typer.echo(f"wrote {path}: {counts['edit/train']} edits, {counts['edit/multihop']} multi-hop")
+
+
+@app.command("import-qa")
+def import_qa_command(
+    source: Annotated[
+        Path, typer.Argument(help="Question-answer file: .csv (SimpleQA's), .jsonl or .parquet.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (must be empty or new).")],
+    question_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Question column (default: 'problem' if the file has it, else 'question')."
+        ),
+    ] = None,
+    answer_col: Annotated[str, typer.Option(help="Answer column.")] = "answer",
+    aliases_col: Annotated[
+        str | None,
+        typer.Option(help="Column of other accepted answers: a list, a JSON list or 'a | b'."),
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option(help="Leave bad rows out and list them, instead of stopping.")
+    ] = False,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of questions held out as qa/validation, in [0, 1).")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the train / validation split.")] = 42,
+    instruction: Annotated[
+        str | None,
+        typer.Option(
+            help="Instruction after every question ('' for none; default: answer "
+            "concisely within \\boxed{})."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """Convert a question-answer file to OUT/qa/{train,validation}.jsonl (+ manifest.json)."""
+    from kgworld._qa import QA_INSTRUCTION, import_qa
+
+    check_output(out, folder=True)  # fail before any work
+    path = import_qa(
+        source,
+        out,
+        question_col=question_col,
+        answer_col=answer_col,
+        aliases_col=aliases_col,
+        skip_bad_rows=skip_bad_rows,
+        val_fraction=val_fraction,
+        seed=seed,
+        instruction=QA_INSTRUCTION if instruction is None else instruction,
+        overwrite=overwrite,
+    )
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["skipped"]:
+        where = f"row {entry['row']}" + (f" (line {entry['line']})" if entry["line"] else "")
+        column = f", column {entry['column']!r}" if entry["column"] else ""
+        typer.echo(f"skipped {where}{column}: {entry['problem']}", err=True)
+    counts = manifest["counts"]
+    typer.echo(
+        f"wrote {path}: {counts['qa/train']} train, {counts['qa/validation']} validation "
+        f"({counts['skipped']} skipped, {counts['duplicates']} duplicates)"
+    )
 
 
 def main() -> None:
