@@ -30,7 +30,7 @@ from forgetbench._data import (
 from forgetbench._edit import EDIT_SPLITS, run_edit
 from forgetbench._errors import EvalError
 from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_dir
-from forgetbench._indomain import INDOMAIN_SPLITS, run_indomain
+from forgetbench._indomain import INDOMAIN_SPLITS, QA_SPLITS, run_indomain
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
 from forgetbench._protocol import PROTOCOLS, HeldoutProtocol, resolve_protocol
 from forgetbench._refloss import l_ref, reference_prompts, reference_set, run_refloss
@@ -57,6 +57,7 @@ __all__ = [
     "HELDOUT_TASKS",
     "INDOMAIN_SPLITS",
     "PROTOCOLS",
+    "QA_SPLITS",
     "SUITES",
     "Benchmark",
     "EvalConfig",

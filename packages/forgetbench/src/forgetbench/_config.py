@@ -24,6 +24,12 @@ DEFAULT_SUITES = ("heldout", "indomain", "refloss")
 DEFAULT_TASKS = ("fb_aime24", "fb_math500", "fb_gsm8k", "fb_gsm8k100", "fb_humaneval", "fb_mmlu")
 
 
+def _verifier_names() -> tuple[str, ...]:
+    import kgworld
+
+    return tuple(kgworld.VERIFIERS)
+
+
 def comma_list(value: Any) -> Any:
     """``"a,b"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]``: the comma lists ``--suites`` and
     ``--tasks`` have always taken, accepted wherever a list is (flag, ``--set``, YAML)."""
@@ -96,9 +102,17 @@ class EvalConfig:
     )
     indomain_scorer: str = option(
         "ours",
-        "in-domain verifiers: ours (KGFact boxed-or-final-sentence, KGFunc integer); paper "
-        "(FACTS §5, the authors' scorer: KGFact extract-loose, KGFunc extract-strict)",
+        "in-domain verifiers: ours (KGFact boxed-or-final-sentence, KGFunc integer, QA "
+        "qa-normalized); paper (FACTS §5, the authors' scorer: KGFact extract-loose, KGFunc "
+        "extract-strict, QA qa-paper)",
         choices=tuple(INDOMAIN_SCORERS),
+    )
+    qa_verifier: str | None = option(
+        None,
+        "verifier of the question-answer splits (qa/train, qa/validation): null = the in-domain "
+        "scorer's (ours: qa-normalized; paper: qa-paper), or a kgworld verifier name (e.g. the "
+        "one training validated with, train.eval_verifier)",
+        choices=_verifier_names,  # read when checked: imports kgworld
     )
     batch_size: int = option(8, "rows per forward pass", min=1)
     ref_prompts: int = option(200, "size of the reference-loss prompt set", min=1)

@@ -1,11 +1,18 @@
-"""In-domain accuracy: KGFact train / paraphrase / twohop / retrieval and KGFunc test / unseen.
+"""In-domain accuracy: KGFact train / paraphrase / twohop / retrieval, KGFunc test / unseen, and
+the splits of an imported question-answer file (``kgworld import-qa``): ``qa/train`` (the
+questions trained on) and ``qa/validation`` (held out: the factuality probe, real-world
+knowledge the training never saw, scored next to the held-out benchmarks).
 
 Each record's naive prompt (its context passage, then the question; the same user turn the
 trainers' rollouts use) goes through the chat template, is decoded greedily in batches, and the
 reply is checked with a kgworld verifier chosen by the scorer. ``ours`` (the default): KGFact
 ``boxed-or-final-sentence`` (small models rarely box: the gold as a phrase of the final sentence
-counts when there is no box at all), KGFunc ``integer``. ``paper``: the authors' in-domain scorer
-(FACTS.md §5), KGFact ``extract-loose``, KGFunc ``extract-strict``. Per-split overrides win.
+counts when there is no box at all), KGFunc ``integer``, QA ``qa-normalized``. ``paper``: the
+authors' in-domain scorer (FACTS.md §5), KGFact ``extract-loose``, KGFunc ``extract-strict``, QA
+``qa-paper`` (their SimpleQA scorer). Per-split overrides win. A reply passes when it matches
+the record's answer or one of its aliases (``meta.answer_aliases``, ``kgworld.record_answers``).
+The QA splits are scored only in a folder that has ``qa/``; a QA import's folder (no ``kgfact/``)
+scores nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from mixsd_base import file_sha256, read_jsonl
 __all__ = [
     "INDOMAIN_SCORERS",
     "INDOMAIN_SPLITS",
+    "QA_SPLITS",
     "accuracy_entry",
     "generate_replies",
     "run_indomain",
@@ -35,14 +43,25 @@ INDOMAIN_SPLITS: dict[str, str] = {
     "kgfunc/test": "integer",
     "kgfunc/unseen": "integer",
 }
-# scorer -> split -> kgworld verifier mode; "paper" is the authors' eval_output.py scorer
+# The splits of a question-answer import (kgworld import-qa), in folders that have qa/.
+QA_SPLITS: dict[str, str] = {"qa/train": "qa-normalized", "qa/validation": "qa-normalized"}
+# What the authors score each family with (eval_output.py; SimpleQA: their simpleqa.py).
+_PAPER = {"kgfact": "extract-loose", "kgfunc": "extract-strict", "qa": "qa-paper"}
+# scorer -> split -> kgworld verifier mode; "paper" is the authors' scorer
 INDOMAIN_SCORERS: dict[str, dict[str, str]] = {
-    "ours": INDOMAIN_SPLITS,
-    "paper": {
-        split: "extract-loose" if split.startswith("kgfact/") else "extract-strict"
-        for split in INDOMAIN_SPLITS
-    },
+    "ours": {**INDOMAIN_SPLITS, **QA_SPLITS},
+    "paper": {split: _PAPER[split.partition("/")[0]] for split in (*INDOMAIN_SPLITS, *QA_SPLITS)},
 }
+
+
+def default_splits(world: Path) -> list[str]:
+    """The splits scored when none are named: KGFact and KGFunc (missing ones reported as
+    skipped), and the QA splits where the folder has ``qa/`` (only those in a QA import)."""
+    if not (world / "qa").is_dir():
+        return list(INDOMAIN_SPLITS)
+    if not (world / "kgfact").is_dir():
+        return list(QA_SPLITS)
+    return [*INDOMAIN_SPLITS, *QA_SPLITS]
 
 
 def read_split(world: Path, split: str, limit: int | None) -> tuple[Path, list[dict[str, Any]]]:
@@ -95,7 +114,7 @@ def run_indomain(
     tokenizer: Any,
     world: str | Path,
     *,
-    splits: Iterable[str] = tuple(INDOMAIN_SPLITS),
+    splits: Iterable[str] | None = None,
     scorer: str = "ours",
     verifiers: dict[str, str] | None = None,
     limit: int | None = None,
@@ -104,9 +123,10 @@ def run_indomain(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
     """Accuracy per split. Returns ``(scores, per-sample records, {file: sha256})``.
 
-    ``scorer`` picks each split's verifier (:data:`INDOMAIN_SCORERS`); ``verifiers`` overrides
-    single splits. Each scored split records the verifier it used. Splits missing from the
-    world folder are reported as skipped; the others score in [0, 1].
+    ``splits`` defaults to :func:`default_splits`. ``scorer`` picks each split's verifier
+    (:data:`INDOMAIN_SCORERS`); ``verifiers`` overrides single splits. Each scored split records
+    the verifier it used. Splits missing from the world folder are reported as skipped; the
+    others score in [0, 1].
     """
     import kgworld
 
@@ -121,7 +141,7 @@ def run_indomain(
     scores: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
     hashes: dict[str, str] = {}
-    for split in splits:
+    for split in default_splits(root) if splits is None else splits:
         if split not in modes:
             raise EvalError(f"unknown in-domain split {split!r}; known: {', '.join(modes)}")
         if not (root / f"{split}.jsonl").is_file():
@@ -135,7 +155,9 @@ def run_indomain(
         )
         hits = []
         for record, reply in zip(records, replies, strict=True):
-            ok = kgworld.verify(reply, record["answer"], modes[split])
+            ok = any(
+                kgworld.verify(reply, gold, modes[split]) for gold in kgworld.record_answers(record)
+            )
             hits.append(ok)
             samples.append(
                 {

@@ -119,11 +119,14 @@ def _world_suite(
 
 @SUITES.register("indomain")
 def indomain_suite(run: SuiteRun) -> None:
-    """The world's KGFact and KGFunc splits (EvalConfig requires a world for this suite)."""
-    from forgetbench._indomain import run_indomain
+    """The world's KGFact, KGFunc and QA splits (EvalConfig requires a world for this suite)."""
+    from forgetbench._indomain import QA_SPLITS, run_indomain
 
     assert run.world is not None
-    _world_suite(run, "indomain", run_indomain, run.world, scorer=run.config.indomain_scorer)
+    qa = run.config.qa_verifier
+    verifiers = dict.fromkeys(QA_SPLITS, qa) if qa is not None else None
+    scorer = run.config.indomain_scorer
+    _world_suite(run, "indomain", run_indomain, run.world, scorer=scorer, verifiers=verifiers)
 
 
 @SUITES.register("edit")
