@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from fishertools import CompareConfig, FisherConfig
 from forgetbench import EvalConfig
+from mixsd._qa import FILTERS, QASource
 from mixsd_base import ConfigError
 from mixsd_core import NLLConfig, RolloutConfig
 
@@ -105,7 +106,8 @@ def stage_config(cls: type[C], section: Any, **owned: Any) -> C:
 
 if TYPE_CHECKING:  # to a type checker a section reads as its stage config (a superset of it)
 
-    class RolloutSection(RolloutConfig): ...
+    class RolloutSection(RolloutConfig):
+        filter: str  # the run's own option (see below), not RolloutConfig's
 
     class NLLSection(NLLConfig): ...
 
@@ -119,6 +121,21 @@ else:
         "``rollout:``: RolloutConfig options (mixsd rollout); alpha comes from each method.",
         (RolloutConfig,),
         run_sets=("alpha", "seed"),
+        extra=(
+            (
+                "filter",
+                str,
+                field(
+                    default="none",
+                    metadata={
+                        "help": "none, or intersection (the authors' SimpleQA filter): a row "
+                        "keeps its mixed target only where every alpha's rollouts verified it, "
+                        "else every MixSD file trains on its ground-truth target.",
+                        "choices": FILTERS,
+                    },
+                ),
+            ),
+        ),
     )
     NLLSection = _section(
         "NLLSection",
@@ -230,10 +247,15 @@ class DataSection:
 
 @dataclass
 class WorldSection:
-    """``world:``: kgworld settings (a preset and any WorldConfig key), or ``{path: FOLDER}``
-    to use a world generated before."""
+    """``world:``: kgworld settings (a preset and any WorldConfig key), ``{path: FOLDER}``
+    to use a world generated before, or ``{qa: FILE}`` / ``{qa: {file: FILE, ...}}`` to import
+    a question-answer file (SimpleQA's CSV, any CSV / JSONL / Parquet) instead."""
 
     path: str | None = field(default=None, metadata={"help": "A world folder made before."})
+    qa: QASource | None = field(
+        default=None,
+        metadata={"help": "A question-answer file imported as the world (kgworld import-qa)."},
+    )
     settings: dict[str, Any] = field(
         default_factory=lambda: {"preset": "small"},
         metadata={"help": "kgworld config: preset, seed, kgfact, kgfunc, edit, ..."},
@@ -241,6 +263,11 @@ class WorldSection:
     config: Any = field(init=False, default=None, repr=False)  # the resolved kgworld.WorldConfig
 
     def __post_init__(self) -> None:
+        if self.qa is not None:
+            if self.settings or self.path is not None:
+                keys = ", ".join([*self.settings, *(["path"] if self.path else [])])
+                raise ConfigError(f"a QA world takes no other settings ({keys})", field="qa")
+            return
         if self.path is not None:
             if self.settings:
                 raise ConfigError("a world given by path takes no other settings")
@@ -251,8 +278,13 @@ class WorldSection:
 
     @classmethod
     def from_yaml(cls, raw: Any) -> Any:
-        """``{path: F}`` or ``{preset: small, ...}`` -> the section's own two fields."""
+        """``{path: F}``, ``{qa: F}`` or ``{preset: small, ...}`` -> the section's own fields.
+        Beside ``qa`` a null setting is dropped: ``preset: null`` unsets an extended file's."""
         if not isinstance(raw, dict):
             return raw
+        if "qa" in raw:
+            qa = {"file": raw["qa"]} if isinstance(raw["qa"], str) else raw["qa"]
+            rest = {k: v for k, v in raw.items() if k != "qa" and v is not None}
+            return {"qa": qa, "settings": rest}
         settings = {k: v for k, v in raw.items() if k != "path"}
         return {"path": raw["path"], "settings": settings} if "path" in raw else {"settings": raw}

@@ -21,6 +21,7 @@ def check_stages(config: RunConfig) -> None:
     The evaluation's config is built at its stage: it checks that its input folders exist.
     """
     from fishertools import CompareConfig, FisherConfig
+    from mixsd._qa import check as check_qa
     from mixsd._sections import stage_config
     from mixsd._stages import nll, rollout, train
 
@@ -39,3 +40,4 @@ def check_stages(config: RunConfig) -> None:
         at("fisher", lambda: stage_config(FisherConfig, config.fisher, samples=None))
         at("fisher", lambda: stage_config(CompareConfig, config.fisher))
     train.check(config)
+    check_qa(config)

@@ -42,6 +42,8 @@ def run(ctx: RunContext, world: Artifact) -> TrainingData:
         elif family == "kgfunc":  # held-out operations / inputs: evaluated as generated
             for other in ("test", "unseen"):
                 _keep(world, folder, f"kgfunc/{other}", lambda r: True)
+        elif family == "qa":  # the held-out questions (the factuality probe), all of them
+            _keep(world, folder, "qa/validation", lambda r: True)
         # The world manifest travels along: evaluations record what they ran on.
         with atomic_write(folder / "manifest.json", "wb") as f:
             f.write((world.path / "manifest.json").read_bytes())

@@ -1,5 +1,7 @@
 """Stage ``rollout``: one file of verified mixed targets per alpha some method trains at
-(``rollouts/mixsd-aALPHA.jsonl``), shared by MixSD and MixSD-KL at that alpha."""
+(``rollouts/mixsd-aALPHA.jsonl``), shared by MixSD and MixSD-KL at that alpha. With
+``rollout.filter: intersection`` the methods train on the filtered files instead
+(``mixsd._qa.intersect``: every alpha's file, a ground-truth row where some alpha failed)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def run(ctx: RunContext, data: TrainingData) -> dict[float, Artifact]:
     """``{alpha: rollout file}`` of the alphas whose rollouts kept at least one target."""
     from mixsd_core import run_rollout
 
-    done = {}
+    done, made = {}, {}
     for alpha in ctx.config.rollout_alphas():
         config = rollout_config(ctx.config, alpha, ctx.base_model)
         out = Path(config.out)
@@ -42,6 +44,9 @@ def run(ctx: RunContext, data: TrainingData) -> dict[float, Artifact]:
             run_rollout(c, progress=ctx.progress)
 
         digest = ctx.units.run("rollouts", out.stem, inputs, [out], build)
+        made[alpha] = Artifact(out, digest)
+        if ctx.config.rollout.filter == "intersection":
+            continue  # a file that kept nothing still takes part: every row falls back
         if read_json(config.manifest_path)["counts"]["kept"] == 0:
             ctx.units.echo(
                 f"[rollouts] {out.stem}: no target passed the verifier; methods trained on "
@@ -49,4 +54,8 @@ def run(ctx: RunContext, data: TrainingData) -> dict[float, Artifact]:
             )
             continue
         done[alpha] = Artifact(out, digest)
+    if ctx.config.rollout.filter == "intersection" and made:
+        from mixsd._qa import intersect
+
+        return intersect(ctx, data, made)
     return done

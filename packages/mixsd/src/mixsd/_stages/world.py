@@ -1,4 +1,5 @@
-"""Stage ``world``: generate the kgworld folder of the run (or take the one ``world.path`` names)."""
+"""Stage ``world``: generate the kgworld folder of the run (or take the one ``world.path`` names,
+or import the question-answer file ``world.qa`` names: ``mixsd._qa``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def run(ctx: RunContext) -> Artifact:
         if not manifest.is_file():
             raise ctx.config.error(("world", "path"), f"{folder} is not a world")
         return Artifact(folder, file_sha256(manifest))
+    if section.qa is not None:
+        from mixsd._qa import import_world
+
+        return import_world(ctx)
     import kgworld
 
     folder = ctx.paths.world
