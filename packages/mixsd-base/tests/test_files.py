@@ -13,6 +13,7 @@ from mixsd_base import (
     atomic_write,
     check_output,
     file_sha256,
+    read_json,
     read_jsonl,
     suggest,
     text_sha256,
@@ -37,6 +38,26 @@ def test_jsonl_lines_end_only_at_newline(tmp_path):
     assert read_jsonl(out) == records
     out.write_bytes(b'{"id": "a"}\r\n{"id": "b"}\r\n')
     assert read_jsonl(out) == [{"id": "a"}, {"id": "b"}]
+
+
+def test_a_write_removes_the_temporaries_of_dead_writers(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = tmp_path / "r.json"
+    left = tmp_path / f".r.json.{int(dead.stdout)}.tmp"  # a writer killed before its rename
+    live = tmp_path / f".r.json.{os.getppid()}.tmp"  # a writer still at work
+    other = tmp_path / f".other.json.{int(dead.stdout)}.tmp"
+    for path in (left, live, other):
+        path.write_text("{")
+    write_json(out, {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, live.name, other.name])
 
 
 def test_atomic_write_leaves_old_file_on_error(tmp_path):
@@ -73,6 +94,26 @@ def test_jsonl_errors_name_file_line_field(tmp_path, content, kwargs, message):
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
         read_jsonl(path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"r.json: state file is empty"),
+        (b'{\n  "log": [1,\n', r"r.json:3: invalid JSON"),
+        (b"[1]\n", r"r.json: expected a JSON object, got list"),
+        (b'{"step": 1}', r"r.json: field 'log': missing field"),
+        (b'{"log": 3}', r"r.json: field 'log': expected list, got int"),
+        (b'{"log": [],\n "\xff": 1}', r"r.json:2: not UTF-8"),
+    ],
+)
+def test_json_errors_name_file_line_field(tmp_path, content, message):
+    path = tmp_path / "r.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_json(path, required=["log"], types={"log": list}, what="state file")
+    path.write_bytes(b'{"log": [], "step": 1}')
+    assert read_json(path, required=["log"], types={"log": list}) == {"log": [], "step": 1}
 
 
 def test_check_output_names_what_blocks_the_write(tmp_path, monkeypatch):

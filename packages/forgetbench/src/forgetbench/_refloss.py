@@ -24,7 +24,7 @@ from typing import Any
 
 from forgetbench._data import load_benchmark
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
-from mixsd_base import atomic_write, iter_jsonl, read_json
+from mixsd_base import atomic_write, read_json, read_jsonl
 
 __all__ = ["delta_l_ref_se", "l_ref", "reference_prompts", "reference_set", "run_refloss"]
 
@@ -83,10 +83,10 @@ def reference_prompts(n: int = 200, *, prompts_file: str | Path | None = None) -
     """The ``n`` user turns of the reference set (deterministic)."""
     if prompts_file is not None:
         path = Path(prompts_file).expanduser().absolute()
-        rows = iter_jsonl(
+        rows = read_jsonl(  # an empty file is an error: no reference set to measure on
             path, required=("prompt",), types={"prompt": str}, what="reference prompt file"
         )
-        return [row["prompt"] for _, row in rows][:n]
+        return [row["prompt"] for row in rows][:n]
     _, mmlu = mmlu_split(load_benchmark("mmlu"))
     pools = [
         [math_prompt(r["problem"]) for r in load_benchmark("gsm8k-100")],

@@ -15,6 +15,7 @@ from typing import Any
 
 from forgetbench._config import EvalConfig
 from forgetbench._errors import EvalError
+from forgetbench._refloss import reference_prompts
 from forgetbench._suites import SUITES, SuiteRun, retention
 from forgetbench._taxonomy import TaxonomyConfig, leakage_entities
 from mixsd_base import package_versions, read_json, write_json, write_jsonl
@@ -48,6 +49,8 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     out = Path(config.out).expanduser().absolute()
     sidecar = out.with_suffix(".samples.jsonl")
     base_scores = _load_base_scores(config.base) if config.base else None
+    if "refloss" in config.suites and config.ref_prompts_file is not None:
+        reference_prompts(config.ref_prompts, prompts_file=config.ref_prompts_file)  # bad: fail now
     load = _loader(config)
     started = time.monotonic()
     model, tokenizer = load(config.model)

@@ -7,6 +7,7 @@ file, then renamed), so an interrupted run never leaves a half-written file that
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import json
@@ -46,6 +47,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
@@ -53,6 +55,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    """Remove the temporary siblings of ``path`` whose writer died before its rename (a killed
+    run): a resumed run rewrites the file and must not leave them behind. A live writer's is
+    kept."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to someone else
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -154,13 +177,51 @@ def read_text(path: str | Path, *, what: str = "file") -> str:
         ) from None
 
 
-def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
-    """Read one JSON document; errors name the file and line."""
+def read_json(
+    path: str | Path,
+    *,
+    required: Sequence[str] = (),
+    types: Mapping[str, type | tuple[type, ...]] | None = None,
+    what: str = "JSON file",
+) -> Any:
+    """Read one JSON document; errors name the file and line. With ``required`` or ``types``
+    the document must be an object holding those fields, of those types (as in
+    :func:`iter_jsonl`), or it is a :class:`DataError` naming the field."""
     text = read_text(path, what=what)
+    if not text.strip():
+        raise DataError(f"{what} is empty", path=path)
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    if required or types:
+        _check_object(value, path, None, required, types)
+    return value
+
+
+def _check_object(
+    value: Any,
+    path: str | Path,
+    line: int | None,
+    required: Sequence[str],
+    types: Mapping[str, type | tuple[type, ...]] | None,
+) -> None:
+    """A JSON object with the ``required`` fields, each field of ``types`` of its type."""
+    if not isinstance(value, dict):
+        raise DataError(f"expected a JSON object, got {type(value).__name__}", path=path, line=line)
+    for name in required:
+        if name not in value:
+            raise DataError("missing field", path=path, line=line, field=name)
+    for name, expected in (types or {}).items():
+        if name in value and not isinstance(value[name], expected):
+            kinds = expected if isinstance(expected, tuple) else (expected,)
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise DataError(
+                f"expected {names}, got {type(value[name]).__name__}",
+                path=path,
+                line=line,
+                field=name,
+            )
 
 
 def iter_jsonl(
@@ -186,23 +247,7 @@ def iter_jsonl(
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(
-                f"expected a JSON object, got {type(record).__name__}", path=path, line=number
-            )
-        for name in required:
-            if name not in record:
-                raise DataError("missing field", path=path, line=number, field=name)
-        for name, expected in (types or {}).items():
-            if name in record and not isinstance(record[name], expected):
-                kinds = expected if isinstance(expected, tuple) else (expected,)
-                names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-                raise DataError(
-                    f"expected {names}, got {type(record[name]).__name__}",
-                    path=path,
-                    line=number,
-                    field=name,
-                )
+        _check_object(record, path, number, required, types)
         yield number, record
 
 

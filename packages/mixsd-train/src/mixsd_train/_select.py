@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mixsd_base import Registry, read_json, write_json
+from mixsd_base import Registry, check_fields, read_json, write_json
 from mixsd_train._errors import TrainError
 
 __all__ = [
@@ -159,9 +159,13 @@ class SelectConfig:
         default="auto",
         metadata={
             "help": "auto (sft: first-peak, else last), first-peak, converged, last, or paper "
-            "(Appendix D; needs the held-out validation curve: train with validation_data)."
+            "(Appendix D; needs the held-out validation curve: train with validation_data).",
+            "choices": lambda: ("auto", *RULES),  # read when checked: RULES is defined below
         },
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self, error=TrainError)  # a bad rule names its config file and line
 
 
 def _state_file(run_dir: Path) -> Path:
@@ -180,7 +184,13 @@ def accuracy_curve(run_dir: str | Path, key: str = TRAINING_KEY) -> list[tuple[i
     """``[(step, accuracy), ...]`` of the logged ``key`` (training accuracy, or
     :data:`HELDOUT_KEY`) at the checkpoints that still exist on disk."""
     run_dir = Path(run_dir)
-    history = read_json(_state_file(run_dir), what="trainer state")["log_history"]
+    state = read_json(
+        _state_file(run_dir),
+        what="trainer state",
+        required=("log_history",),
+        types={"log_history": list},
+    )
+    history = state["log_history"]
     points = {int(e["step"]): float(e[key]) for e in history if key in e}
     return [(s, a) for s, a in sorted(points.items()) if (run_dir / f"checkpoint-{s}").is_dir()]
 
