@@ -39,7 +39,7 @@ from kgworld._edit import edit_splits
 from kgworld._graph import FactGraph, build_graph
 from kgworld._kgfact import Record, kgfact_splits
 from kgworld._kgfunc import kgfunc_splits
-from mixsd_base import file_sha256, read_json
+from mixsd_base import check_output, file_sha256, read_json
 
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
@@ -177,6 +177,7 @@ def _graph_chunks(kg: FactGraph, per_chunk: int = 8192) -> Iterator[bytes]:
 def check_output_dir(out: Path, *, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise KGWorldError("exists and is not a directory", path=out)
+    check_output(out, folder=True)  # a file on the way to it, a folder the user may not write
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise KGWorldError(
             "output directory is not empty (pass --overwrite to replace it)", path=out

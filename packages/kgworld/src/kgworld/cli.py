@@ -45,8 +45,7 @@ def gen(
 
     overrides = {"preset": preset, "seed": seed, **parse_overrides(set_ or [])}
     world_config = load_config(config, overrides) if config else resolve_config(None, overrides)
-    check_output(out, folder=True)  # fail before any work
-    check_output_dir(out.absolute(), overwrite=overwrite)
+    check_output_dir(out.absolute(), overwrite=overwrite)  # fail before any work
     progress = None if quiet else (lambda line: typer.echo(line, err=True))
     world = generate(world_config, progress)
     path = world.write(out, overwrite=overwrite)
@@ -115,7 +114,6 @@ def import_mquake_command(
     """Convert MQuAKE cases to OUT/edit/{train,multihop}.jsonl (+ manifest.json)."""
     from kgworld._mquake import DEFAULT_INSTRUCTION, import_mquake
 
-    check_output(out, folder=True)  # fail before any work
     text = DEFAULT_INSTRUCTION if instruction is None else instruction
     path = import_mquake(source, out, instruction=text, overwrite=overwrite)
     counts = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["counts"]
