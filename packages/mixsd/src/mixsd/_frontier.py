@@ -29,7 +29,15 @@ from typing import Annotated, Any
 import typer
 
 from mixsd._sections import RolloutSection, stage_config
-from mixsd_base import ConfigError, check_fields, config_command, option, write_json, write_text
+from mixsd_base import (
+    ConfigError,
+    check_fields,
+    check_output,
+    config_command,
+    option,
+    write_json,
+    write_text,
+)
 from mixsd_core import DEFAULT_NLL_THRESHOLD, MODEL_HELP, RolloutConfig
 
 __all__ = ["FrontierConfig", "frontier_command", "frontier_settings", "run_frontier"]
@@ -82,6 +90,13 @@ class FrontierConfig:
                 raise ConfigError("values must be in [0, 1]", field=name)
         if any(k < 1 for k in self.repairs):
             raise ConfigError("values must be >= 1", field="repairs")
+        for setting in frontier_settings(self)[:1]:  # the rollout options, checked at load
+            try:
+                _rollout_config(self, setting)
+            except ConfigError as exc:
+                if exc.path is not None or not exc.field:
+                    raise
+                raise ConfigError(exc.message, field=f"rollout.{exc.field}") from None
 
 
 @dataclass(frozen=True)
@@ -384,6 +399,7 @@ def frontier_command(
 ) -> None:
     """Sweep fixed alphas and each mixing policy's knob on the same examples and seeds: verified
     yield, decoder passes, naive share and target NLL per setting (frontier.json/.md/.png)."""
+    check_output(config.out, folder=True)  # fail before any work
     table = run_frontier(config, progress=not quiet)
     typer.echo(frontier_markdown(table))
     typer.echo(f"wrote {Path(config.out) / 'frontier.md'}")
