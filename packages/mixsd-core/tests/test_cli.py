@@ -136,3 +136,19 @@ def test_console_script(tmp_path) -> None:
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == f"error: {tmp_path / 'no.jsonl'}: no such data file\n"
+
+
+def test_rollout_mixing_flags(cli, tiny_model_dir, data, tmp_path) -> None:
+    out = tmp_path / "g.jsonl"
+    args = ["rollout", "--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
+    code, stdout, err = cli(
+        *args, "--mixing", "guard", "--delta", "1.5", "--max-new-tokens", "6", "--no-verify"
+    )
+    assert code == 0, err
+    assert "naive share over disagreements" in stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["mixing"] for r in rows} == {"guard"} and all("sides" in r for r in rows)
+    manifest = json.loads((tmp_path / "g.manifest.json").read_text())
+    assert manifest["fingerprint"]["config"]["delta"] == 1.5
+    code, _, err = cli(*args, "--mixing", "gate", "--tau", "0.2", "--repair", "2", "--no-verify")
+    assert code == 1 and "field 'repair'" in err and "Traceback" not in err

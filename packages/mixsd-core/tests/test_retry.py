@@ -104,3 +104,64 @@ def test_empty_pool_and_bad_batch_size() -> None:
     assert _run(Toy({}), ids=[]) == []
     with pytest.raises(ValueError, match="batch_size"):
         _run(Toy({}), batch_size=0)
+
+
+class RepairToy(Toy):
+    """ex-0 passes once two positions are forced, ex-1 on its second draw, the rest never; the
+    repair flips position 10 - (flips so far) while any is left (ex-2 offers none)."""
+
+    def verify(self, attempt: Attempt, output: Any) -> bool:
+        self.verified.append((attempt.example_id, attempt.attempt))
+        if attempt.example_id == "ex-0":
+            return len(attempt.forced) == 2
+        return attempt.example_id == "ex-1" and attempt.draw == 2
+
+    def repair(self, attempt: Attempt, output: Any) -> tuple[int, str] | None:
+        if attempt.example_id == "ex-2":
+            return None
+        return 10 - len(attempt.forced), f"kept {attempt.attempt}"
+
+
+def _run_repair(toy: RepairToy, **overrides: Any) -> list[Any]:
+    settings: dict[str, Any] = dict(repair=toy.repair, repair_limit=2, max_retries=6)
+    return _run(toy, ids=IDS[:4], **{**settings, **overrides})
+
+
+def test_repair_flips_then_redraws() -> None:
+    toy = RepairToy({})
+    outcomes = _run_repair(toy)
+    ex0, ex1, ex2, ex3 = (o.attempt for o in outcomes)
+    # ex-0: first decode, then two repairs of draw 0 (same mask), which pass
+    assert (ex0.attempt, ex0.draw, ex0.forced, ex0.resume) == (2, 0, (10, 9), "kept 1")
+    assert ex0.mask == draw_mask(0.5, 3, "ex-0", 0, LENGTH) and outcomes[0].verified
+    # ex-1: draw 0 + 2 repairs, draw 1 + 2 repairs, then draw 2 passes at once
+    assert (ex1.attempt, ex1.draw, ex1.forced, ex1.resume) == (6, 2, (), None)
+    assert ex1.mask == draw_mask(0.5, 3, "ex-1", 2, LENGTH) and outcomes[1].verified
+    # ex-2 has nothing to repair: plain redraws, draw = attempt
+    assert (ex2.attempt, ex2.draw, ex2.forced) == (6, 6, ()) and not outcomes[2].kept
+    assert (ex3.attempt, ex3.draw) == (6, 2) and not outcomes[3].kept  # draws 0 0 0 1 1 1 2
+
+
+def test_repair_of_a_mask_free_policy_never_redraws() -> None:
+    """exchange / guard ignore the mask: after the repairs there is nothing new to try."""
+    toy = RepairToy({})
+    outcomes = _run_repair(toy, mask_matters=False)
+    assert outcomes[0].verified and outcomes[0].attempt.attempt == 2
+    assert [(o.attempt.attempt, o.kept) for o in outcomes[1:]] == [
+        (2, False),
+        (0, False),
+        (2, False),
+    ]
+    # without repair a mask-free greedy policy gets one attempt, as alpha 0 / 1 do
+    plain = _run(Toy({"ex-0": 1}), mask_matters=False)
+    assert [o.attempt.attempt for o in plain] == [0] * 7
+
+
+def test_repair_counts_against_max_retries() -> None:
+    outcomes = _run_repair(RepairToy({}), max_retries=1)
+    assert [(o.attempt.attempt, o.attempt.forced, o.kept) for o in outcomes] == [
+        (1, (10,), False),
+        (1, (10,), False),
+        (1, (), False),
+        (1, (10,), False),
+    ]

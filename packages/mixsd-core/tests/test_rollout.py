@@ -11,14 +11,18 @@ import pytest
 import torch
 
 from mixsd_core import (
+    Mixing,
     draw_mask,
     greedy_generate,
     mixed_rollout,
     reference_mixed_rollout,
+    reference_mixed_row,
     sample_rollout,
     sampled_mixed_rollout,
     stop_token_ids,
+    traced_mixed_rollout,
 )
+from mixsd_core._rollout_policy import answer_variants, ending_token_ids
 
 STEPS = 20
 
@@ -157,3 +161,136 @@ def test_greedy_generate_is_generate(tiny_lm, prompts, batch_size) -> None:
     # Explicit stops: a stop id that never comes decodes the full length.
     long = greedy_generate(model, tok, naive[:2], max_new_tokens=STEPS, stop_ids=[-1])
     assert [len(r) for r in long] == [STEPS, STEPS]
+
+
+# ---------------------------------------------------------------------------- adaptive mixing
+
+# Knobs that split the tiny model's disagreements between the sides (its context lifts range
+# 0-16 nats, the expert's cost of the naive token 0.5-19).
+POLICIES = {
+    "bernoulli": Mixing(),
+    "gate": Mixing("gate", tau=1e-3),
+    "exchange": Mixing("exchange", kappa=1.0),
+    "guard": Mixing("guard", delta=8.0),
+}
+
+
+@pytest.fixture(scope="module")
+def guard_context(tiny_lm, make_records):
+    """(answer variants per record, sentence-ending ids) of the tiny model's records."""
+    model, tok = tiny_lm
+    answers = [answer_variants(tok, r["answer"]) for r in make_records()]
+    return answers, ending_token_ids(tok, stop_token_ids(model, tok))
+
+
+def _reference_rows(tiny_lm, prompts, masks, mixing, guard_context, forced=None):
+    model, tok = tiny_lm
+    _, naive, expert = prompts
+    answers, ends = guard_context
+    return [
+        reference_mixed_row(
+            model,
+            tok,
+            n,
+            e,
+            m,
+            max_new_tokens=STEPS,
+            eos_token_ids=stop_token_ids(model, tok),
+            mixing=mixing,
+            answer_ids=a,
+            ending_ids=ends,
+            forced=f,
+        )
+        for n, e, m, a, f in zip(
+            naive, expert, masks, answers, forced or [()] * len(masks), strict=True
+        )
+    ]
+
+
+def _traced(tiny_lm, prompts, masks, mixing, guard_context, rows=slice(None), **kwargs):
+    model, tok = tiny_lm
+    _, naive, expert = prompts
+    answers, ends = guard_context
+    return traced_mixed_rollout(
+        model,
+        tok,
+        naive[rows],
+        expert[rows],
+        masks[rows],
+        max_new_tokens=STEPS,
+        eos_token_ids=stop_token_ids(model, tok),
+        mixing=mixing,
+        answer_ids=answers[rows],
+        ending_ids=ends,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+@pytest.mark.parametrize("batch_size", [3, 8])
+def test_traced_batched_equals_reference(
+    tiny_lm, prompts, guard_context, policy, batch_size
+) -> None:
+    ids, _, _ = prompts
+    mixing = POLICIES[policy]
+    masks = [draw_mask(0.5, 1, i, 0, STEPS) for i in ids]
+    got = []
+    for s in range(0, len(ids), batch_size):
+        got += _traced(tiny_lm, prompts, masks, mixing, guard_context, slice(s, s + batch_size))
+    reference = _reference_rows(tiny_lm, prompts, masks, mixing, guard_context)
+    assert [g.tokens for g in got] == [r.tokens for r in reference]
+    assert [g.takes_naive for g in got] == [r.takes_naive for r in reference]
+    assert [g.sides for g in got] == [r.sides for r in reference]
+    for g, r in zip(got, reference, strict=True):
+        assert [s[0] for s in g.signals] == [s[0] for s in r.signals]
+        assert [s[1:] for s in g.signals] == [pytest.approx(s[1:], abs=1e-4) for s in r.signals]
+    # The comparison means something: both sides are taken at disagreement positions, and a
+    # policy other than bernoulli decides differently from the mask somewhere.
+    sides = "".join(r.sides for r in reference)
+    assert "N" in sides and "E" in sides
+    if policy != "bernoulli":
+        bits = [m[: len(r.tokens)] for m, r in zip(masks, reference, strict=True)]
+        assert any(
+            r.takes_naive[t] != b[t]
+            for r, b in zip(reference, bits, strict=True)
+            for t, c in enumerate(r.sides)
+            if c != "."
+        )
+
+
+def test_traced_bernoulli_and_gate_tau_0_are_the_paper(tiny_lm, prompts, guard_context) -> None:
+    ids, naive, expert = prompts
+    masks = [draw_mask(0.5, 3, i, 0, STEPS) for i in ids]
+    paper = _mixed(tiny_lm, naive, expert, masks)
+    for mixing in (Mixing(), Mixing("gate", tau=0.0)):
+        rows = _traced(tiny_lm, prompts, masks, mixing, guard_context)
+        assert [r.tokens for r in rows] == paper
+        assert [r.takes_naive for r in rows] == [
+            m[: len(p)] for m, p in zip(masks, paper, strict=True)
+        ]
+    gated = _traced(tiny_lm, prompts, masks, POLICIES["gate"], guard_context)
+    assert [r.tokens for r in gated] != paper  # tau > 0 does change targets
+
+
+@pytest.mark.parametrize("policy", ["bernoulli", "guard"])
+def test_resuming_from_a_prefix_equals_the_forced_reference(
+    tiny_lm, prompts, guard_context, policy
+) -> None:
+    """Repair's re-decode (kept prefix + a forced position) is the method with that position
+    forced from the start."""
+    ids, _, _ = prompts
+    mixing = POLICIES[policy]
+    masks = [draw_mask(0.5, 4, i, 0, STEPS) for i in ids]
+    first = _traced(tiny_lm, prompts, masks, mixing, guard_context)
+    flips = [next((t for t, c in enumerate(r.sides) if c == "N"), None) for r in first]
+    assert sum(f is not None for f in flips) >= 3
+    forced = [() if f is None else (f,) for f in flips]
+    prefixes = [None if f is None else r.prefix(f) for r, f in zip(first, flips, strict=True)]
+    resumed = _traced(
+        tiny_lm, prompts, masks, mixing, guard_context, forced=forced, prefixes=prefixes
+    )
+    reference = _reference_rows(tiny_lm, prompts, masks, mixing, guard_context, forced)
+    assert [r.tokens for r in resumed] == [r.tokens for r in reference]
+    assert [r.sides for r in resumed] == [r.sides for r in reference]
+    assert all("R" in r.sides for r, f in zip(resumed, flips, strict=True) if f is not None)
+    assert [r.tokens for r in resumed] != [r.tokens for r in first]

@@ -307,3 +307,135 @@ def test_bad_config_values(data, tmp_path, field, value) -> None:
 def test_from_dict_rejects_unknown_keys(data, tmp_path) -> None:
     with pytest.raises(ValueError, match=r"field 'alpah': unknown key \(did you mean 'alpha'\?\)"):
         RolloutConfig.from_dict({"data": str(data), "out": str(tmp_path / "o.jsonl"), "alpah": 0.1})
+
+
+# ---------------------------------------------------------------------------- adaptive mixing
+
+# A paper (bernoulli) rollout's record and fingerprint keys, as before adaptive mixing existed.
+PAPER_RECORD_KEYS = {
+    *("id", "prompt", "target", "answer", "context", "split", "meta", "gold_target"),
+    *("target_ids", "mask", "naive_prompt", "expert_prompt", "alpha", "seed", "attempt"),
+    *("verified", "finish_reason", "task"),
+}
+PAPER_CONFIG_KEYS = {
+    *("model", "data", "out", "alpha", "seed", "batch_size", "chunk_batches", "max_new_tokens"),
+    *("max_retries", "backend", "verifier", "no_verify", "task", "prompt_style", "temperature"),
+    *("top_p", "limit", "device", "dtype"),
+}
+TRACE_KEYS = {"mixing", "sides", "signals", "naive_share"}
+
+
+def _paper_and(tiny_lm, data, tmp_path, verifier=None, **mixing: Any):
+    """The bernoulli rollout and the same rollout under ``mixing``: (records, manifest) each."""
+    runs = []
+    for name, extra in (("paper", {}), ("mixed", mixing)):
+        out = tmp_path / f"{name}.jsonl"
+        settings: dict[str, Any] = dict(max_retries=3) if verifier else dict(no_verify=True)
+        manifest = _run(tiny_lm, _config(data, out, **settings, **extra), verifier=verifier)
+        runs.append((_lines(out), manifest))
+    return runs
+
+
+def _every_third(reply: str, answer: str) -> bool:
+    return len(reply) % 3 == 0
+
+
+def test_paper_rollouts_keep_their_keys(tiny_lm, data, tmp_path) -> None:
+    (paper, manifest), (traced, traced_manifest) = _paper_and(
+        tiny_lm, data, tmp_path, _every_third, trace=True
+    )
+    assert {k for r in paper for k in r} == PAPER_RECORD_KEYS
+    assert set(manifest["fingerprint"]["config"]) == PAPER_CONFIG_KEYS
+    assert "decoder_passes" not in manifest and "effective_naive_share" not in manifest
+    # trace: the same targets, with their trace; its fingerprint names the new fields
+    assert [{k: r[k] for k in PAPER_RECORD_KEYS} for r in traced] == paper
+    assert all(set(r) == PAPER_RECORD_KEYS | TRACE_KEYS for r in traced)
+    assert traced_manifest["fingerprint"]["config"]["trace"] is True
+    assert traced_manifest["attempts_histogram"] == manifest["attempts_histogram"]
+
+
+def test_gate_tau_0_writes_the_paper_targets(tiny_lm, data, tmp_path) -> None:
+    (paper, manifest), (gated, gated_manifest) = _paper_and(
+        tiny_lm, data, tmp_path, _every_third, mixing="gate", tau=0.0
+    )
+    assert [{k: r[k] for k in PAPER_RECORD_KEYS} for r in gated] == paper
+    assert manifest["attempts_histogram"] != {"0": len(paper)}  # retries happened
+    sides = "".join(r["sides"] for r in gated)
+    assert gated_manifest["disagreement_positions"] == sum(c != "." for c in sides) > 0
+    assert gated_manifest["effective_naive_share"] == sides.count("N") / sum(
+        c != "." for c in sides
+    )
+    dropped = gated_manifest["counts"]["dropped"]
+    attempts = sum(r["attempt"] + 1 for r in gated) + dropped * 4
+    assert gated_manifest["decoder_passes"] == attempts
+    for r in gated:
+        assert r["mixing"] == "gate" and len(r["sides"]) == len(r["target_ids"])
+        assert [s[0] for s in r["signals"]] == [t for t, c in enumerate(r["sides"]) if c != "."]
+        assert all(v == round(v, 2) for s in r["signals"] for v in s[1:])
+
+
+def test_guard_records_its_decisions(tiny_lm, data, tmp_path) -> None:
+    (paper, _), (guarded, manifest) = _paper_and(tiny_lm, data, tmp_path, mixing="guard", delta=0.5)
+    assert [r["target_ids"] for r in guarded] != [r["target_ids"] for r in paper]
+    assert manifest["fingerprint"]["config"]["mixing"] == "guard"
+    for r in guarded:
+        taken = [r["mask"][t] for t, c in enumerate(r["sides"]) if c in "NE"]
+        assert taken == [int(c == "N") for c in r["sides"] if c in "NE"]
+        share = r["naive_share"]
+        assert share is None or share == r["sides"].count("N") / (
+            len(r["sides"]) - r["sides"].count(".")
+        )
+        # guard keeps the expert wherever the lift reaches delta
+        assert all(r["sides"][s[0]] == "E" for s in r["signals"] if s[3] >= 8.01)
+
+
+def test_repair_redecodes_from_the_costliest_flip(tiny_lm, data, tmp_path) -> None:
+    from mixsd_core import draw_mask, reference_mixed_row, stop_token_ids
+
+    model, tok = tiny_lm
+    calls: dict[str, int] = {}
+
+    def third_time_lucky(reply: str, answer: str) -> bool:
+        calls[answer] = calls.get(answer, 0) + 1
+        return calls[answer] == 3
+
+    out = tmp_path / "repair.jsonl"
+    manifest = _run(tiny_lm, _config(data, out, max_retries=5, repair=2), verifier=third_time_lucky)
+    rows = _lines(out)
+    assert len(rows) == 8 and all(r["attempt"] == 2 for r in rows)
+    repaired = [r for r in rows if r["repairs"]]
+    assert len(repaired) >= 4 and any(len(r["repairs"]) == 2 for r in repaired)
+    for r in rows:
+        # The last flip is re-decoded from the same prefix, so it stays a disagreement; an
+        # earlier one may fall where the re-decoded text no longer disagrees (or has ended).
+        assert {t for t, c in enumerate(r["sides"]) if c == "R"} <= set(r["repairs"])
+        assert not r["repairs"] or r["sides"][r["repairs"][-1]] == "R"
+        reference = reference_mixed_row(
+            model,
+            tok,
+            r["naive_prompt"],
+            r["expert_prompt"],
+            draw_mask(0.5, 0, r["id"], r["draw"], STEPS),
+            max_new_tokens=STEPS,
+            eos_token_ids=stop_token_ids(model, tok),
+            forced=set(r["repairs"]),
+        )
+        assert r["target_ids"] == reference.tokens and r["sides"] == reference.sides
+    assert manifest["decoder_passes"] == 8 * 3
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"tau": 0.2}, "field 'tau': only mixing 'gate' reads it"),
+        ({"mixing": "guard", "kappa": 1.0}, "field 'kappa': only mixing 'exchange' reads it"),
+        ({"mixing": "gate", "temperature": 0.7}, "field 'mixing': needs greedy decoding"),
+        ({"repair": 1, "temperature": 0.7}, "field 'repair': needs greedy decoding"),
+        ({"repair": 1, "no_verify": True}, "field 'repair': repairs verifier failures"),
+        ({"mixing": "blind"}, "field 'mixing': must be one of"),
+        ({"mixing": "gate", "tau": 1.5}, r"field 'tau': must be in \[0, 1\]"),
+    ],
+)
+def test_bad_mixing_configs(data, tmp_path, values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        _config(data, tmp_path / "o.jsonl", **values)

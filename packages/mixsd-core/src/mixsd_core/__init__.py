@@ -39,6 +39,7 @@ from mixsd_core._prompts import (
 from mixsd_core._retry import decode_with_retries
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import read_records
+from mixsd_core._rollout_policy import MIXINGS, MixedRow, Mixing
 from mixsd_core._rollout_stage import run_rollout
 from mixsd_core._stop_tokens import stop_token_ids
 from mixsd_core._tokens import (
@@ -59,13 +60,26 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         **lazy_table(
-            "mixsd_core._rollout", ("greedy_generate", "mixed_rollout", "reference_mixed_rollout")
+            "mixsd_core._rollout",
+            (
+                "greedy_generate",
+                "mixed_rollout",
+                "reference_mixed_rollout",
+                "reference_mixed_row",
+                "traced_mixed_rollout",
+            ),
         ),
         **lazy_table("mixsd_core._sampling", ("sample_rollout", "sampled_mixed_rollout")),
         "score_targets": "mixsd_core._nll",
         **lazy_table(
             "mixsd_core._rollout_vllm",
-            ("VLLMModel", "load_vllm_model", "mask_runs", "vllm_mixed_rollout"),
+            (
+                "VLLMModel",
+                "load_vllm_model",
+                "mask_runs",
+                "vllm_mixed_rollout",
+                "vllm_traced_rollout",
+            ),
         ),
     },
 )
@@ -75,9 +89,12 @@ __all__ = [
     "DEFAULT_NLL_THRESHOLD",
     "DTYPE_WORDS",
     "EXPERT_TEMPLATES",
+    "MIXINGS",
     "MODEL_HELP",
     "MODEL_REGISTRY",
     "PAPER_NLL_THRESHOLDS",
+    "MixedRow",
+    "Mixing",
     "ModelError",
     "ModelInfo",
     "ModelSpec",
@@ -109,6 +126,7 @@ __all__ = [
     "parse_dtype",
     "read_records",
     "reference_mixed_rollout",
+    "reference_mixed_row",
     "render_chat",
     "render_naive_prompt",
     "render_prompts",
@@ -124,5 +142,7 @@ __all__ = [
     "stop_token_ids",
     "summarize_nll",
     "token_nll",
+    "traced_mixed_rollout",
     "vllm_mixed_rollout",
+    "vllm_traced_rollout",
 ]

@@ -7,13 +7,19 @@ the example is dropped. The pool's failed rows are redrawn *together*, in rounds
 decodes the pending rows in batches of ``batch_size``, so retry batches stay full (on a CPU a
 decode step costs nearly the same for 2 rows as for 8). Masks depend on (seed, id, attempt)
 only, so an example's targets never depend on the other rows of its batch.
+
+Repair (``repair``, ``repair_limit``): a failed attempt may instead be re-decoded with one more
+position forced to the expert, keeping the mask and the continuation before that position
+(``Attempt.forced``, ``Attempt.resume``); each mask draw gets at most ``repair_limit`` flips,
+then the next failure draws a fresh mask. Every decode, full or repaired, is one attempt of the
+``max_retries + 1`` allowed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 from mixsd_core._masks import draw_mask
 
@@ -28,8 +34,11 @@ class Attempt:
 
     index: int  # the example's position in the pool
     example_id: str
-    attempt: int  # 0 = first try
+    attempt: int  # 0 = first try; every decode (a redraw or a repair) counts one
     mask: list[int]  # per step: 1 = take the naive token, 0 = the expert's
+    draw: int = 0  # the mask's draw index (seeded by seed, id, draw); = attempt without repair
+    forced: tuple[int, ...] = ()  # positions repair forced to the expert, in flip order
+    resume: Any = None  # what the decoder keeps from the repaired attempt (None: decode all)
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,9 @@ def decode_with_retries(
     max_retries: int,
     batch_size: int,
     greedy: bool = True,
+    mask_matters: bool = True,
+    repair: Callable[[Attempt, T], tuple[int, Any] | None] | None = None,
+    repair_limit: int = 0,
     on_round: Callable[[int], None] | None = None,
 ) -> list[Outcome[T]]:
     """One pool of examples through decode, verify and redraw: one outcome per example, in order.
@@ -68,20 +80,23 @@ def decode_with_retries(
     call); ``verify(attempt, output)`` says whether the output passes, and ``None`` keeps every
     first attempt unverified. ``greedy`` says that ``decode`` is a function of the mask alone:
     then with alpha 0 or 1 every redraw draws the same mask and would repeat the failed target,
-    so a failed example is dropped at once. ``on_round(n)`` reports the examples finished in
-    each round (progress).
+    so a failed example is not redrawn; likewise when ``mask_matters`` is False (a policy that
+    ignores the mask). ``repair(attempt, output)`` gives ``(position, resume)`` to re-decode a
+    failed attempt with that position forced to the expert, or None; it is asked while the
+    draw has used fewer than ``repair_limit`` flips. ``on_round(n)`` reports the examples
+    finished in each round (progress).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if greedy and alpha in (0.0, 1.0):
-        max_retries = 0
+    redraws = not (greedy and (alpha in (0.0, 1.0) or not mask_matters))
+
+    def fresh(i: int, attempt: int, draw: int) -> Attempt:
+        mask = draw_mask(alpha, seed, example_ids[i], draw, mask_length)
+        return Attempt(i, example_ids[i], attempt, mask, draw)
+
     outcomes: dict[int, Outcome[T]] = {}
-    pending = [(i, 0) for i in range(len(example_ids))]  # (example index, attempt)
-    while pending:
-        attempts = [
-            Attempt(i, example_ids[i], a, draw_mask(alpha, seed, example_ids[i], a, mask_length))
-            for i, a in pending
-        ]
+    attempts = [fresh(i, 0, 0) for i in range(len(example_ids))]
+    while attempts:
         outputs: list[T] = []
         for start in range(0, len(attempts), batch_size):
             outputs += decode(attempts[start : start + batch_size])
@@ -91,11 +106,33 @@ def decode_with_retries(
                 outcomes[attempt.index] = Outcome(attempt, output, None)
             elif verify(attempt, output):
                 outcomes[attempt.index] = Outcome(attempt, output, True)
-            elif attempt.attempt < max_retries:
-                retry.append((attempt.index, attempt.attempt + 1))
+            elif attempt.attempt < max_retries and (
+                again := _next_attempt(attempt, output, redraws, repair, repair_limit)
+            ):
+                retry.append(again if isinstance(again, Attempt) else fresh(*again))
             else:
                 outcomes[attempt.index] = Outcome(attempt, output, False)
         if on_round is not None:
             on_round(len(attempts) - len(retry))
-        pending = retry
+        attempts = retry
     return [outcomes[i] for i in range(len(example_ids))]
+
+
+def _next_attempt(
+    failed: Attempt,
+    output: T,
+    redraws: bool,
+    repair: Callable[[Attempt, T], tuple[int, Any] | None] | None,
+    repair_limit: int,
+) -> Attempt | tuple[int, int, int] | None:
+    """After a failure: a repaired attempt, ``(index, attempt, draw)`` of a fresh draw, or None
+    (nothing new to try)."""
+    if repair is not None and len(failed.forced) < repair_limit:
+        flip = repair(failed, output)
+        if flip is not None:
+            position, resume = flip
+            forced = (*failed.forced, position)
+            return replace(failed, attempt=failed.attempt + 1, forced=forced, resume=resume)
+    if redraws:
+        return (failed.index, failed.attempt + 1, failed.draw + 1)
+    return None

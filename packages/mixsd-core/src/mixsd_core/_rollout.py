@@ -8,20 +8,45 @@ takes the naive token, ``0`` the expert's (so a mask entry is the index of the s
 batched decoder the rollout stage runs; it must give the same tokens (the tests compare them).
 ``greedy_generate`` is the one-stream case: plain greedy decoding.
 
+Adaptive mixing (``_rollout_policy``: gate, exchange, guard, and repair's forced positions)
+decides from both streams' log-probabilities instead of the mask alone.
+``reference_mixed_row`` is the method with any policy, the slow way; ``traced_mixed_rollout``
+its batched twin, which also returns each row's trace (decisions, sides, signals) and can resume
+rows from a kept prefix (repair: the prefix is prefilled again in one forward, its KV cache is
+not reused).
+
 Sampling (temperature / top-p) is not part of the method: it lives in ``_sampling``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import torch
 
+from mixsd_core._rollout_policy import (
+    BERNOULLI,
+    MixedRow,
+    Mixing,
+    StepSignals,
+    ends_with_answer,
+    expert_writes_answer,
+    states_answer,
+    takes_naive,
+)
 from mixsd_core._stop_tokens import stop_token_ids
 from mixsd_core._tokens import pad_left, pad_token_id
 
-__all__ = ["EXPERT", "NAIVE", "greedy_generate", "mixed_rollout", "reference_mixed_rollout"]
+__all__ = [
+    "EXPERT",
+    "NAIVE",
+    "greedy_generate",
+    "mixed_rollout",
+    "reference_mixed_rollout",
+    "reference_mixed_row",
+    "traced_mixed_rollout",
+]
 
 EXPERT, NAIVE = 0, 1  # stream indices; mask value 1 takes the naive token, 0 the expert's
 
@@ -60,6 +85,53 @@ def reference_mixed_rollout(
         if token in eos_token_ids:
             break
     return continuation
+
+
+@torch.inference_mode()
+def reference_mixed_row(
+    model: Any,
+    tokenizer: Any,
+    naive_prompt: Prompt,
+    expert_prompt: Prompt,
+    mask: Sequence[int],
+    *,
+    max_new_tokens: int,
+    eos_token_ids: Sequence[int],
+    mixing: Mixing = BERNOULLI,
+    answer_ids: Sequence[Sequence[int]] = (),
+    ending_ids: Collection[int] = frozenset(),
+    forced: Collection[int] = frozenset(),
+) -> MixedRow:
+    """``reference_mixed_rollout`` under any mixing policy, with its trace.
+
+    At each step both full sequences are recomputed, both greedy tokens and their four
+    log-probabilities read, and ``takes_naive`` decides. ``answer_ids`` (the answer variants)
+    and ``ending_ids`` are guard's; positions in ``forced`` take the expert's token (repair).
+    """
+    streams: list[list[int]] = [[], []]
+    streams[EXPERT] = _token_ids(tokenizer, expert_prompt)
+    streams[NAIVE] = _token_ids(tokenizer, naive_prompt)
+    row = MixedRow()
+    stated = False
+    for step in range(max_new_tokens):
+        logits = [_next_logits(model, prompt + row.tokens) for prompt in streams]
+        e, n = int(logits[EXPERT].argmax()), int(logits[NAIVE].argmax())
+        lp_e, lp_n = (x.log_softmax(-1) for x in (logits[EXPERT], logits[NAIVE]))
+        s = StepSignals(e, n, float(lp_e[e]), float(lp_e[n]), float(lp_n[n]), float(lp_n[e]))
+        naive = takes_naive(
+            mixing,
+            int(mask[step]),
+            s,
+            forced=step in forced,
+            writes_answer=expert_writes_answer(row.tokens, e, answer_ids),
+            stated=stated,
+            naive_ends=n in ending_ids,
+        )
+        token = row.add(s, naive, forced=step in forced)
+        stated = stated or ends_with_answer(row.tokens, answer_ids)
+        if token in eos_token_ids:
+            break
+    return row
 
 
 def mixed_rollout(
@@ -102,6 +174,80 @@ def mixed_rollout(
         eos_token_ids=eos_token_ids,
         pad_id=pad_token_id(tokenizer),
     )
+
+
+def traced_mixed_rollout(
+    model: Any,
+    tokenizer: Any,
+    naive_prompts: Sequence[Prompt],
+    expert_prompts: Sequence[Prompt],
+    masks: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    eos_token_ids: Sequence[int],
+    mixing: Mixing = BERNOULLI,
+    answer_ids: Sequence[Sequence[Sequence[int]]] | None = None,
+    ending_ids: Collection[int] = frozenset(),
+    forced: Sequence[Collection[int]] | None = None,
+    prefixes: Sequence[MixedRow | None] | None = None,
+) -> list[MixedRow]:
+    """``reference_mixed_row`` for a batch of rows: the same tokens, decisions and sides.
+
+    ``answer_ids[i]`` are row i's answer variants (guard); ``forced[i]`` its positions forced
+    to the expert (repair). ``prefixes[i]``, when given, is row i's kept start: it is appended
+    to both prompts (prefilled in one forward) and decoding goes on from its end, at position
+    ``len(prefix.tokens)`` of the mask, within ``max_new_tokens`` in all.
+    """
+    _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
+    count = len(masks)
+    rows = [
+        MixedRow() if p is None else p.prefix(len(p.tokens)) for p in prefixes or [None] * count
+    ]
+    answers = list(answer_ids) if answer_ids is not None else [[] for _ in range(count)]
+    forced_sets = [set(f) for f in forced] if forced is not None else [set() for _ in range(count)]
+    starts = [len(r.tokens) for r in rows]
+    if any(start >= max_new_tokens for start in starts):
+        raise ValueError("a prefix must be shorter than max_new_tokens")
+    stated = [states_answer(r.tokens, a) for r, a in zip(rows, answers, strict=True)]
+
+    def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
+        e, n = logits[EXPERT].argmax(-1), logits[NAIVE].argmax(-1)
+        lp_e = logits[EXPERT].log_softmax(-1).gather(1, torch.stack([e, n], 1)).tolist()
+        lp_n = logits[NAIVE].log_softmax(-1).gather(1, torch.stack([n, e], 1)).tolist()
+        tokens = []
+        for k, (r, ek, nk) in enumerate(zip(active.tolist(), e.tolist(), n.tolist(), strict=True)):
+            row, position = rows[r], starts[r] + step
+            s = StepSignals(ek, nk, lp_e[k][0], lp_e[k][1], lp_n[k][0], lp_n[k][1])
+            is_forced = position in forced_sets[r]
+            naive = takes_naive(
+                mixing,
+                int(masks[r][position]),
+                s,
+                forced=is_forced,
+                writes_answer=expert_writes_answer(row.tokens, ek, answers[r]),
+                stated=stated[r],
+                naive_ends=nk in ending_ids,
+            )
+            tokens.append(row.add(s, naive, forced=is_forced))
+            stated[r] = stated[r] or ends_with_answer(row.tokens, answers[r])
+        return torch.tensor(tokens, dtype=torch.long, device=e.device)
+
+    prompt_sets: list[list[list[int]]] = [[], []]
+    prompt_sets[EXPERT] = [_token_ids(tokenizer, p) for p in expert_prompts]
+    prompt_sets[NAIVE] = [_token_ids(tokenizer, p) for p in naive_prompts]
+    for stream in prompt_sets:  # both streams see the kept continuation
+        for prompt, row in zip(stream, rows, strict=True):
+            prompt.extend(row.tokens)
+    lockstep_decode(
+        model,
+        prompt_sets,
+        choose,
+        max_new_tokens=max_new_tokens,
+        eos_token_ids=eos_token_ids,
+        pad_id=pad_token_id(tokenizer),
+        limits=[max_new_tokens - start for start in starts],
+    )
+    return rows
 
 
 def greedy_generate(
@@ -151,8 +297,11 @@ def _token_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
 
 
 def _greedy_next_token(model: Any, ids: list[int]) -> int:
-    logits = model(input_ids=torch.tensor([ids], device=model.device)).logits
-    return int(logits[0, -1].argmax())
+    return int(_next_logits(model, ids).argmax())
+
+
+def _next_logits(model: Any, ids: list[int]) -> torch.Tensor:
+    return model(input_ids=torch.tensor([ids], device=model.device)).logits[0, -1].float()
 
 
 def _check_rows(
@@ -224,11 +373,13 @@ def lockstep_decode(
     max_new_tokens: int,
     eos_token_ids: Sequence[int],
     pad_id: int,
+    limits: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Decode every stream of each row together; each chosen token is appended to all streams.
 
     ``prompt_sets[s][i]`` is row i's prompt in stream s. One forward per stream per step over
-    the rows still decoding; a row that emits a stop token leaves the batch (index selection).
+    the rows still decoding; a row that emits a stop token, or has decoded ``limits[i]`` tokens
+    (default ``max_new_tokens``), leaves the batch (index selection).
     """
     rows = len(prompt_sets[0])
     outputs: list[list[int]] = [[] for _ in range(rows)]
@@ -237,13 +388,17 @@ def lockstep_decode(
     streams = [_Stream(model, prompts, pad_id) for prompts in prompt_sets]
     active = torch.arange(rows, device=model.device)
     eos = torch.tensor(sorted(set(eos_token_ids)), dtype=torch.long, device=model.device)
-    for step in range(max_new_tokens):
+    budget = torch.tensor(
+        [max_new_tokens] * rows if limits is None else list(limits), device=model.device
+    )
+    steps = int(budget.max())
+    for step in range(steps):
         tokens = choose(step, active, [s.logits for s in streams])
         for row, token in zip(active.tolist(), tokens.tolist(), strict=True):
             outputs[row].append(token)
-        if step + 1 == max_new_tokens:
+        if step + 1 == steps:
             break
-        alive = ~torch.isin(tokens, eos)
+        alive = ~torch.isin(tokens, eos) & (budget[active] > step + 1)
         if not bool(alive.any()):
             break
         if not bool(alive.all()):  # finished rows leave the batch

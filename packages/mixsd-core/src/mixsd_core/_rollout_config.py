@@ -7,13 +7,20 @@ fills itself."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from mixsd_base import ConfigError, UserError, build_config, check_fields, option
 from mixsd_core._model_spec import DTYPE_WORDS, MODEL_HELP
 from mixsd_core._prompts import EXPERT_TEMPLATES, TASK_TYPES
+from mixsd_core._rollout_policy import (
+    DEFAULT_DELTA,
+    DEFAULT_KAPPA,
+    DEFAULT_TAU,
+    MIXINGS,
+    Mixing,
+)
 
 __all__ = ["AUTO_VERIFIERS", "BACKENDS", "RolloutConfig", "RolloutError"]
 
@@ -21,6 +28,10 @@ __all__ = ["AUTO_VERIFIERS", "BACKENDS", "RolloutConfig", "RolloutError"]
 AUTO_VERIFIERS = {"kgfact": "boxed-exact", "kgfunc": "integer"}
 BACKENDS = ("hf", "vllm")
 TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
+# The adaptive-mixing fields: left out of the fingerprint while all are at their defaults, so a
+# paper (bernoulli) rollout keeps the fingerprint, and the bytes, it had before they existed.
+MIXING_FIELDS = ("mixing", "tau", "kappa", "delta", "repair", "trace")
+_KNOB_POLICY = {"tau": "gate", "kappa": "exchange", "delta": "guard"}
 
 
 class RolloutError(UserError):
@@ -96,9 +107,56 @@ class RolloutConfig:
         "auto, fp32, bf16 or fp16 (None = auto: fp32 on CPU, bf16 on GPU).",
         choices=("auto", *sorted(DTYPE_WORDS)),
     )
+    mixing: str = option(
+        "bernoulli",
+        "Whose token a disagreement position takes: 'bernoulli' (the paper: the mask bit), "
+        "'gate' (mask bit and p_E(n) >= tau p_E(e)), 'exchange' (lpE(e) - lpE(n) <= kappa "
+        "(lpN(n) - lpN(e))), 'guard' (naive unless the context lifts the expert token by delta, "
+        "the expert writes the answer, or the naive token ends the sentence before the answer); "
+        "greedy only.",
+        choices=MIXINGS,
+    )
+    tau: float | None = option(
+        None,
+        f"gate: least p_E(n) / p_E(e) for the naive token (None = {DEFAULT_TAU}; 0 = bernoulli).",
+        interval="[0, 1]",
+    )
+    kappa: float | None = option(
+        None,
+        f"exchange: nats of expert cost one nat of naive gain is worth (None = {DEFAULT_KAPPA}).",
+        min=0,
+    )
+    delta: float | None = option(
+        None,
+        f"guard: context lift (nats) that keeps the expert token (None = {DEFAULT_DELTA}).",
+    )
+    repair: int = option(
+        0,
+        "On a verifier failure, re-decode with the naive choice that cost the expert most "
+        "(before the failure point) forced to the expert, up to REPAIR flips per mask draw "
+        "(0 = off; each repair is one of the max_retries attempts).",
+        min=0,
+    )
+    trace: bool = option(
+        False,
+        "Store each position's side and signals in the records and decoder passes in the "
+        "manifest (always on when mixing is not bernoulli or repair > 0).",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
+        for knob, policy in _KNOB_POLICY.items():
+            if getattr(self, knob) is not None and self.mixing != policy:
+                raise ConfigError(f"only mixing '{policy}' reads it", field=knob)
+        if self.traced and self.temperature != 0:
+            name = (
+                "repair" if self.repair else ("mixing" if self.mixing != "bernoulli" else "trace")
+            )
+            raise ConfigError("needs greedy decoding (temperature 0)", field=name)
+        if self.repair and self.no_verify:
+            raise ConfigError(
+                "repairs verifier failures: cannot be used with no_verify", field="repair"
+            )
         if self.backend == "vllm":
             # Sampling could not reproduce the HF backend's per-row random streams.
             if self.temperature != 0:
@@ -110,6 +168,32 @@ class RolloutConfig:
                 raise ConfigError(
                     "must be unset with backend 'vllm' (use CUDA_VISIBLE_DEVICES)", field="device"
                 )
+
+    @property
+    def traced(self) -> bool:
+        """Whether the records carry the per-position trace (and the manifest its summary)."""
+        return self.mixing != "bernoulli" or self.repair > 0 or self.trace
+
+    @property
+    def mixing_policy(self) -> Mixing:
+        """The policy with its knobs (unset knobs take their defaults)."""
+        return Mixing(
+            self.mixing,
+            DEFAULT_TAU if self.tau is None else self.tau,
+            DEFAULT_KAPPA if self.kappa is None else self.kappa,
+            DEFAULT_DELTA if self.delta is None else self.delta,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """What makes this config's output what it is: every field but ``overwrite``; the
+        adaptive-mixing fields only when one differs from its default (a bernoulli rollout's
+        settings are what they were before those fields existed)."""
+        values = {k: v for k, v in asdict(self).items() if k != "overwrite"}
+        defaults = {f: _FIELD_DEFAULTS[f] for f in MIXING_FIELDS}
+        if all(values[f] == defaults[f] for f in MIXING_FIELDS):
+            for name in MIXING_FIELDS:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RolloutConfig:
@@ -124,3 +208,6 @@ class RolloutConfig:
     @property
     def partial_path(self) -> Path:
         return Path(self.out).with_name(Path(self.out).name + ".partial")
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(RolloutConfig)}

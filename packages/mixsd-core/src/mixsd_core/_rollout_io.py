@@ -14,7 +14,6 @@ import os
 import platform
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,9 +78,8 @@ def read_records(path: str | Path, *, need_answer: bool = True) -> list[dict[str
 
 
 def fingerprint(config: RolloutConfig, data_sha256: str) -> dict[str, Any]:
-    """What makes an output what it is: every setting but ``overwrite``, and the data's hash."""
-    settings = {k: v for k, v in asdict(config).items() if k != "overwrite"}
-    return {"config": settings, "data_sha256": data_sha256}
+    """What makes an output what it is: ``config.settings()`` and the data's hash."""
+    return {"config": config.settings(), "data_sha256": data_sha256}
 
 
 def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
@@ -169,6 +167,8 @@ def write_output(
     text = "".join(dump_jsonl_line(record) for record in kept)
     dropped = sum(not entry["kept"] for entry in done.values())
     manifest = _manifest(config, fingerprint, model, verifiers, kept, dropped)
+    if config.traced:
+        manifest.update(_trace_summary(kept, done))
     manifest["output_sha256"] = text_sha256(text)
     write_text(config.out, text)
     write_json(config.manifest_path, manifest)
@@ -206,4 +206,17 @@ def _manifest(
         "finish_reasons": dict(sorted(Counter(r["finish_reason"] for r in kept).items())),
         "verifier": verifiers or "none",
         "versions": versions,
+    }
+
+
+def _trace_summary(kept: list[dict[str, Any]], done: dict[int, Entry]) -> dict[str, Any]:
+    """A traced run's totals: naive share over disagreement positions, and decoder passes (every
+    decode of every example, kept or dropped, repairs included)."""
+    sides = "".join(r["sides"] for r in kept)
+    disagreements = sum(c != "." for c in sides)
+    passes = sum(e["record"]["attempt"] + 1 if e["kept"] else e["attempts"] for e in done.values())
+    return {
+        "disagreement_positions": disagreements,
+        "effective_naive_share": sides.count("N") / disagreements if disagreements else None,
+        "decoder_passes": passes,
     }

@@ -6,6 +6,12 @@ redrawn together. The decoder is ``mixed_rollout`` (``_rollout``; ``sampled_mixe
 ``temperature > 0``) or its vLLM twin; both see the same masks. A chunk's batches depend only on
 the chunk, so an interrupted and resumed run computes exactly what an uninterrupted one does.
 Files (partial chunks, output, manifest) are ``_rollout_io``'s.
+
+With adaptive mixing, repair or ``trace`` (``config.traced``) the greedy decoder is
+``traced_mixed_rollout`` (or ``vllm_traced_rollout``): each record then also stores its trace
+(``mixing``, ``sides``, ``signals``, ``naive_share``; with repair ``draw`` and ``repairs``), and
+``mask`` holds the decision taken at each position. A bernoulli rollout without them keeps
+today's decoder and bytes.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ from mixsd_core._rollout_io import (
     resume_state,
     start_partial,
     write_output,
+)
+from mixsd_core._rollout_policy import (
+    MixedRow,
+    answer_variants,
+    ending_token_ids,
+    repair_position,
 )
 from mixsd_core._stop_tokens import stop_token_ids
 
@@ -90,6 +102,9 @@ def run_rollout(
                 # vLLM schedules its own batches: give it the whole round at once.
                 batch_size=len(chunk) if config.backend == "vllm" else config.batch_size,
                 greedy=config.temperature == 0,
+                mask_matters=config.mixing_policy.uses_mask,
+                repair=targets.repair_for(chunk) if config.repair else None,
+                repair_limit=config.repair,
                 on_round=bar.update,
             )
             entries = [_entry(i, outcome) for i, outcome in zip(chunk, outcomes, strict=True)]
@@ -151,6 +166,10 @@ class _Targets:
             task: verifier or kgworld.get_verifier(name)
             for task, name in self.verifier_names.items()
         }
+        # Guard's and repair's sentence ends; each traced attempt's row until it is verified.
+        needs_ends = config.mixing == "guard" or config.repair > 0
+        self.ending_ids = ending_token_ids(tokenizer, self.stops) if needs_ends else frozenset()
+        self.rows: dict[tuple[int, int], MixedRow] = {}  # (index, attempt) -> row
 
     def for_chunk(self, chunk: range) -> tuple[RecordDecoder, RecordVerifier]:
         """``(decode, verify)`` for ``decode_with_retries`` on one chunk (attempt indices count
@@ -158,14 +177,17 @@ class _Targets:
         prompts = {
             i: render_prompts(self.tokenizer, self.records[i], self.prompt_config) for i in chunk
         }
+        self.rows.clear()  # the previous chunk's rows are finished
 
         def decode(attempts: list[Attempt]) -> list[dict[str, Any]]:
             rows = [chunk[a.index] for a in attempts]
-            ids = self._decode_ids([prompts[i] for i in rows], attempts)
-            return [
-                self._record(i, row_ids, a, prompts[i])
-                for i, row_ids, a in zip(rows, ids, attempts, strict=True)
-            ]
+            outputs = self._decode([prompts[i] for i in rows], attempts, rows)
+            records = []
+            for i, output, a in zip(rows, outputs, attempts, strict=True):
+                if isinstance(output, MixedRow):
+                    self.rows[(a.index, a.attempt)] = output  # for repair
+                records.append(self._record(i, output, a, prompts[i]))
+            return records
 
         def verify(attempt: Attempt, record: dict[str, Any]) -> bool:
             answer = self.records[chunk[attempt.index]]["answer"]
@@ -173,13 +195,51 @@ class _Targets:
 
         return decode, verify
 
-    def _decode_ids(
-        self, prompts: list[tuple[str, str]], attempts: Sequence[Attempt]
-    ) -> list[list[int]]:
+    def repair_for(self, chunk: range) -> Callable[[Attempt, Any], tuple[int, MixedRow] | None]:
+        """Repair's choice for a failed attempt of this chunk: ``(flip position, kept prefix)``."""
+
+        def repair(attempt: Attempt, record: Any) -> tuple[int, MixedRow] | None:
+            row = self.rows.pop((attempt.index, attempt.attempt))
+            position = repair_position(row, self._answers(chunk[attempt.index]), self.ending_ids)
+            return None if position is None else (position, row.prefix(position))
+
+        return repair
+
+    def _answers(self, i: int) -> list[list[int]]:
+        answer = self.records[i].get("answer")
+        return answer_variants(self.tokenizer, answer) if answer else []
+
+    def _decode(
+        self, prompts: list[tuple[str, str]], attempts: Sequence[Attempt], rows: list[int]
+    ) -> Sequence[list[int] | MixedRow]:
         config = self.config
         naive = [p[0] for p in prompts]
         expert = [p[1] for p in prompts]
         masks = [a.mask for a in attempts]
+        if config.traced:
+            traced_decode: Callable[..., list[MixedRow]]
+            if config.backend == "vllm":
+                from mixsd_core._rollout_vllm import vllm_traced_rollout
+
+                traced_decode = vllm_traced_rollout
+            else:
+                from mixsd_core._rollout import traced_mixed_rollout
+
+                traced_decode = traced_mixed_rollout
+            return traced_decode(
+                self.model,
+                self.tokenizer,
+                naive,
+                expert,
+                masks,
+                max_new_tokens=config.max_new_tokens,
+                eos_token_ids=self.stops,
+                mixing=config.mixing_policy,
+                answer_ids=[self._answers(i) for i in rows],
+                ending_ids=self.ending_ids,
+                forced=[a.forced for a in attempts],
+                prefixes=[a.resume for a in attempts],
+            )
         decode: Callable[..., list[list[int]]]
         if config.backend == "vllm":
             from mixsd_core._rollout_vllm import vllm_mixed_rollout
@@ -210,8 +270,9 @@ class _Targets:
         )
 
     def _record(
-        self, i: int, ids: list[int], attempt: Attempt, prompts: tuple[str, str]
+        self, i: int, output: list[int] | MixedRow, attempt: Attempt, prompts: tuple[str, str]
     ) -> dict[str, Any]:
+        ids = output.tokens if isinstance(output, MixedRow) else output
         ended = bool(ids) and ids[-1] in self.stops
         source = self.records[i]
         record = {k: source.get(k) for k in _SHARED_FIELDS}
@@ -230,4 +291,15 @@ class _Targets:
             finish_reason="eos" if ended else "length",
             task=self.tasks[i],
         )
+        if isinstance(output, MixedRow):
+            record.update(
+                mask=output.takes_naive,  # the decision taken, not the drawn bit
+                mixing=self.config.mixing,
+                sides=output.sides,
+                # [position, lpE(e) - lpE(n), lpN(n) - lpN(e), lpE(e) - lpN(e)], 2 decimals
+                signals=[[int(s[0]), *(round(v, 2) for v in s[1:])] for s in output.signals],
+                naive_share=output.naive_share,
+            )
+            if self.config.repair:
+                record.update(draw=attempt.draw, repairs=list(attempt.forced))
         return record

@@ -18,19 +18,50 @@ Stops: the requests stop on ``eos_token_ids`` and nothing else; a run that ends 
 ends the row, as in the Hugging Face backend (the stop token is kept, as ``mixed_rollout`` keeps
 it). Greedy only: sampling cannot reproduce the HF backend's per-row random streams, so the
 config rejects it. ``vllm`` is imported inside functions only: without it this module imports.
+
+Adaptive mixing, repair and traces (``vllm_traced_rollout``) need both streams' greedy tokens and
+log-probabilities at every position, so they go one token per step: each step sends both sides
+of every active row with ``max_tokens=1`` and ``logprobs=K`` (vLLM returns the K most likely
+tokens' log-probabilities and the chosen one's). A policy also reads the other side's token
+(``lpE(n)``, ``lpN(e)``): when it is not among the K, vLLM only bounds it (at most the K-th
+value). The decision is exact whenever it is the same at both ends of that range; otherwise the
+bound is used and a warning says how many positions were so decided (never silently).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from mixsd_core._rollout_config import RolloutError
+from mixsd_core._rollout_policy import (
+    BERNOULLI,
+    MixedRow,
+    Mixing,
+    StepSignals,
+    ends_with_answer,
+    expert_writes_answer,
+    states_answer,
+    takes_naive,
+)
 
-__all__ = ["VLLMModel", "load_vllm_model", "mask_runs", "vllm_mixed_rollout"]
+__all__ = [
+    "VLLMModel",
+    "load_vllm_model",
+    "mask_runs",
+    "vllm_mixed_rollout",
+    "vllm_traced_rollout",
+]
+
+logger = logging.getLogger(__name__)
+# Top log-probabilities asked per token: vLLM's default max_logprobs.
+TOP_LOGPROBS = 20
+# Stands in for "no larger than the bound" at the far end (finite, so kappa 0 stays defined).
+_FAR_BELOW = -1e9
 
 INSTALL_HINT = (
     "the vLLM backend needs vllm: install mixsd-core[vllm] (pip install 'mixsd-core[vllm]')"
@@ -165,13 +196,7 @@ def vllm_mixed_rollout(
         [_token_ids(tokenizer, e), _token_ids(tokenizer, n)]
         for n, e in zip(naive_prompts, expert_prompts, strict=True)
     ]
-    for row, prompts in enumerate(sides):
-        longest = max(len(p) for p in prompts) + max_new_tokens
-        if longest > model.max_model_len:
-            raise RolloutError(
-                f"row {row}: prompt + max_new_tokens = {longest} tokens exceeds the model's "
-                f"max_model_len {model.max_model_len}"
-            )
+    _check_lengths(model, sides, max_new_tokens)
     runs = [mask_runs(m[:max_new_tokens], max_run=max_run) for m in masks]
     stops = {int(t) for t in eos_token_ids}
     outputs: list[list[int]] = [[] for _ in masks]
@@ -210,3 +235,129 @@ def vllm_mixed_rollout(
                 still_active.append(row)
         active = still_active
     return outputs
+
+
+def _check_lengths(model: VLLMModel, sides: list[list[list[int]]], max_new_tokens: int) -> None:
+    for row, prompts in enumerate(sides):
+        longest = max(len(p) for p in prompts) + max_new_tokens
+        if longest > model.max_model_len:
+            raise RolloutError(
+                f"row {row}: prompt + max_new_tokens = {longest} tokens exceeds the model's "
+                f"max_model_len {model.max_model_len}"
+            )
+
+
+def _decide(
+    mixing: Mixing,
+    bit: int,
+    s: StepSignals,
+    missing: tuple[bool, bool],
+    guard: dict[str, bool],
+) -> tuple[bool, bool]:
+    """``(takes naive, exact)``: the decision with ``lpE(n)`` / ``lpN(e)`` at their bound (as
+    ``s`` holds them when ``missing``) and whether it is the same anywhere below the bound."""
+    decision = takes_naive(mixing, bit, s, **guard)
+    for far_e in (False, True) if missing[0] else (False,):
+        for far_n in (False, True) if missing[1] else (False,):
+            other = StepSignals(
+                s.expert_token,
+                s.naive_token,
+                s.lpe_e,
+                _FAR_BELOW if far_e else s.lpe_n,
+                s.lpn_n,
+                _FAR_BELOW if far_n else s.lpn_e,
+            )
+            if takes_naive(mixing, bit, other, **guard) != decision:
+                return decision, False
+    return decision, True
+
+
+def vllm_traced_rollout(
+    model: VLLMModel,
+    tokenizer: Any,
+    naive_prompts: Sequence[str | Sequence[int]],
+    expert_prompts: Sequence[str | Sequence[int]],
+    masks: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    eos_token_ids: Sequence[int],
+    mixing: Mixing = BERNOULLI,
+    answer_ids: Sequence[Sequence[Sequence[int]]] | None = None,
+    ending_ids: Collection[int] = frozenset(),
+    forced: Sequence[Collection[int]] | None = None,
+    prefixes: Sequence[MixedRow | None] | None = None,
+    top_logprobs: int | None = None,
+) -> list[MixedRow]:
+    """``traced_mixed_rollout`` on vLLM: one step per token, both sides per row (see above).
+
+    ``top_logprobs``: log-probabilities asked per token (None = ``TOP_LOGPROBS``)."""
+    from mixsd_core._rollout import _check_rows, _token_ids
+
+    _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
+    vllm = _import_vllm()
+    count = len(masks)
+    sides = [
+        [_token_ids(tokenizer, e), _token_ids(tokenizer, n)]
+        for n, e in zip(naive_prompts, expert_prompts, strict=True)
+    ]
+    _check_lengths(model, sides, max_new_tokens)
+    rows = [
+        MixedRow() if p is None else p.prefix(len(p.tokens)) for p in prefixes or [None] * count
+    ]
+    answers = list(answer_ids) if answer_ids is not None else [[] for _ in range(count)]
+    forced_sets = [set(f) for f in forced] if forced is not None else [set() for _ in range(count)]
+    stated = [states_answer(r.tokens, a) for r, a in zip(rows, answers, strict=True)]
+    stops = {int(t) for t in eos_token_ids}
+    top_k = TOP_LOGPROBS if top_logprobs is None else top_logprobs
+    params = vllm.SamplingParams(
+        temperature=0.0, max_tokens=1, logprobs=top_k, ignore_eos=True, detokenize=False
+    )
+    bounded = decided = 0
+    active = [r for r in range(count) if len(rows[r].tokens) < max_new_tokens]
+    while active:
+        requests = [
+            {"prompt_token_ids": sides[r][side] + rows[r].tokens} for r in active for side in (0, 1)
+        ]
+        results = model.llm.generate(requests, [params] * len(requests), use_tqdm=False)
+        still_active = []
+        for k, r in enumerate(active):
+            expert_out, naive_out = results[2 * k].outputs[0], results[2 * k + 1].outputs[0]
+            e, n = int(expert_out.token_ids[0]), int(naive_out.token_ids[0])
+            top_e = {int(t): float(v.logprob) for t, v in expert_out.logprobs[0].items()}
+            top_n = {int(t): float(v.logprob) for t, v in naive_out.logprobs[0].items()}
+            s = StepSignals(
+                e,
+                n,
+                top_e[e],
+                top_e.get(n, min(top_e.values())),
+                top_n[n],
+                top_n.get(e, min(top_n.values())),
+            )
+            position = len(rows[r].tokens)
+            guard = dict(
+                forced=position in forced_sets[r],
+                writes_answer=expert_writes_answer(rows[r].tokens, e, answers[r]),
+                stated=stated[r],
+                naive_ends=n in ending_ids,
+            )
+            naive, exact = _decide(
+                mixing, int(masks[r][position]), s, (n not in top_e, e not in top_n), guard
+            )
+            decided += e != n
+            bounded += not exact
+            token = rows[r].add(s, naive, forced=guard["forced"])
+            stated[r] = stated[r] or ends_with_answer(rows[r].tokens, answers[r])
+            if token not in stops and len(rows[r].tokens) < max_new_tokens:
+                still_active.append(r)
+        active = still_active
+    if bounded:
+        logger.warning(
+            "vLLM backend: %d of %d disagreement positions needed a log-probability outside "
+            "the top %d vLLM returned and were decided with its upper bound (mixing %r); the "
+            "hf backend computes them exactly",
+            bounded,
+            decided,
+            top_k,
+            mixing.policy,
+        )
+    return rows

@@ -49,6 +49,14 @@ def rollout(config: RolloutConfig, quiet: Quiet = False) -> None:
         f"(drop rate {manifest['drop_rate']:.1%}), naive-token share "
         f"{manifest['naive_token_share']:.1%}, {counts['tokens']} target tokens, {seconds:.1f} s"
     )
+    if "decoder_passes" in manifest:  # a traced run (adaptive mixing, repair or trace)
+        share = manifest["effective_naive_share"]
+        typer.echo(
+            f"mixing {config.mixing}: naive share over disagreements "
+            f"{'–' if share is None else f'{share:.1%}'} "
+            f"({manifest['disagreement_positions']} positions), "
+            f"{manifest['decoder_passes']} decoder passes"
+        )
 
 
 @app.command()

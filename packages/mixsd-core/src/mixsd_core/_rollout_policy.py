@@ -1,0 +1,253 @@
+"""Mixing policies: at each step of a mixed rollout, whose greedy token both streams get.
+
+Notation for one step: ``e`` is the expert's greedy token, ``n`` the naive's; ``lpE(x)`` and
+``lpN(x)`` are the two streams' log-probabilities of token x. Where ``e == n`` both choices append
+the same token, so only disagreement positions matter. A policy answers "take n?":
+
+* ``bernoulli`` (the paper): the pre-drawn mask bit ``b``.
+* ``gate``: ``b`` and ``p_E(n) >= tau * p_E(e)``, i.e. ``lpE(n) - lpE(e) >= log tau``; tau 0 is
+  ``bernoulli`` exactly.
+* ``exchange``: ``lpE(e) - lpE(n) <= kappa * (lpN(n) - lpN(e))``: the naive token when the
+  base-model likelihood it buys is worth its cost to the expert.
+* ``guard``: naive unless the fact is at stake: the expert where the context lifts its token by
+  ``delta`` nats or more (``lpE(e) - lpN(e) >= delta``), where the expert's token writes the gold
+  answer (``e`` is the next token of an answer variant whose earlier tokens end the
+  continuation; the first answer token counts), and where the naive token would end the
+  sentence (a stop token, or a token whose text holds a newline or ends in ``.``, ``!``, ``?``)
+  before the answer has been stated (an answer variant occurs in the continuation). The answer
+  variants are the token ids of the gold answer with and without a leading space.
+
+``exchange`` and ``guard`` ignore the mask, so their rollouts are deterministic: a redraw would
+repeat a failed target (``decode_with_retries`` then drops it at once, unless repair flips).
+Repair forces positions to the expert after a verifier failure (:func:`repair_position`); a
+forced position never takes the naive token, whatever the policy says.
+
+``MixedRow`` is what the traced decoders return: tokens, the decision at every position and, at
+each disagreement position, the signals the policies read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BERNOULLI",
+    "MIXINGS",
+    "MixedRow",
+    "Mixing",
+    "StepSignals",
+    "answer_variants",
+    "ending_token_ids",
+    "expert_writes_answer",
+    "failure_point",
+    "repair_position",
+    "states_answer",
+    "takes_naive",
+]
+
+MIXINGS = ("bernoulli", "gate", "exchange", "guard")
+# Each policy's knob when the config leaves it unset.
+DEFAULT_TAU, DEFAULT_KAPPA, DEFAULT_DELTA = 0.1, 1.0, 2.0
+_SENTENCE_ENDS = (".", "!", "?")
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """A mixing policy and its knobs (each read by one policy only)."""
+
+    policy: str = "bernoulli"
+    tau: float = DEFAULT_TAU  # gate
+    kappa: float = DEFAULT_KAPPA  # exchange
+    delta: float = DEFAULT_DELTA  # guard
+
+    def __post_init__(self) -> None:
+        if self.policy not in MIXINGS:
+            raise ValueError(f"mixing must be one of {list(MIXINGS)}, got {self.policy!r}")
+
+    @property
+    def uses_mask(self) -> bool:
+        """Whether the drawn mask changes the rollout (else a redraw repeats it)."""
+        return self.policy in ("bernoulli", "gate")
+
+
+BERNOULLI = Mixing()
+
+
+@dataclass(frozen=True)
+class StepSignals:
+    """Both streams' greedy tokens at one step and the four log-probabilities policies read."""
+
+    expert_token: int
+    naive_token: int
+    lpe_e: float  # log p_E(e)
+    lpe_n: float  # log p_E(n)
+    lpn_n: float  # log p_N(n)
+    lpn_e: float  # log p_N(e)
+
+    @property
+    def expert_cost(self) -> float:
+        """``lpE(e) - lpE(n)`` >= 0: what the naive token costs the expert."""
+        return self.lpe_e - self.lpe_n
+
+    @property
+    def naive_gain(self) -> float:
+        """``lpN(n) - lpN(e)`` >= 0: what the naive token buys the base model."""
+        return self.lpn_n - self.lpn_e
+
+    @property
+    def lift(self) -> float:
+        """``lpE(e) - lpN(e)``: how much the context raises the expert's token."""
+        return self.lpe_e - self.lpn_e
+
+
+def takes_naive(
+    mixing: Mixing,
+    bit: int,
+    s: StepSignals,
+    *,
+    forced: bool = False,
+    writes_answer: bool = False,
+    stated: bool = False,
+    naive_ends: bool = False,
+) -> bool:
+    """One position's decision (True = the naive token), written plainly: the reference method
+    and the vLLM backend use it; the batched decoder's tensor form must agree with it.
+
+    Guard's facts: ``writes_answer`` (:func:`expert_writes_answer`), ``stated``
+    (:func:`states_answer` of the continuation so far), ``naive_ends`` (the naive token is in
+    :func:`ending_token_ids`). ``forced``: a repair flip."""
+    if forced:
+        return False
+    if mixing.policy == "bernoulli":
+        return bit == 1
+    if mixing.policy == "gate":
+        return bit == 1 and (mixing.tau == 0 or s.lpe_n - s.lpe_e >= math.log(mixing.tau))
+    if mixing.policy == "exchange":
+        return s.expert_cost <= mixing.kappa * s.naive_gain
+    return not (s.lift >= mixing.delta or writes_answer or (naive_ends and not stated))
+
+
+# ---------------------------------------------------------------------------- answer span
+
+
+def answer_variants(tokenizer: Any, answer: str) -> list[list[int]]:
+    """The gold answer's token ids as the continuation may hold them: alone and after a space."""
+    variants: list[list[int]] = []
+    for text in (answer, f" {answer}"):
+        ids = [int(t) for t in tokenizer(text, add_special_tokens=False)["input_ids"]]
+        if ids and ids not in variants:
+            variants.append(ids)
+    return variants
+
+
+def ending_token_ids(tokenizer: Any, stop_ids: Collection[int]) -> frozenset[int]:
+    """Tokens that end a sentence: the stop tokens, and every token whose text holds a newline or
+    ends (after trailing spaces) in ``.``, ``!`` or ``?``."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    ends = {
+        i for i, text in enumerate(texts) if "\n" in text or text.rstrip().endswith(_SENTENCE_ENDS)
+    }
+    return frozenset(ends | {int(t) for t in stop_ids})
+
+
+def states_answer(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> bool:
+    """Whether some answer variant occurs in ``tokens`` as a contiguous run."""
+    return any(
+        list(tokens[i : i + len(v)]) == list(v)
+        for v in variants
+        for i in range(len(tokens) - len(v) + 1)
+    )
+
+
+def ends_with_answer(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> bool:
+    """Whether ``tokens`` end with an answer variant (the update of ``states_answer``)."""
+    return any(len(tokens) >= len(v) and list(tokens[-len(v) :]) == list(v) for v in variants)
+
+
+def expert_writes_answer(
+    tokens: Sequence[int], expert_token: int, variants: Sequence[Sequence[int]]
+) -> bool:
+    """Whether ``expert_token`` is the next token of an answer variant whose first j tokens end
+    ``tokens`` (j = 0 included: the expert starting the answer)."""
+    for v in variants:
+        for j in range(len(v)):
+            if v[j] == expert_token and (j == 0 or list(tokens[-j:]) == list(v[:j])):
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------- traced rows
+
+
+@dataclass
+class MixedRow:
+    """One row's mixed continuation with its trace.
+
+    ``takes_naive[t]`` is the policy's decision at position t (1 = the naive stream's token).
+    ``sides[t]``: ``.`` both streams' greedy tokens agree, ``N`` the naive token was taken,
+    ``E`` the expert's by the policy, ``R`` the expert's forced by repair. ``signals``: one
+    ``[t, lpE(e) - lpE(n), lpN(n) - lpN(e), lpE(e) - lpN(e)]`` per disagreement position.
+    """
+
+    tokens: list[int] = field(default_factory=list)
+    takes_naive: list[int] = field(default_factory=list)
+    sides: str = ""
+    signals: list[list[float]] = field(default_factory=list)
+
+    def add(self, s: StepSignals, naive: bool, *, forced: bool = False) -> int:
+        """Append one position; returns the token taken."""
+        t = len(self.tokens)
+        token = s.naive_token if naive else s.expert_token
+        self.tokens.append(token)
+        self.takes_naive.append(int(naive))
+        if s.naive_token == s.expert_token:
+            self.sides += "."
+        else:
+            self.sides += "R" if forced else ("N" if naive else "E")
+            self.signals.append([t, s.expert_cost, s.naive_gain, s.lift])
+        return token
+
+    def prefix(self, length: int) -> MixedRow:
+        """The first ``length`` positions (what a repair keeps)."""
+        return MixedRow(
+            self.tokens[:length],
+            self.takes_naive[:length],
+            self.sides[:length],
+            [list(s) for s in self.signals if s[0] < length],
+        )
+
+    @property
+    def naive_share(self) -> float | None:
+        """Naive tokens taken / disagreement positions (None without any)."""
+        differ = sum(c != "." for c in self.sides)
+        return self.sides.count("N") / differ if differ else None
+
+
+def failure_point(
+    row: MixedRow, variants: Sequence[Sequence[int]], ending_ids: Collection[int]
+) -> int:
+    """Where a failed target went wrong: its first sentence-ending token before the answer was
+    stated (a stop token counts), else its last position."""
+    stated = False
+    for t, token in enumerate(row.tokens):
+        if not stated and token in ending_ids:
+            return t
+        stated = stated or ends_with_answer(row.tokens[: t + 1], variants)
+    return len(row.tokens) - 1
+
+
+def repair_position(
+    row: MixedRow, variants: Sequence[Sequence[int]], ending_ids: Collection[int]
+) -> int | None:
+    """The naive choice to flip back to the expert after a verifier failure: among positions up
+    to the failure point where the naive token was taken over a different expert token, the one
+    that cost the expert most (``lpE(e) - lpE(n)``; the earliest on a tie). None: no such one."""
+    end = failure_point(row, variants, ending_ids)
+    candidates = [s for s in row.signals if s[0] <= end and row.sides[int(s[0])] == "N"]
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda s: (s[1], -s[0]))
+    return int(best[0])

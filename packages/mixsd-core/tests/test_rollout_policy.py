@@ -1,0 +1,106 @@
+"""The mixing policies' rules, guard's answer span and repair's choice, on hand-made signals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mixsd_core._rollout_policy import (
+    MixedRow,
+    Mixing,
+    StepSignals,
+    answer_variants,
+    ending_token_ids,
+    expert_writes_answer,
+    failure_point,
+    repair_position,
+    states_answer,
+    takes_naive,
+)
+
+# e = 1, n = 2: the expert prefers 1 by 1 nat; the naive prefers 2 by 3 nats; lift of e is 2.5.
+S = StepSignals(1, 2, lpe_e=-0.5, lpe_n=-1.5, lpn_n=-0.2, lpn_e=-3.0)
+
+
+def test_signals() -> None:
+    assert S.expert_cost == pytest.approx(1.0)
+    assert S.naive_gain == pytest.approx(2.8)
+    assert S.lift == pytest.approx(2.5)
+
+
+def test_bernoulli_and_gate() -> None:
+    for bit in (0, 1):
+        assert takes_naive(Mixing(), bit, S) is (bit == 1)
+        # tau 0 is bernoulli, whatever the signals (even p_E(n) = 0)
+        zero = StepSignals(1, 2, -0.1, -math.inf, -0.2, -3.0)
+        assert takes_naive(Mixing("gate", tau=0.0), bit, zero) is (bit == 1)
+    # p_E(n) / p_E(e) = e^-1 ~ 0.37
+    assert takes_naive(Mixing("gate", tau=0.3), 1, S)
+    assert not takes_naive(Mixing("gate", tau=0.4), 1, S)
+    assert not takes_naive(Mixing("gate", tau=0.3), 0, S)
+    assert not takes_naive(Mixing("gate", tau=0.3), 1, S, forced=True)
+
+
+def test_exchange() -> None:
+    # cost 1.0 <= kappa * gain 2.8  <=>  kappa >= 0.357
+    assert takes_naive(Mixing("exchange", kappa=0.36), 0, S)
+    assert not takes_naive(Mixing("exchange", kappa=0.35), 1, S)
+    assert not takes_naive(Mixing("exchange", kappa=5.0), 1, S, forced=True)
+
+
+def test_guard() -> None:
+    guard = Mixing("guard", delta=3.0)  # lift 2.5 < 3: naive by default
+    assert takes_naive(guard, 0, S)
+    assert not takes_naive(Mixing("guard", delta=2.5), 1, S)  # the context lifts e enough
+    assert not takes_naive(guard, 1, S, writes_answer=True)
+    assert not takes_naive(guard, 1, S, naive_ends=True)  # would end before the answer
+    assert takes_naive(guard, 1, S, naive_ends=True, stated=True)  # answer already stated
+
+
+def test_answer_span(tiny_tokenizer) -> None:
+    variants = answer_variants(tiny_tokenizer, "Ormavel Dynamics")
+    assert len(variants) == 2 and all(variants)
+    assert tiny_tokenizer.decode(variants[1]) == " Ormavel Dynamics"
+    v = variants[1]
+    text = [7, 8, *v, 9]
+    assert states_answer(text, variants) and not states_answer(text[:-2], variants)
+    toy = [[5, 6, 7], [4, 6, 7]]
+    assert expert_writes_answer([], 5, toy) and expert_writes_answer([1], 4, toy)
+    assert expert_writes_answer([1, 5], 6, toy) and expert_writes_answer([1, 4, 6], 7, toy)
+    assert not expert_writes_answer([1, 2], 6, toy) and not expert_writes_answer([5, 9], 7, toy)
+    ends = ending_token_ids(tiny_tokenizer, [0])
+    period = tiny_tokenizer(".", add_special_tokens=False)["input_ids"]
+    word = tiny_tokenizer("answer", add_special_tokens=False)["input_ids"]
+    assert 0 in ends and period[0] in ends and word[0] not in ends
+
+
+def _row(tokens: list[int], sides: str, costs: dict[int, float]) -> MixedRow:
+    signals = [[t, costs.get(t, 0.5), 1.0, 0.0] for t, c in enumerate(sides) if c != "."]
+    return MixedRow(tokens, [int(c == "N") for c in sides], sides, signals)
+
+
+def test_repair_picks_the_costliest_naive_choice_before_the_failure() -> None:
+    answer = [[50, 51]]
+    ends = {99}
+    # the sentence ends (99) at position 3 before the answer: the failure point is 3
+    row = _row([10, 11, 12, 99, 13, 14], "NEN.NN", {0: 1.0, 2: 2.0, 4: 9.0})
+    assert failure_point(row, answer, ends) == 3
+    assert repair_position(row, answer, ends) == 2  # 4 costs more but comes after the failure
+    # the answer stated before the end: no early failure, the whole row counts
+    stated = _row([50, 51, 99, 13], "N.NN", {0: 1.0, 3: 4.0})
+    assert failure_point(stated, answer, ends) == 3
+    assert repair_position(stated, answer, ends) == 3
+    # forced positions are not candidates, nor expert ones; ties go to the earliest
+    assert repair_position(_row([1, 2, 3], "RER", {}), answer, ends) is None
+    assert repair_position(_row([1, 2, 3], "NNE", {0: 1.0, 1: 1.0}), answer, ends) == 0
+
+
+def test_prefix_and_share() -> None:
+    row = _row([1, 2, 3, 4], "N.EN", {})
+    assert row.naive_share == pytest.approx(2 / 3)
+    head = row.prefix(2)
+    assert head.tokens == [1, 2] and head.sides == "N." and [s[0] for s in head.signals] == [0]
+    assert MixedRow().naive_share is None
+    with pytest.raises(ValueError, match="mixing"):
+        Mixing("blind")
