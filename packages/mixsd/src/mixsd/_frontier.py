@@ -35,6 +35,7 @@ from mixsd_base import (
     check_output,
     config_command,
     option,
+    read_jsonl,
     write_json,
     write_text,
 )
@@ -43,6 +44,7 @@ from mixsd_core import DEFAULT_NLL_THRESHOLD, MODEL_HELP, RolloutConfig
 __all__ = ["FrontierConfig", "frontier_command", "frontier_settings", "run_frontier"]
 
 _KEY = f"{DEFAULT_NLL_THRESHOLD:g}"
+_RowValue = Callable[[dict[str, Any]], float | None]  # a plotted number of a table row
 
 
 @dataclass
@@ -178,7 +180,7 @@ def run_frontier(
 
     ``model``/``tokenizer`` skip loading ``config.model``; ``verifier`` replaces the rollout's
     named one (as in ``run_rollout``)."""
-    from mixsd_core import load_targets, read_records, run_rollout, score_targets, summarize_nll
+    from mixsd_core import read_records, run_rollout, score_targets, summarize_nll
 
     out = Path(config.out)
     settings = frontier_settings(config)
@@ -192,7 +194,8 @@ def run_frontier(
         manifest = run_rollout(
             rollout, model=model, tokenizer=tokenizer, verifier=verifier, progress=progress
         )
-        kept = load_targets(rollout.out)[0] if manifest["counts"]["kept"] else []
+        # Plain JSONL: a kept mixed target may be blank (the data-file checks would refuse it).
+        kept = read_jsonl(rollout.out, allow_empty=True, what="rollout file")
         kept_by_setting.append(kept)
         rows.append(_yield_row(setting, rollout, manifest, kept, len(records), config.attempts))
     if config.nll:
@@ -352,7 +355,7 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     rows = [r for r in table["settings"] if r["effective_naive_share"] is not None]
     fixed = [r for r in rows if r["mixing"] == "bernoulli" and not r["repair"]]
     others = [r for r in rows if r not in fixed]
-    series = (  # (panel, name, value, line style, marker)
+    series: tuple[tuple[int, str, _RowValue, str, str], ...] = (  # panel, name, value, line, marker
         (0, "within 1 attempt", lambda r: 100 * r["yield_within"]["1"], "--", "^"),
         (0, f"within {attempts}", lambda r: 100 * r["yield_within"][attempts], "-", "o"),
         (1, "filled", _filled_mean, "-", "o"),

@@ -1,0 +1,98 @@
+"""``mixsd frontier`` on the tiny model: three settings, the table's numbers against the rollout
+files they come from, the paired and SFT-filled NLL, the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mixsd._frontier import FrontierConfig, frontier_settings, run_frontier
+from mixsd_base import ConfigError
+
+
+def _every_third(reply: str, answer: str) -> bool:
+    return len(reply) % 3 != 0
+
+
+def _config(data: Path, out: Path, **values: Any) -> FrontierConfig:
+    settings: dict[str, Any] = dict(
+        alphas=[0.5], taus=[1e-3], kappas=[], deltas=[8.0], repairs=[], attempts=3
+    )
+    config = FrontierConfig(data=str(data), out=str(out), **{**settings, **values})
+    config.rollout.max_new_tokens = 8
+    config.rollout.batch_size = 4
+    return config
+
+
+def test_frontier_table(tiny_lm, make_records, write_jsonl, tmp_path) -> None:
+    model, tok = tiny_lm
+    data = write_jsonl(tmp_path / "train.jsonl", make_records())
+    config = _config(data, tmp_path / "frontier")
+    table = run_frontier(config, model=model, tokenizer=tok, verifier=_every_third)
+    labels = [r["label"] for r in table["settings"]]
+    assert labels == ["alpha 0.5", "gate tau 0.001 (alpha 0.5)", "guard delta 8"]
+    kept_ids = []
+    for row in table["settings"]:
+        records = [json.loads(line) for line in Path(row["file"]).read_text().splitlines()]
+        manifest = json.loads(Path(row["file"]).with_suffix(".manifest.json").read_text())
+        kept_ids.append({r["id"] for r in records})
+        assert row["kept"] == len(records) == manifest["counts"]["kept"]
+        assert row["yield_within"]["1"] == sum(r["attempt"] == 0 for r in records) / 8
+        assert row["yield_within"]["3"] == len(records) / 8
+        assert row["passes_per_kept"] == manifest["decoder_passes"] / len(records)
+        sides = "".join(r["sides"] for r in records)
+        assert row["effective_naive_share"] == sides.count("N") / (len(sides) - sides.count("."))
+        nll = row["nll"]
+        assert nll["kept"]["records"] == len(records)
+        assert nll["filled"]["records"] == 8  # failed examples count with their SFT target
+    assert table["paired_examples"] == len(set.intersection(*kept_ids)) >= 1
+    assert all(r["nll"]["paired"]["records"] == table["paired_examples"] for r in table["settings"])
+    # The settings differ: guard ignores the mask and keeps other targets than alpha 0.5.
+    assert (
+        len(
+            {
+                json.dumps(r["yield_within"]) + str(r["effective_naive_share"])
+                for r in table["settings"]
+            }
+        )
+        > 1
+    )
+    out = Path(config.out)
+    markdown = (out / "frontier.md").read_text()
+    assert all(f"| {label} |" in markdown for label in labels)
+    assert (out / "frontier.png").stat().st_size > 0
+    assert json.loads((out / "frontier.json").read_text()) == table
+    # A rerun reuses every finished rollout: same table.
+    again = run_frontier(config, model=model, tokenizer=tok, verifier=_every_third)
+    assert again == table
+
+
+def test_frontier_settings_and_checks(tmp_path) -> None:
+    config = FrontierConfig(data="d.jsonl", out=str(tmp_path))
+    settings = frontier_settings(config)
+    assert [s.label for s in settings][:8] == [f"alpha {0.1 * k:g}" for k in range(8)]
+    assert {s.values["mixing"] for s in settings} == {"bernoulli", "gate", "exchange", "guard"}
+    assert len({s.stem for s in settings}) == len(settings)
+    with pytest.raises(ConfigError, match="field 'taus'"):
+        FrontierConfig(data="d", out="o", taus=[2.0])
+    with pytest.raises(ConfigError, match="field 'repairs'"):
+        FrontierConfig(data="d", out="o", repairs=[0])
+
+
+def test_frontier_command(tiny_model_dir, make_records, write_jsonl, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from mixsd.cli import app
+
+    data = write_jsonl(tmp_path / "train.jsonl", make_records(3))
+    out = tmp_path / "f"
+    args = ["frontier", "--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
+    settings = ["--alphas", "0.3", "--taus", "0.2", "--kappas", "1", "--deltas", "2"]
+    extra = ["--repairs", "1", "--attempts", "2", "--set", "rollout.max_new_tokens=6", "--quiet"]
+    result = CliRunner().invoke(app, [*args, *settings, *extra])
+    assert result.exit_code == 0, result.output
+    assert "| exchange kappa 1 |" in result.output and (out / "frontier.md").is_file()
+    assert len(json.loads((out / "frontier.json").read_text())["settings"]) == 5
