@@ -40,6 +40,8 @@ def _config(tmp: Path, model: Path, **changes) -> Path:
             "eval_max_new_tokens": 4,
             "eval_limit": 2,
         },
+        # The paper's checkpoint rule: every checkpoint also validated on qa/validation.
+        "select": "paper",
         "eval": {"suites": ["indomain"], "limit": 2, "indomain_max_new_tokens": 4},
         "nll": {"batch_size": 6},
         "fisher": None,
@@ -91,7 +93,8 @@ def test_qa_file_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
                 assert row["target"] == record["target"] and "target_ids" not in row
             else:
                 assert "target_ids" in row
-        assert (run / f"train/mixsd-a{alpha}/selection.json").is_file()
+        selection = json.loads((run / f"train/mixsd-a{alpha}/selection.json").read_text())
+        assert selection["rule"] == "paper"
     counts = json.loads((run / "rollouts/intersection.json").read_text())
     assert (counts["rows"], counts["mixed"]) == (6, len(numeric))
 

@@ -192,7 +192,8 @@ class TrainSection:
         metadata={
             "help": "Learning rates to sweep (the paper: 1e-6 ... 1e-4): each trained method "
             "is trained at each, and the rate whose selected checkpoint scores best on the "
-            "validation split (kgfact/paraphrase, kgfunc/test, edit/paraphrase) is kept "
+            "validation split (kgfact/paraphrase, kgfunc/test, edit/paraphrase, "
+            "qa/validation) is kept "
             "(tie: the smaller rate). A method whose own train: sets learning_rate is trained "
             "once at it. null: no sweep."
         },

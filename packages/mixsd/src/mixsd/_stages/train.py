@@ -48,11 +48,12 @@ RUN_SETS = ("output_dir", "seed", "disable_tqdm", "overwrite", "prompt_style")
 
 # The split each task family's learning rate is selected on (the paper: "validation
 # performance"; the authors' code validates KGFact on its paraphrased questions, KGFunc on its
-# test questions).
+# test questions; a QA file has only its held-out questions).
 VALIDATION_SPLITS = {
     "kgfact": "kgfact/paraphrase",
     "kgfunc": "kgfunc/test",
     "edit": "edit/paraphrase",
+    "qa": "qa/validation",
 }
 
 
