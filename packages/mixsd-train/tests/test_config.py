@@ -89,9 +89,17 @@ def test_bad_yaml_and_overrides(tmp_path: Path) -> None:
 
 
 def test_global_batch_counts_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from transformers import TrainingArguments
+
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun / accelerate launch set it
+    # TrainingArguments would start the process group of a launched process (and fail here,
+    # with no launcher): check only what TrainConfig derives from WORLD_SIZE.
+    monkeypatch.setattr(TrainingArguments, "__post_init__", lambda self: None)
     config = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=2)
     assert config.gradient_accumulation_steps == 4  # 2 per device x 2 devices x 4 = 16
+    # Without a GPU the run is marked CPU, or accelerate would run each process alone.
+    assert config.use_cpu is not torch.cuda.is_available()
     manual = SFTConfig(
         output_dir=str(tmp_path), global_batch_size=None, gradient_accumulation_steps=3
     )

@@ -139,9 +139,20 @@ class TrainConfig(TrainingArguments):
             )
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # pinning needs an accelerator (else a warning)
+        # WORLD_SIZE is set by torchrun / accelerate launch; reading it has no side effects.
+        devices = int(os.environ.get("WORLD_SIZE", "1"))
+        if devices > 1 and not torch.cuda.is_available():
+            if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+                # accelerate shards only multi-GPU runs: on CPU it would silently train DDP.
+                raise TrainError(
+                    "FSDP needs GPUs (accelerate enables it for multi-GPU runs only); "
+                    "on CPU launch with configs/accelerate/ddp.yaml or torchrun"
+                )
+            # Several processes and no GPU: accelerate makes the gloo process group (and the
+            # Trainer shards the data and all-reduces) only for a run marked CPU; unmarked, it
+            # finds no accelerator, runs each process alone and each trains on all the data.
+            self.use_cpu = True
         if self.global_batch_size is not None:
-            # WORLD_SIZE is set by torchrun / accelerate launch; reading it has no side effects.
-            devices = int(os.environ.get("WORLD_SIZE", "1"))
             per_step = self.per_device_train_batch_size * devices
             if self.global_batch_size < 1 or self.global_batch_size % per_step:
                 raise TrainError(

@@ -197,7 +197,11 @@ def train(
     if method.dataset != "prompt_examples":
         # How many examples train on a rollout's stored target_ids, how many on re-tokenised text.
         manifest["data"]["target_sources"] = _data.target_sources(dataset)
-    write_json(out / "manifest.json", manifest, default=str)
+    # Under torchrun / accelerate launch every process runs this function; one writes files.
+    # (process_index sets up the process group, as the Trainer would.)
+    main_process = config.process_index == 0
+    if main_process:
+        write_json(out / "manifest.json", manifest, default=str)
 
     trainer = trainer_cls(
         model,
@@ -217,18 +221,25 @@ def train(
                 verifier=config.eval_verifier,
                 log=trainer.log,
                 heldout=heldout_records,
+                # FSDP shards the weights: each decoding step is collective, so every process
+                # decodes every record; otherwise each decodes its share and the counts add up.
+                split=not trainer.is_fsdp_enabled,
             )
         )
     if not run:
         return trainer
 
-    result = trainer.train(resume_from_checkpoint=bool(existing) if resume else None)
+    # The Trainer writes a checkpoint's trainer_state.json last: a folder without it is a save
+    # cut short (a killed run), which the Trainer would refuse to resume from, every time.
+    # Resume from the last whole one; the cut step is trained and saved again over it.
+    whole = [c for c in existing if (c / "trainer_state.json").is_file()]
+    result = trainer.train(resume_from_checkpoint=str(whole[-1]) if resume and whole else None)
     _save_final(trainer, tokenizer, out, lora=config.use_lora)
     trainer.save_state()
     manifest.update(
         status="complete", metrics=result.metrics, global_step=trainer.state.global_step
     )
-    if trainer.is_world_process_zero():
+    if main_process:
         write_json(out / "manifest.json", manifest, default=str)
     return trainer
 

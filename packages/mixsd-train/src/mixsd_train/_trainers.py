@@ -35,6 +35,7 @@ from transformers import Trainer
 
 from mixsd_train._config import MixSDKLConfig, OPSDConfig, TrainConfig
 from mixsd_train._data import IGNORE_INDEX, pad_rows
+from mixsd_train._errors import TrainError
 from mixsd_train._losses import masked_nll, teacher_top1_nll, topk_forward_kl
 
 __all__ = ["MixSDKLTrainer", "NLLTrainer", "OPSDNLLTrainer", "OPSDTrainer"]
@@ -193,6 +194,17 @@ class OPSDTrainer(_TeacherBase):
 
     loss_is_scaled_for_ga = False  # per-micro-batch token mean; the Trainer divides by accumulation
 
+    def __init__(self, model: nn.Module, args: TrainConfig, **kwargs: Any) -> None:
+        super().__init__(model, args, **kwargs)
+        if self.is_fsdp_enabled:
+            # Each process samples its own prompts, for as many steps as its longest rollout;
+            # with sharded weights every forward pass is a collective, so they would deadlock.
+            raise TrainError(
+                "opsd and opsd-nll sample on each process separately and cannot run under FSDP; "
+                "use DDP (torchrun, or accelerate launch without FSDP), with LoRA if the model "
+                "does not fit one device"
+            )
+
     def training_step(
         self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
     ) -> torch.Tensor:
@@ -218,8 +230,11 @@ class OPSDTrainer(_TeacherBase):
                     n=args.num_generations,
                     max_new_tokens=args.max_new_tokens,
                     eos_token_ids=stop_token_ids(student, tokenizer),
-                    # A function of (seed, step, rank) only: a resumed run draws the same samples.
-                    seed=stable_seed("opsd", args.seed, self.state.global_step, args.process_index),
+                    # A function of (seed, step) only: a resumed run draws the same samples.
+                    # Each sample has its own stream by example id, so the rank is not needed:
+                    # 2 processes draw what 1 draws for the same prompts. (The last part was the
+                    # rank; 0 keeps one process's samples as they were.)
+                    seed=stable_seed("opsd", args.seed, self.state.global_step, 0),
                     example_ids=inputs["id"],
                     temperature=args.temperature,
                     top_p=args.top_p,

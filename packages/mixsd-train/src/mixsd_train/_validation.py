@@ -8,7 +8,10 @@ Trainer's own flow callback sets ``should_save`` before ours runs, and the check
 after all callbacks, so the accuracy is already in ``log_history`` when that checkpoint's
 ``trainer_state.json`` is written.
 Greedy decoding (``mixsd_core.greedy_generate``), then the kgworld verifier of each record's
-task; only the main process validates (the others wait at the next collective).
+task. Under torchrun / accelerate launch each process decodes its share of the records (every
+world-size-th one) and the pass counts are summed over the processes (``all_reduce``), so every
+process logs the same accuracy of all the records; under FSDP, where each forward pass is a
+collective over the sharded weights, every process decodes all the records in step instead.
 """
 
 from __future__ import annotations
@@ -42,6 +45,27 @@ def greedy_accuracy(
     verifier: str = "auto",
 ) -> tuple[float, list[str]]:
     """Share of ``records`` whose greedy reply to the naive prompt passes the verifier."""
+    passed, replies = _greedy_passes(
+        model,
+        tokenizer,
+        records,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        verifier=verifier,
+    )
+    return passed / max(len(records), 1), replies
+
+
+def _greedy_passes(
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    verifier: str,
+) -> tuple[int, list[str]]:
+    """How many of ``records`` pass the verifier, and the greedy replies."""
     from mixsd_core import greedy_generate, render_naive_prompt
 
     was_training = model.training
@@ -58,7 +82,7 @@ def greedy_accuracy(
         _verifier_for(r, verifier)(reply, str(r["answer"]))
         for r, reply in zip(records, replies, strict=True)
     )
-    return passed / max(len(records), 1), replies
+    return int(passed), replies
 
 
 def checkpoint_accuracy(
@@ -99,11 +123,34 @@ class ValidationCallback(TrainerCallback):
         verifier: str = "auto",
         log: Callable[[dict[str, float]], None] | None = None,
         heldout: Sequence[Mapping[str, Any]] = (),
+        split: bool = True,
     ) -> None:
         self.tokenizer, self.records, self.heldout = tokenizer, list(records), list(heldout)
         self.max_new_tokens, self.batch_size, self.verifier = max_new_tokens, batch_size, verifier
         # Trainer.log when given: the value then also reaches tensorboard and the other reporters.
         self.log = log
+        # Several processes: each decodes its share of the records (False: all of them, FSDP).
+        self.split = split
+
+    def _accuracy(self, model: Any, records: list[Mapping[str, Any]], device: Any) -> float:
+        """Accuracy on ``records``, the work shared by the processes of a distributed run."""
+        import torch.distributed as dist
+
+        distributed = self.split and dist.is_available() and dist.is_initialized()
+        rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+        passed, _ = _greedy_passes(
+            model,
+            self.tokenizer,
+            records[rank::world],
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
+            verifier=self.verifier,
+        )
+        if distributed:
+            total = torch.tensor([passed], dtype=torch.long, device=device)
+            dist.all_reduce(total)  # gloo on CPU, nccl on GPU: the Trainer's own process group
+            passed = int(total.item())
+        return passed / max(len(records), 1)
 
     def on_step_end(
         self,
@@ -113,21 +160,13 @@ class ValidationCallback(TrainerCallback):
         model: Any = None,
         **kwargs: Any,
     ) -> None:
-        if not control.should_save or not state.is_world_process_zero:
+        if not control.should_save:
             return
         metrics = {}
         for key, records in ((TRAINING_KEY, self.records), (HELDOUT_KEY, self.heldout)):
             if not records:
                 continue
-            accuracy, _ = greedy_accuracy(
-                model,
-                self.tokenizer,
-                records,
-                max_new_tokens=self.max_new_tokens,
-                batch_size=self.batch_size,
-                verifier=self.verifier,
-            )
-            metrics[key] = accuracy
+            metrics[key] = self._accuracy(model, records, args.device)
             metrics[key.replace("_accuracy", "_n")] = float(len(records))
         if not metrics:
             return

@@ -65,6 +65,8 @@ def train_command(
     check_output(config.output_dir, folder=True)
     start = time.perf_counter()
     trainer = train(method, config, resume=resume)
+    if not trainer.is_world_process_zero():  # torchrun / accelerate launch: one summary line
+        return
     accuracies = [e["val_accuracy"] for e in trainer.state.log_history if "val_accuracy" in e]
     last = f", last val_accuracy {accuracies[-1]:.3f}" if accuracies else ""
     typer.echo(
