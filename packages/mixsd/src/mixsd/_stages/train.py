@@ -211,12 +211,23 @@ def _train_one(
     }
 
     def build() -> None:
+        if _finished(out):  # trained to the end before a kill: only select again
+            select_checkpoint(out, ctx.config.select)
+            return
         train(method.method, train_config, resume=True)  # resumes an interrupted run only
         select_checkpoint(out, ctx.config.select)
 
     # The whole folder is the unit's output: changed inputs remove its checkpoints, so
     # the redone training starts afresh instead of resuming the old run's last one.
     return ctx.units.run("train", unit, inputs, [out / "selection.json", out], build)
+
+
+def _finished(out: Path) -> bool:
+    """Whether the training in ``out`` ran to its end (its manifest says so). A run killed after
+    that, before its unit was marked done, must not train again: the Trainer would log a
+    0-step session's summary (train_loss 0) over the real one."""
+    manifest = out / "manifest.json"
+    return manifest.is_file() and read_json(manifest).get("status") == "complete"
 
 
 def _sweep(
