@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from mixsd_base import (
     DataError,
+    atomic_write,
     dump_jsonl_line,
     iter_jsonl,
     package_versions,
@@ -146,9 +147,11 @@ def append_entries(f: IO[str], entries: list[Entry]) -> None:
 def start_partial(
     config: RolloutConfig, fingerprint: dict[str, Any], done: dict[int, Entry]
 ) -> None:
-    """Write the partial file afresh: header + the complete chunks kept (drops a torn tail)."""
-    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
-    with config.partial_path.open("w", encoding="utf-8") as f:
+    """Write the partial file afresh: header + the complete chunks kept (drops a torn tail).
+
+    Atomically: a kill in the middle leaves the previous file, not a truncated one that the
+    next resume would refuse as another run's."""
+    with atomic_write(config.partial_path) as f:
         append_entries(f, [{"fingerprint": fingerprint}, *(done[i] for i in sorted(done))])
 
 
