@@ -161,3 +161,51 @@ def test_a_bad_row_stops_the_run_naming_row_and_column(
     message = str(result.exception) if result.exception else result.output
     assert f"{bad}:3: field 'answer': row 2: empty value" in message
     assert not (tmp_path / "run" / "world" / "manifest.json").exists()
+
+
+def test_intersection_falls_back_to_trainable_ground_truth_rows(
+    tmp_path: Path, tiny_model_dir: Path, tiny_tokenizer
+) -> None:
+    """An alpha whose rollouts kept nothing still takes part: every row falls back, in every
+    file, to a ground-truth row the MixSD trainer reads (prompts rendered by this tokenizer)."""
+    from types import SimpleNamespace
+
+    import kgworld
+    from mixsd._context import Artifact, RunPaths, TrainingData
+    from mixsd._qa import intersect
+    from mixsd._units import UnitRunner
+    from mixsd_base import write_jsonl
+    from mixsd_train import read_rollouts_file
+
+    records = kgworld.load_qa(MINI, val_fraction=0).train[:3]
+    data_file = tmp_path / "run/data/qa/train.jsonl"
+    write_jsonl(data_file, records)
+    mixed = {**records[0], "target": "mixed", "verified": True}  # verified at 0.3 only
+    (tmp_path / "run/rollouts").mkdir(parents=True)
+    write_jsonl(tmp_path / "run/rollouts/mixsd-a0.3.jsonl", [mixed])
+    (tmp_path / "run/rollouts/mixsd-a0.5.jsonl").write_text("")
+    ctx = SimpleNamespace(
+        config=SimpleNamespace(
+            rollout=SimpleNamespace(prompt_style="paper", task="kgfunc"), seed=0
+        ),
+        paths=RunPaths(tmp_path / "run"),
+        units=UnitRunner(tmp_path / "run", echo=lambda line: None),
+        base_model=str(tiny_model_dir),
+        base_digest="tiny",
+    )
+    rollouts = {
+        a: Artifact(tmp_path / f"run/rollouts/mixsd-a{a}.jsonl", f"d{a}") for a in (0.3, 0.5)
+    }
+    data = TrainingData(data_file.parent.parent, data_file, "data")
+    filtered = intersect(ctx, data, rollouts)  # type: ignore[arg-type]
+    assert sorted(filtered) == [0.3, 0.5]
+    for alpha, artifact in filtered.items():
+        rows = read_rollouts_file(artifact.path, tiny_tokenizer)  # what MixSD trains on
+        assert [r["id"] for r in rows] == [r["id"] for r in records]
+        assert [r["target"] for r in rows] == [r["target"] for r in records]
+        assert {(r["origin"], r["alpha"], r["task"]) for r in rows} == {
+            ("ground-truth", alpha, "kgfunc")
+        }
+        assert "reference solution" in rows[0]["expert_prompt"]  # the KGFunc wording
+    summary = json.loads((tmp_path / "run/rollouts/intersection.json").read_text())
+    assert summary == {"rows": 3, "mixed": 0, "ground_truth": 3, "verified": {"0.3": 1, "0.5": 0}}
