@@ -82,9 +82,13 @@ def test_fisher_stage_evaluates_every_checkpoint_not_selected(
         for step in (1, 2):  # model_digest reads a checkpoint's weight files
             (ctx.paths.train(label) / f"checkpoint-{step}").mkdir(parents=True)
         runs[label] = {"checkpoint": str(ctx.paths.train(label) / "checkpoint-2")}  # selected
-    monkeypatch.setattr(
-        fisher, "_fisher", lambda ctx, folder, report, n, cps: write_text(report, "{}")
-    )
+    compared: list[str] = []
+
+    def compare(ctx: Any, folder: Path, report: Path, n: Any, cps: list[str]) -> None:
+        compared.extend(cps)
+        write_text(report, "{}")
+
+    monkeypatch.setattr(fisher, "_fisher", compare)
     evaluated: list[Any] = []
 
     def evaluate(config: Any) -> None:
@@ -101,6 +105,12 @@ def test_fisher_stage_evaluates_every_checkpoint_not_selected(
     evals = _base_eval(ctx)
     fisher.run(ctx, runs, evals)
     assert not any(path.exists() for path in stale)
+    steps = (2,) if which == "selected" else (1, 2)  # 'selected': only the points R4 pools
+    assert compared == [
+        str(ctx.paths.train(label) / f"checkpoint-{step}")
+        for label in ("mixsd-a0.5", "sft")
+        for step in steps
+    ]
     if which == "selected":
         assert evaluated == [] and not list(folder.iterdir())
         return

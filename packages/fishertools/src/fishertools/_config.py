@@ -103,10 +103,11 @@ class CompareConfig:
     device: str = option("cpu", "torch device for loss measurement.")
     evaluate_checkpoints: Literal["all", "selected"] = option(
         "all",
-        "mixsd run only (fisher compare reads forgetting from 'forgetting'): 'all' also runs the "
-        "held-out and reference-loss suites of eval: on every checkpoint compared, so R4 pools "
-        "every checkpoint of every method (the paper's Table 6); 'selected' pools only each "
-        "method's selected checkpoint, evaluated anyway (cheaper on CPU).",
+        "mixsd run only (fisher compare reads forgetting from 'forgetting'): 'all' compares "
+        "every checkpoint and also runs the held-out and reference-loss suites of eval: on each, "
+        "so R4 pools every checkpoint of every method (the paper's Table 6); 'selected' "
+        "compares and pools only each method's selected checkpoint, evaluated anyway (cheaper "
+        "on CPU: R4 then has one point per method).",
         choices=("all", "selected"),
     )
 

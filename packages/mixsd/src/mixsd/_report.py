@@ -668,7 +668,12 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
     parts += ["## Error taxonomy (held-out failures)", "", taxonomy_table(rows), ""]
     parts += _image("taxonomy", images["taxonomy"], run_dir)
     if data["fisher"] is not None:
-        parts += ["## Fisher diagnostics (every checkpoint)", "", fisher_table(data["fisher"])]
+        compared = len(data["fisher"].get("checkpoints") or [])
+        parts += [
+            f"## Fisher diagnostics ({compared} checkpoints compared)",
+            "",
+            fisher_table(data["fisher"]),
+        ]
         picture = data["fisher"].get("plot")
         if config.plots and picture and Path(picture).is_file():
             parts += ["", f"![Fisher]({os.path.relpath(picture, run_dir)})"]

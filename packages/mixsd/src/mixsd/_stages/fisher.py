@@ -96,6 +96,11 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
     )
     # An edit (MEMIT) leaves one model and no checkpoints: it is its own point.
     checkpoints += [s["checkpoint"] for s in runs.values() if s.get("rule") == "memit"]
+    selected = {str(Path(s["checkpoint"]).resolve()) for s in runs.values()}
+    if ctx.config.fisher.evaluate_checkpoints == "selected":
+        # Only the points R4 pools: a checkpoint without an evaluation has no forgetting to
+        # correlate, and comparing it costs a model load and a pass over the Fisher data.
+        checkpoints = [c for c in checkpoints if str(Path(c).resolve()) in selected]
     inputs = {
         "options": options,
         "prompts": prompts,
@@ -108,7 +113,6 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
         _fisher(ctx, folder, report, prompts, checkpoints)
 
     ctx.units.run("fisher", "compare", inputs, [report], build)
-    selected = {str(Path(s["checkpoint"]).resolve()) for s in runs.values()}
     others = [c for c in checkpoints if str(Path(c).resolve()) not in selected]
     wanted = (
         _evaluate(ctx, others, evals) if ctx.config.fisher.evaluate_checkpoints == "all" else []
