@@ -264,7 +264,8 @@ REPO = Path(__file__).resolve().parents[3]
     [
         p
         for p in sorted((REPO / "configs").rglob("*.yaml"))
-        if p.parent.name != "train" and not p.name.startswith("_")
+        # trainer files (train/) and accelerate launch configs (accelerate/) are no run configs
+        if p.parent.name not in ("train", "accelerate") and not p.name.startswith("_")
     ],
     ids=lambda p: str(p.relative_to(REPO)),
 )

@@ -171,11 +171,15 @@ else:
     )
 
 
+# How ``mixsd run`` starts a training unit: in its own process, or data-parallel / sharded.
+LAUNCHERS = ("none", "torchrun", "accelerate")
+
+
 @dataclass
 class TrainSection:
     """``train:``: trainer options for every trained method, over an optional trainer file.
 
-    In YAML the options sit beside ``config`` and ``lr_grid``
+    In YAML the options sit beside ``config``, ``lr_grid`` and the launcher keys
     (``train: {config: F, max_steps: 24}``). Each
     method takes those its config class has (TrainConfig fields, or e.g. OPSD's
     ``num_generations``); a key no trained method has is an error.
@@ -199,7 +203,38 @@ class TrainSection:
         },
     )
 
+    launcher: str = field(
+        default="none",
+        metadata={
+            "help": "How each training unit runs: 'none' (in this process), 'torchrun' (nproc "
+            "processes, data-parallel) or 'accelerate' (accelerate launch with "
+            "accelerate_config, e.g. configs/accelerate/fsdp-8b.yaml)."
+        },
+    )
+    nproc: int | None = field(
+        default=None,
+        metadata={
+            "help": "Processes per training unit (torchrun: required; accelerate: overrides "
+            "the config's num_processes). global_batch_size stays the batch over all of them."
+        },
+    )
+    accelerate_config: str | None = field(
+        default=None,
+        metadata={"help": "accelerate config file for launcher 'accelerate' (null: its default)."},
+    )
+
     def __post_init__(self) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise ConfigError(
+                f"unknown launcher {self.launcher!r}; choose one of: {', '.join(LAUNCHERS)}",
+                field="launcher",
+            )
+        if self.nproc is not None and self.nproc < 1:
+            raise ConfigError(f"must be >= 1, got {self.nproc}", field="nproc")
+        if self.launcher == "torchrun" and self.nproc is None:
+            raise ConfigError("launcher torchrun needs nproc (processes per unit)", field="nproc")
+        if self.accelerate_config is not None and self.launcher != "accelerate":
+            raise ConfigError("only launcher 'accelerate' reads it", field="accelerate_config")
         if self.lr_grid is None:
             return
         if not self.lr_grid:
@@ -216,8 +251,9 @@ class TrainSection:
         (anything else unchanged)."""
         if not isinstance(raw, dict):
             return raw
-        options = {k: v for k, v in raw.items() if k not in ("config", "lr_grid")}
-        return {"config": raw.get("config"), "lr_grid": raw.get("lr_grid"), "options": options}
+        own = ("config", "lr_grid", "launcher", "nproc", "accelerate_config")
+        options = {k: v for k, v in raw.items() if k not in own}
+        return {**{k: raw[k] for k in own if k in raw}, "options": options}
 
 
 @dataclass

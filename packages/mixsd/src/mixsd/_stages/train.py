@@ -75,13 +75,20 @@ def _known(cls: type) -> set[str]:
 def trainer_config(config: RunConfig, method: MethodSpec, owned: dict[str, Any]) -> Any:
     """The method's trainer config: the shared options it has < its own < ``owned``."""
     cls = config_class(method.method)
+    values = _trainer_values(config, method, owned)
+    if method.method == "memit":  # no trainer file: MEMIT's options are its own
+        return cls(**values)
+    return load_config(cls, config.train.config, values)
+
+
+def _trainer_values(config: RunConfig, method: MethodSpec, owned: dict[str, Any]) -> dict[str, Any]:
+    """The options the run gives the method's trainer over the ``train.config`` file."""
+    cls = config_class(method.method)
     shared = {k: v for k, v in config.train.options.items() if k in _known(cls)}
     values = {"seed": config.seed, **shared, **method.train, **owned}
     if "prompt_style" in _known(cls):  # the teacher prompt in the rollouts' wording
         values["prompt_style"] = config.rollout.prompt_style
-    if method.method == "memit":  # no trainer file: MEMIT's options are its own
-        return cls(**values)
-    return load_config(cls, config.train.config, values)
+    return values
 
 
 def check(config: RunConfig) -> None:
@@ -116,6 +123,7 @@ def check(config: RunConfig) -> None:
             field = exc.field if isinstance(exc, UserError) else None
             shared = field is not None and ("train", *field.split(".")) in config.source.origins
             raise config.section_error(("train",) if shared else own, exc) from None
+    _check_launcher(config)
     if config.select not in ("auto", *RULES):
         raise config.error(("select",), f"unknown rule; choose one of: auto, {', '.join(RULES)}")
     # Both read the validation split: the sweep scores each rate on it, the paper's checkpoint
@@ -130,6 +138,26 @@ def check(config: RunConfig) -> None:
         family = split.partition("/")[0]
         if family == "kgfact" and "paraphrase" not in config.data.indomain:
             raise config.error(option, f"{reader} on {split}: add paraphrase to data.indomain")
+
+
+def _check_launcher(config: RunConfig) -> None:
+    """An accelerate config that shards the model (FSDP) cannot run the on-policy methods
+    (each process samples its own prompts); said at load, not hours into the run."""
+    import yaml
+
+    path = config.train.accelerate_config
+    if config.train.launcher != "accelerate" or path is None:
+        return
+    if not Path(path).is_file():
+        raise config.error(("train", "accelerate_config"), f"{path} not found")
+    settings = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    on_policy = [m.label for m in config.trained if m.method in ("opsd", "opsd-nll")]
+    if isinstance(settings, dict) and settings.get("distributed_type") == "FSDP" and on_policy:
+        raise config.error(
+            ("train", "accelerate_config"),
+            f"FSDP cannot train {', '.join(on_policy)} (each process samples its own prompts); "
+            "use a DDP config (configs/accelerate/ddp.yaml) or leave them out",
+        )
 
 
 def _heldout(config: RunConfig) -> bool:
@@ -199,7 +227,8 @@ def _train_one(
     }
     if _heldout(ctx.config):  # the rule's validation curve, on the sweep's validation split
         owned["validation_data"] = str(data.folder / f"{validation_split(ctx.config)}.jsonl")
-    train_config = trainer_config(ctx.config, method, {**values, **owned})
+    owned_all = {**values, **owned}
+    train_config = trainer_config(ctx.config, method, owned_all)
     settings = {k: v for k, v in train_config.to_dict().items() if k not in owned}
     inputs = {
         "method": method.method,
@@ -214,12 +243,47 @@ def _train_one(
         if _finished(out):  # trained to the end before a kill: only select again
             select_checkpoint(out, ctx.config.select)
             return
-        train(method.method, train_config, resume=True)  # resumes an interrupted run only
+        if ctx.config.train.launcher == "none":
+            train(method.method, train_config, resume=True)  # resumes an interrupted run only
+        else:
+            _launch(ctx.config, method, out, _trainer_values(ctx.config, method, owned_all))
         select_checkpoint(out, ctx.config.select)
 
     # The whole folder is the unit's output: changed inputs remove its checkpoints, so
     # the redone training starts afresh instead of resuming the old run's last one.
     return ctx.units.run("train", unit, inputs, [out / "selection.json", out], build)
+
+
+def _launch(config: RunConfig, method: MethodSpec, out: Path, values: dict[str, Any]) -> None:
+    """Train one unit in ``train.nproc`` processes (torchrun or accelerate launch) running
+    ``mixsd_train train --resume`` on the config this process would train with: the trainer
+    file, extended by the run's options ``values`` (written to ``OUT/launch.yaml``)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    section = config.train
+    options = {k: v for k, v in values.items() if v is not None}  # None: unset, as load_config
+    if section.config is not None:
+        options = {"extends": str(Path(section.config).absolute()), **options}
+    out.mkdir(parents=True, exist_ok=True)
+    launch_file = out / "launch.yaml"
+    launch_file.write_text(yaml.safe_dump(options, sort_keys=False))
+    if section.launcher == "torchrun":
+        # One machine; --standalone picks a free port (two runs side by side do not collide).
+        launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+        launcher.append(str(section.nproc))
+    else:
+        launcher = ["-m", "accelerate.commands.launch"]
+        if section.accelerate_config is not None:
+            launcher += ["--config_file", section.accelerate_config]
+        if section.nproc is not None:
+            launcher += ["--num_processes", str(section.nproc)]
+    command = ["-m", "mixsd_train", "train", "--method", method.method, "--out", str(out)]
+    command += ["--config", str(launch_file), "--resume"]
+    if subprocess.run([sys.executable, *launcher, *command]).returncode != 0:
+        raise UserError(f"{section.launcher} training of {method.label} failed (its output above)")
 
 
 def _finished(out: Path) -> bool:
