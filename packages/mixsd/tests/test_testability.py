@@ -51,12 +51,17 @@ def test_r2_is_testable_only_when_sft_forgets_beyond_twice_its_standard_error():
     assert _verdicts(_data([_row("sft", refloss=0.05)]))["R2"][1] == "**no**"  # no SE recorded
 
 
-def test_r3_needs_base_signal_and_states_the_noise_of_its_n():
+def test_r3_needs_base_signal_above_chance_and_states_the_noise_of_its_n():
     base = _row("base", heldout={"fb_mmlu": 0.25}, heldout_n={"fb_mmlu": 16})
     has, ok = _verdicts(_data([base]))["R3"]
-    # SE = sqrt(0.25 * 0.75 / 16) = 10.8 points; 2√2 SE = 31 points.
-    assert ok == "yes" and "MMLU 25.0% ± 10.8 (n = 16; differences under 31 points" in has
-    zero = _row("base", heldout={"fb_mmlu": 0.0}, heldout_n={"fb_mmlu": 16})
+    # SE = sqrt(0.25 * 0.75 / 16) = 10.8 points; 2√2 SE = 31 points; MMLU's chance is 25%.
+    assert "MMLU 25.0% (chance 25%) ± 10.8 (n = 16; differences under 31 points" in has
+    assert ok == "**no**"  # at chance: nothing to retain
+    clear = _row("base", heldout={"fb_mmlu": 0.6}, heldout_n={"fb_mmlu": 100})
+    assert _verdicts(_data([clear]))["R3"][1] == "yes"
+    gsm8k = _row("base", heldout={"fb_gsm8k": 0.05}, heldout_n={"fb_gsm8k": 100})
+    assert _verdicts(_data([gsm8k]))["R3"][1] == "yes"  # free answers: any score is signal
+    zero = _row("base", heldout={"fb_gsm8k": 0.0}, heldout_n={"fb_gsm8k": 16})
     assert _verdicts(_data([zero]))["R3"][1] == "**no**"
 
 

@@ -34,6 +34,8 @@ class HeldoutTask:
     prompt_field: str = "prompt"  # the doc field holding the user turn (for the taxonomy)
     chat: bool = True  # generated through the chat template (loglikelihood MMLU is not)
     generative: bool = True  # has text replies to classify
+    # The score of guessing: a task scores "signal" only clearly above it (4 choices: 0.25).
+    chance: float = 0.0
 
 
 HELDOUT_TASKS: Registry[HeldoutTask] = Registry(
@@ -45,9 +47,9 @@ HELDOUT_TASKS: Registry[HeldoutTask] = Registry(
         "fb_gsm8k": HeldoutTask("gsm8k", "exact_match"),
         "fb_gsm8k100": HeldoutTask("gsm8k-100", "exact_match"),
         "fb_humaneval": HeldoutTask("humaneval", "pass@1", prompt_field="chat_prompt"),
-        "fb_mmlu": HeldoutTask("mmlu", "acc"),
+        "fb_mmlu": HeldoutTask("mmlu", "acc", chance=0.25),
         "fb_mmlu_ll": HeldoutTask(
-            "mmlu", "acc", prompt_field="prompt_ll", chat=False, generative=False
+            "mmlu", "acc", prompt_field="prompt_ll", chat=False, generative=False, chance=0.25
         ),
     },
 )

@@ -48,6 +48,7 @@ HELDOUT_NAMES = {
     "fb_gsm8k100": "GSM8K-100",
     "fb_humaneval": "HumanEval",
     "fb_mmlu": "MMLU",
+    "fb_mmlu_ll": "MMLU (log-lik.)",
 }
 
 

@@ -9,8 +9,9 @@ it, so a small budget tells the truth about itself:
 * R2 needs SFT to forget measurably: SFT's ΔL_ref beyond twice its standard error over the
   reference prompts (forgetbench's ``delta_l_ref_se``), else "forgets less" has nothing to be
   measured against.
-* R3 needs a held-out task where the base model scores above 0; the binomial standard error of
-  its score says how large a difference the task's n can resolve.
+* R3 needs a held-out task where the base model scores above chance (forgetbench's
+  ``HeldoutTask.chance``: 0 for free answers, 0.25 for MMLU) by more than two binomial standard
+  errors; the same standard error says how large a difference the task's n can resolve.
 * R4 needs at least ``MIN_R4_POINTS`` pooled checkpoints with the paper's forgetting measure
   (the mean held-out drop).
 """
@@ -101,8 +102,14 @@ def _r2(rows: list[dict[str, Any]]) -> tuple[str, str, bool]:
     return needs, f"SFT ΔL_ref {sft['refloss']:+.4f} ± {se:.4f} ({verdict})", ok
 
 
+def _chance(task: str) -> float:
+    from forgetbench import HELDOUT_TASKS
+
+    return HELDOUT_TASKS[task].chance if task in HELDOUT_TASKS else 0.0
+
+
 def _r3(rows: list[dict[str, Any]], names: dict[str, str]) -> tuple[str, str, bool]:
-    needs = "a held-out task where the base model scores above 0"
+    needs = "a held-out task where the base model scores above chance by 2 standard errors"
     base = next((r for r in rows if r["method"] == "base"), None)
     if base is None or not any(v is not None for v in base["heldout"].values()):
         return needs, "no held-out score of the base model", False
@@ -111,16 +118,21 @@ def _r3(rows: list[dict[str, Any]], names: dict[str, str]) -> tuple[str, str, bo
         if score is None:
             continue
         n = (base.get("heldout_n") or {}).get(task)
-        ok = ok or score > 0
-        if n:
-            # Two independent scores of this n differ by more than ~2√2 SE only by chance 5%.
-            se = math.sqrt(score * (1 - score) / n)
-            parts.append(
-                f"{names.get(task, task)} {score * 100:.1f}% ± {se * 100:.1f} (n = {n}; "
-                f"differences under {2 * math.sqrt(2) * se * 100:.0f} points are noise)"
-            )
-        else:
-            parts.append(f"{names.get(task, task)} {score * 100:.1f}%")
+        chance = _chance(task)
+        shown = f"{names.get(task, task)} {score * 100:.1f}%" + (
+            f" (chance {chance * 100:.0f}%)" if chance else ""
+        )
+        if not n:  # without n there is no noise to weigh it against
+            ok = ok or score > chance
+            parts.append(shown)
+            continue
+        se = math.sqrt(score * (1 - score) / n)
+        ok = ok or score > chance + 2 * se or (chance == 0 and score > 0)
+        # Two independent scores of this n differ by more than ~2√2 SE only by chance 5%.
+        parts.append(
+            f"{shown} ± {se * 100:.1f} (n = {n}; differences under "
+            f"{2 * math.sqrt(2) * se * 100:.0f} points are noise)"
+        )
     return needs, "base: " + "; ".join(parts), ok
 
 
