@@ -39,6 +39,8 @@ INDOMAIN_NAMES = {
     "edit/multihop": "multi-hop",
     "edit/locality": "locality",
     "edit/rewrite": "rewrite (completion)",
+    "qa/train": "QA train",
+    "qa/validation": "QA held-out (factuality)",
 }
 HELDOUT_NAMES = {
     "fb_aime24": "AIME24",
