@@ -283,3 +283,16 @@ def test_report_shows_the_learning_rate_sweep():
     assert "| sft | 1e-05 | 25.0 | 40 | 90.0 |  |" in lines
     assert "| sft | 3e-05 | 50.0 | 20 | 100.0 | yes |" in lines
     assert sweep_lines([_row("sft", None, {}, {"learning_rate": 1e-5})]) == []
+
+
+def test_r2_shows_each_delta_l_ref_with_its_standard_error():
+    def row(method: str, label: str, refloss: float, se: float | None, acc: float) -> dict:
+        selection = {"val_accuracy": acc}
+        return {"method": method, "label": label, "refloss": refloss, "refloss_se": se,
+                "selection": selection, "heldout": {}}  # fmt: skip
+
+    rows = [row("sft", "sft", 0.02, 0.004, 0.9), row("mixsd", "mixsd-a0.5", 0.005, None, 0.85)]
+    data = {"rows": rows, "nll": {}, "targets": {}, "fisher": None}
+    r2 = next(c for c in claims(data) if c[0].startswith("R2"))
+    assert r2[1] == "ΔL_ref 0.0050 vs SFT 0.0200 ± 0.0040; accuracy 85.0% vs 90.0%"
+    assert r2[2] == "yes"

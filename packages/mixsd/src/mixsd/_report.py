@@ -213,7 +213,7 @@ def results_table(rows: list[dict]) -> str:
             _fmt(row["heldout_average"], 100),
             _fmt(row["retention"]),
             _fmt(row["refloss"], digits=3)
-            + (f" ± {row['refloss_se']:.3f}" if row.get("refloss_se") is not None else ""),
+            + ("" if row.get("refloss_se") is None else f" ± {row['refloss_se']:.3f}"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -400,6 +400,12 @@ def sweep_lines(rows: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
+def _se(row: dict[str, Any]) -> str:
+    """ΔL_ref's standard error over the reference prompts, where the eval file records it."""
+    se = row.get("refloss_se")
+    return "" if se is None else f" ± {se:.4f}"
+
+
 def _holds(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "**no**")
 
@@ -454,8 +460,8 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append(
             (
                 f"R2 ({row['label']}): ΔL_ref ≤ 0.5 × SFT's, training accuracy ≥ 0.9 × SFT's",
-                f"ΔL_ref {row['refloss']:.4f} vs SFT {sft['refloss']:.4f}; accuracy "
-                f"{_fmt(acc, 100)}% vs {_fmt(sft_acc, 100)}%",
+                f"ΔL_ref {row['refloss']:.4f}{_se(row)} vs SFT {sft['refloss']:.4f}{_se(sft)}; "
+                f"accuracy {_fmt(acc, 100)}% vs {_fmt(sft_acc, 100)}%",
                 _holds(ok),
             )
         )
