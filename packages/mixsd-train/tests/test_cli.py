@@ -89,4 +89,6 @@ def test_errors_are_one_line(
     printed = run_main(monkeypatch, capsys, "select", str(tmp_path))
     assert printed == f"error: {tmp_path}: no trainer_state.json (not a training run?)\n"
     printed = run_main(monkeypatch, capsys, "select", str(tmp_path), "--rule", "firstpeak")
-    assert printed.startswith("error: field 'rule': unknown selection rule 'firstpeak'")
+    # the rule is checked when the config loads (SelectConfig's choices), with a suggestion
+    assert printed.startswith("error: field 'rule': must be one of [")
+    assert printed.endswith("got 'firstpeak' (did you mean 'first-peak'?)\n")
