@@ -40,6 +40,7 @@ def test_frontier_table(tiny_lm, make_records, write_jsonl, tmp_path) -> None:
         manifest = json.loads(Path(row["file"]).with_suffix(".manifest.json").read_text())
         kept_ids.append({r["id"] for r in records})
         assert row["kept"] == len(records) == manifest["counts"]["kept"]
+        assert set(row["yield_within"]) == {"1", "3"}  # budgets up to attempts only
         assert row["yield_within"]["1"] == sum(r["attempt"] == 0 for r in records) / 8
         assert row["yield_within"]["3"] == len(records) / 8
         assert row["passes_per_kept"] == manifest["decoder_passes"] / len(records)

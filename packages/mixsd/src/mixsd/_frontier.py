@@ -5,8 +5,9 @@ same examples with the same seed through ``mixsd_core.run_rollout`` (traced, so 
 whose token it took where the streams disagreed), with ``attempts`` tries per example. Per
 setting the table gives:
 
-* verified yield within 1, 3 and ``attempts`` attempts (kept targets whose attempt index is
-  below k, over all examples: a kept target's attempt sequence does not depend on the budget);
+* verified yield within 1, 3 and ``attempts`` attempts (budgets up to ``attempts`` only): kept
+  targets whose attempt index is below k, over all examples (a kept target's attempt sequence
+  does not depend on the budget);
 * decoder passes per kept target (every decode of every example, failed and repaired included);
 * the effective naive share: naive tokens taken over disagreement positions;
 * the base model's NLL of the targets (``mixsd_core.score_targets``): mean per token and share
@@ -233,6 +234,11 @@ def run_frontier(
     return table
 
 
+def _budgets(attempts: int) -> list[int]:
+    """The attempt budgets the yield is given for: 1, 3 and all (those within ``attempts``)."""
+    return sorted({1, min(3, attempts), attempts})
+
+
 def _yield_row(
     setting: Setting,
     rollout: RolloutConfig,
@@ -241,7 +247,7 @@ def _yield_row(
     examples: int,
     attempts: int,
 ) -> dict[str, Any]:
-    within = {str(k): sum(r["attempt"] < k for r in kept) / examples for k in (1, 3, attempts)}
+    within = {str(k): sum(r["attempt"] < k for r in kept) / examples for k in _budgets(attempts)}
     passes = manifest["decoder_passes"]
     return {
         "label": setting.label,
@@ -298,9 +304,7 @@ def frontier_markdown(table: dict[str, Any]) -> str:
     n, attempts = table["examples"], table["attempts"]
     head = [
         "setting",
-        "within 1",
-        "within 3",
-        f"within {attempts}",
+        *(f"within {k}" for k in _budgets(attempts)),
         "passes / kept",
         "naive share (disagreements)",
         "NLL mean paired",
@@ -322,7 +326,7 @@ def frontier_markdown(table: dict[str, Any]) -> str:
         paired, filled = nll.get("paired") or {}, nll.get("filled") or {}
         cells = [
             row["label"],
-            *(_pct(row["yield_within"][k]) for k in ("1", "3", str(attempts))),
+            *(_pct(row["yield_within"][str(k)]) for k in _budgets(attempts)),
             _num(row["passes_per_kept"]),
             _pct(row["effective_naive_share"]),
             _num(paired.get("mean")),
