@@ -79,6 +79,11 @@ def test_r1_needs_enough_paired_examples_with_sft_tokens_above_8():
     assert ok == "**no**" and "n = 4 paired examples" in has and "3.0× SFT's length" in has
     paired["mixsd-a0.5"]["n"] = 8
     assert _verdicts(_data([], paired))["R1"][1] == "yes"
+    # The file the claim compares is judged, not the one with most pairs.
+    paired["mixsd-a0.3"] = {**paired["mixsd-a0.5"], "n": 11}
+    paired["mixsd-a0.5"] = {**paired["mixsd-a0.5"], "n": 4}
+    table = claim_scope(_data([], paired), None, threshold="8", names={}, r1_file="mixsd-a0.5")
+    assert table[0][2].startswith("mixsd-a0.5: n = 4") and table[0][3] == "**no**"
 
 
 def test_r4_needs_enough_checkpoints_with_the_papers_measure():

@@ -410,6 +410,14 @@ def _holds(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "**no**")
 
 
+def r1_file(data: dict[str, Any]) -> str | None:
+    """The rollout file R1 compares with SFT's targets: the paper's alpha if run, else the first."""
+    targets = data["targets"]
+    rollouts = [n for n, t in targets.items() if t["kind"] == "rollout" and n in data["nll"]]
+    paper = [n for n in rollouts if targets[n]["alpha"] == PAPER_ALPHA]
+    return (paper or rollouts or [None])[0]
+
+
 def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The paper's four claims (R1-R4 of the pipeline issue), measured on this run:
     (claim, what was measured, holds?)."""
@@ -419,11 +427,8 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = []
 
     share = {k: v["share_above"].get(THRESHOLD_KEY) for k, v in data["nll"].items()}
-    targets = data["targets"]
-    records = _records_name(targets) or ""
-    rollouts = [n for n, t in targets.items() if t["kind"] == "rollout" and n in share]
-    paper = [n for n in rollouts if targets[n]["alpha"] == PAPER_ALPHA]
-    ref = (paper or rollouts or [None])[0]
+    records = _records_name(data["targets"]) or ""
+    ref = r1_file(data)
     sft_share = share.get(records)
     ref_share = share.get(ref) if ref else None
     paired = data.get("nll_paired", {}).get(ref) if ref else None
@@ -623,7 +628,9 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         }
     nll_md, ratios = nll_table(data["nll"], data["targets"], data["nll_paired"])
     r4 = r4_points(data) if data["fisher"] is not None else None
-    scope = claim_scope(data, r4, threshold=THRESHOLD_KEY, names=HELDOUT_NAMES)
+    scope = claim_scope(
+        data, r4, threshold=THRESHOLD_KEY, names=HELDOUT_NAMES, r1_file=r1_file(data)
+    )
     parts = [
         "# MixSD run report",
         "",

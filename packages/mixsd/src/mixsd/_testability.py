@@ -71,12 +71,14 @@ def format_interval(bounds: tuple[float, float] | None) -> str:
     return f"; 95% bootstrap interval {lo:.2f}× to " + ("∞" if math.isinf(hi) else f"{hi:.2f}×")
 
 
-def _r1(data: dict[str, Any], threshold: str) -> tuple[str, str, bool]:
+def _r1(data: dict[str, Any], threshold: str, name: str | None) -> tuple[str, str, bool]:
     paired = data.get("nll_paired") or {}
     needs = f"SFT and MixSD targets on the same examples (≥ {MIN_R1_PAIRS}), SFT tokens above NLL 8"
-    if not paired:
+    if name not in paired:  # the file the claim compares (the paper's alpha), else the largest
+        name = max(paired, key=lambda k: paired[k]["n"]) if paired else None
+    if name is None:
         return needs, "no rollout file shares examples with the SFT records", False
-    name, best = max(paired.items(), key=lambda item: item[1]["n"])
+    best = paired[name]
     sft_above = best["compare"]["tokens_above"].get(threshold) or 0
     length = (
         best["data"]["tokens"] / best["compare"]["tokens"] if best["compare"]["tokens"] else None
@@ -146,12 +148,18 @@ def _r4(r4: dict[str, Any] | None) -> tuple[str, str, bool]:
 
 
 def claim_scope(
-    data: dict[str, Any], r4: dict[str, Any] | None, *, threshold: str, names: dict[str, str]
+    data: dict[str, Any],
+    r4: dict[str, Any] | None,
+    *,
+    threshold: str,
+    names: dict[str, str],
+    r1_file: str | None = None,
 ) -> list[tuple[str, str, str, str]]:
-    """(claim, what it needs, what this run has, "yes"/"no") for R1-R4."""
+    """(claim, what it needs, what this run has, "yes"/"no") for R1-R4; ``r1_file`` is the
+    rollout file the R1 claim compares (the report's choice), else the one with most pairs."""
     rows = data["rows"]
     checks = {
-        "R1 (target likelihood)": _r1(data, threshold),
+        "R1 (target likelihood)": _r1(data, threshold, r1_file),
         "R2 (forgets less at equal accuracy)": _r2(rows),
         "R3 (held-out retention)": _r3(rows, names),
         "R4 (Fisher alignment predicts forgetting)": _r4(r4),
