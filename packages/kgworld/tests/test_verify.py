@@ -172,3 +172,12 @@ def test_record_answers_lists_the_aliases():
     record = {"answer": "17", "meta": {"answer_aliases": ["seventeen", " "]}}
     assert kgworld.record_answers(record) == ["17", "seventeen"]
     assert kgworld.record_answers({"answer": "x", "meta": None}) == ["x"]
+
+
+def test_verify_record_tries_every_answer():
+    record = {"answer": "17", "meta": {"answer_aliases": ["seventeen"]}}
+    exact = kgworld.get_verifier("boxed-exact")
+    assert kgworld.verify_record(r"\boxed{seventeen}", record, exact)
+    assert kgworld.verify_record(r"\boxed{17}", record, exact)
+    assert not kgworld.verify_record(r"\boxed{18}", record, exact)
+    assert not kgworld.verify_record(r"\boxed{seventeen}", {"answer": "17"}, exact)

@@ -117,6 +117,21 @@ def test_retries_redraw_the_mask_then_pass(tiny_lm, data, tmp_path) -> None:
     assert sum(a["target_ids"] != b["target_ids"] for a, b in zip(rows, first, strict=True)) >= 4
 
 
+def test_an_alias_verifies_a_target(tiny_lm, tmp_path, make_records, write_jsonl) -> None:
+    # A record's aliases (meta.answer_aliases) count in the rollouts as in the evaluations.
+    records = make_records()[:2]
+    records[0]["meta"] = {**(records[0].get("meta") or {}), "answer_aliases": ["ALIAS"]}
+    data = write_jsonl(tmp_path / "aliased.jsonl", records)
+
+    def alias_only(reply: str, answer: str) -> bool:
+        return answer == "ALIAS"
+
+    out = tmp_path / "aliased-out.jsonl"
+    manifest = _run(tiny_lm, _config(data, out, max_retries=1), verifier=alias_only)
+    assert [r["id"] for r in _lines(out)] == [records[0]["id"]]
+    assert manifest["counts"]["kept"] == 1
+
+
 def _run_first(tiny_lm, data: Path, tmp_path: Path) -> Path:
     out = tmp_path / "first.jsonl"
     _run(tiny_lm, _config(data, out, no_verify=True))

@@ -155,9 +155,7 @@ def run_indomain(
         )
         hits = []
         for record, reply in zip(records, replies, strict=True):
-            ok = any(
-                kgworld.verify(reply, gold, modes[split]) for gold in kgworld.record_answers(record)
-            )
+            ok = kgworld.verify_record(reply, record, kgworld.get_verifier(modes[split]))
             hits.append(ok)
             samples.append(
                 {

@@ -45,6 +45,7 @@ from kgworld._verify import (
     open_answers_match,
     record_answers,
     verify,
+    verify_record,
 )
 from kgworld._world import QA_KIND, World, generate, load, read_jsonl
 
@@ -96,5 +97,6 @@ __all__ = [
     "retrieval_kb",
     "rewrite_prompt",
     "verify",
+    "verify_record",
     "world_stats",
 ]

@@ -20,7 +20,8 @@ is the lenient form above, kept as it was). ``qa-normalized`` compares the last 
 after :func:`normalize_open_answer` (case, accents, punctuation, the articles a/an/the, spacing,
 digit-group separators; equal numbers match); without a box, the normalised gold as a phrase of
 the final sentence. ``qa-paper`` is the authors' SimpleQA scorer (FACTS.md §5). A record's
-aliases (``meta.answer_aliases``) are tried as golds by the evaluations (:func:`record_answers`).
+aliases (``meta.answer_aliases``) are tried as golds wherever a reply is checked: rollouts,
+training validation and evaluation (:func:`verify_record`).
 """
 
 from __future__ import annotations
@@ -270,6 +271,15 @@ def record_answers(record: Mapping[str, Any]) -> list[str]:
     aliases = meta.get("answer_aliases") if isinstance(meta, Mapping) else None
     extra = [a for a in aliases or [] if isinstance(a, str) and a.strip()]
     return [str(record["answer"]), *extra]
+
+
+def verify_record(
+    reply: str, record: Mapping[str, Any], verifier: Callable[[str, str], bool]
+) -> bool:
+    """Whether ``reply`` passes ``verifier`` against any of ``record``'s answers
+    (:func:`record_answers`): the one check the rollouts, training validation and in-domain
+    evaluation share, so an alias counts the same everywhere."""
+    return any(verifier(reply, gold) for gold in record_answers(record))
 
 
 # Read-only (no item assignment): code with its own rule passes that callable instead, as

@@ -174,6 +174,8 @@ class _Targets:
     def for_chunk(self, chunk: range) -> tuple[RecordDecoder, RecordVerifier]:
         """``(decode, verify)`` for ``decode_with_retries`` on one chunk (attempt indices count
         from the chunk's start): decode gives one output record per attempt."""
+        import kgworld
+
         prompts = {
             i: render_prompts(self.tokenizer, self.records[i], self.prompt_config) for i in chunk
         }
@@ -190,8 +192,8 @@ class _Targets:
             return records
 
         def verify(attempt: Attempt, record: dict[str, Any]) -> bool:
-            answer = self.records[chunk[attempt.index]]["answer"]
-            return bool(self.verifiers[record["task"]](record["target"], answer))
+            source = self.records[chunk[attempt.index]]
+            return kgworld.verify_record(record["target"], source, self.verifiers[record["task"]])
 
         return decode, verify
 

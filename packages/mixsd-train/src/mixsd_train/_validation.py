@@ -78,8 +78,10 @@ def _greedy_passes(
     finally:
         model.train(was_training)
     replies = [tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
+    import kgworld
+
     passed = sum(
-        _verifier_for(r, verifier)(reply, str(r["answer"]))
+        kgworld.verify_record(reply, r, _verifier_for(r, verifier))
         for r, reply in zip(records, replies, strict=True)
     )
     return int(passed), replies
