@@ -219,7 +219,8 @@ def test_r4_without_heldout_signal_says_it_uses_delta_l_ref(tmp_path):
     _, measured, _ = r4_claim(data)
     assert measured.startswith(
         "forgetting measured as ΔL_ref, not the paper's held-out drop "
-        "(no held-out task where the base model scores above 0); r(ρ) = 1.000"
+        "(no held-out task where the base model scores above chance by 2 standard errors); "
+        "r(ρ) = 1.000"
     )
     assert "over n = 3 checkpoints" in measured
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mixsd._testability import MIN_R4_POINTS, bootstrap_share_ratio, claim_scope
+from mixsd._testability import MIN_R4_POINTS, bootstrap_share_ratio, claim_scope, heldout_signal
 
 
 def _example(d_tokens: int, d_above: int, c_tokens: int, c_above: int) -> dict:
@@ -63,6 +63,27 @@ def test_r3_needs_base_signal_above_chance_and_states_the_noise_of_its_n():
     assert _verdicts(_data([gsm8k]))["R3"][1] == "yes"  # free answers: any score is signal
     zero = _row("base", heldout={"fb_gsm8k": 0.0}, heldout_n={"fb_gsm8k": 16})
     assert _verdicts(_data([zero]))["R3"][1] == "**no**"
+
+
+def test_heldout_signal_is_the_tasks_the_claims_table_compares_on():
+    from mixsd._report import claims
+
+    # The quickstart's base: MMLU 12.5% of 16, under chance. Before, "above 0" let R3 say "yes".
+    base = _row("base", heldout={"fb_mmlu": 0.125, "fb_gsm8k": 0.05}, heldout_n={"fb_mmlu": 16})
+    assert heldout_signal(base) == ["fb_gsm8k"]
+    assert heldout_signal({**base, "heldout": {"fb_mmlu": 0.125}}) == []
+    sft = _row("sft", heldout={"fb_mmlu": 0.25})
+    mixsd = {**_row("mixsd", heldout={"fb_mmlu": 0.25}), "label": "mixsd-a0.5"}
+    rows = [{**base, "heldout": {"fb_mmlu": 0.125}}, sft, mixsd]
+    data = {**_data(rows), "fisher": None, "nll": {}, "targets": {}}
+    r3 = [row for row in claims(data) if row[0].startswith("R3")]
+    assert r3 == [
+        (
+            "R3: held-out ≥ SFT on every task with signal",
+            "no held-out task where the base model scores above chance by 2 standard errors",
+            "n/a",
+        )
+    ]
 
 
 def test_r1_needs_enough_paired_examples_with_sft_tokens_above_8():

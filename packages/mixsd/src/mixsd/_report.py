@@ -20,6 +20,7 @@ from mixsd._testability import (
     claim_scope,
     claim_scope_table,
     format_interval,
+    heldout_signal,
 )
 from mixsd_base import read_json, write_text
 
@@ -472,7 +473,7 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
 
     base = by_method.get("base")
-    signal = [t for t, v in (base["heldout"] if base else {}).items() if v]  # base above zero
+    signal = heldout_signal(base)
     for row in mixsd:
         if sft is None or not signal:
             continue
@@ -489,7 +490,7 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append(
             (
                 "R3: held-out ≥ SFT on every task with signal",
-                "no held-out task where the base model scores above 0",
+                "no held-out task where the base model scores above chance by 2 standard errors",
                 _holds(None),
             )
         )
@@ -514,15 +515,14 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
     """R4's points, pooled over every checkpoint the Fisher stage compared (every method's, not
     one per method): ``{"measure", "name", "why", "points": [{name, rho, raw_sq, forgetting}]}``.
 
-    The measure is the mean held-out drop where the base model scores above 0 on some held-out
-    task; otherwise the reference loss ΔL_ref (token mean) from the same eval files; for a run
+    The measure is the mean held-out drop over the tasks with signal (the base model above
+    chance by 2 standard errors, :func:`heldout_signal`) where there is one; otherwise the reference loss ΔL_ref (token mean) from the same eval files; for a run
     without those, the Fisher stage's own ΔNLL on the reference set. A checkpoint without the
     measure is left out, so ``len(points)`` is the pooled n.
     """
     evals = data.get("checkpoint_evals") or {}
     base = next((r for r in data["rows"] if r["method"] == "base"), None)
-    base_heldout = base["heldout"] if base else {}
-    signal = {t: v for t, v in base_heldout.items() if v}  # the base scores above 0
+    signal = {t: base["heldout"][t] for t in heldout_signal(base)} if base else {}
     compared = data["fisher"]["checkpoints"]
 
     def eval_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -530,7 +530,7 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
 
     def heldout(row: dict[str, Any]) -> float | None:
         scores = {k: _score(v) for k, v in (eval_of(row).get("heldout") or {}).items()}
-        return heldout_drop(base_heldout, scores)
+        return heldout_drop(signal, scores)
 
     def delta_l_ref(row: dict[str, Any]) -> float | None:
         return _delta_l_ref(eval_of(row).get("refloss") or {})
@@ -547,8 +547,12 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
         choices = choices[1:]
     why = ""
     if not signal:
-        ran = any(v is not None for v in base_heldout.values())
-        why = "no held-out task where the base model scores above 0" if ran else "no held-out score"
+        ran = base is not None and any(v is not None for v in base["heldout"].values())
+        why = (
+            "no held-out task where the base model scores above chance by 2 standard errors"
+            if ran
+            else "no held-out score"
+        )
     for measure, name, value in choices:
         points = [
             {

@@ -11,7 +11,8 @@ it, so a small budget tells the truth about itself:
   measured against.
 * R3 needs a held-out task where the base model scores above chance (forgetbench's
   ``HeldoutTask.chance``: 0 for free answers, 0.25 for MMLU) by more than two binomial standard
-  errors; the same standard error says how large a difference the task's n can resolve.
+  errors (:func:`heldout_signal`, also what the R3 and R4 rows of the claims table compare on);
+  the same standard error says how large a difference the task's n can resolve.
 * R4 needs at least ``MIN_R4_POINTS`` pooled checkpoints with the paper's forgetting measure
   (the mean held-out drop).
 """
@@ -28,6 +29,7 @@ __all__ = [
     "claim_scope",
     "claim_scope_table",
     "format_interval",
+    "heldout_signal",
 ]
 
 MIN_R4_POINTS = 20  # the cpu-claims goal: a correlation over fewer points says little
@@ -110,12 +112,34 @@ def _chance(task: str) -> float:
     return HELDOUT_TASKS[task].chance if task in HELDOUT_TASKS else 0.0
 
 
+def _above_chance(task: str, score: float, n: int | None) -> bool:
+    chance = _chance(task)
+    if not n:  # without n there is no noise to weigh it against
+        return score > chance
+    se = math.sqrt(score * (1 - score) / n)
+    return score > chance + 2 * se or (chance == 0 and score > 0)
+
+
+def heldout_signal(base: dict[str, Any] | None) -> list[str]:
+    """The held-out tasks with signal: the base model scores above chance by more than two
+    binomial standard errors (above 0 for free answers). R3 compares methods on these only, and
+    R4's held-out drop is measured on them; a task at chance can only lose noise."""
+    if base is None:
+        return []
+    counts = base.get("heldout_n") or {}
+    return [
+        task
+        for task, score in base["heldout"].items()
+        if score is not None and _above_chance(task, score, counts.get(task))
+    ]
+
+
 def _r3(rows: list[dict[str, Any]], names: dict[str, str]) -> tuple[str, str, bool]:
     needs = "a held-out task where the base model scores above chance by 2 standard errors"
     base = next((r for r in rows if r["method"] == "base"), None)
     if base is None or not any(v is not None for v in base["heldout"].values()):
         return needs, "no held-out score of the base model", False
-    parts, ok = [], False
+    parts = []
     for task, score in base["heldout"].items():
         if score is None:
             continue
@@ -124,18 +148,16 @@ def _r3(rows: list[dict[str, Any]], names: dict[str, str]) -> tuple[str, str, bo
         shown = f"{names.get(task, task)} {score * 100:.1f}%" + (
             f" (chance {chance * 100:.0f}%)" if chance else ""
         )
-        if not n:  # without n there is no noise to weigh it against
-            ok = ok or score > chance
+        if not n:
             parts.append(shown)
             continue
         se = math.sqrt(score * (1 - score) / n)
-        ok = ok or score > chance + 2 * se or (chance == 0 and score > 0)
         # Two independent scores of this n differ by more than ~2√2 SE only by chance 5%.
         parts.append(
             f"{shown} ± {se * 100:.1f} (n = {n}; differences under "
             f"{2 * math.sqrt(2) * se * 100:.0f} points are noise)"
         )
-    return needs, "base: " + "; ".join(parts), ok
+    return needs, "base: " + "; ".join(parts), bool(heldout_signal(base))
 
 
 def _r4(r4: dict[str, Any] | None) -> tuple[str, str, bool]:
