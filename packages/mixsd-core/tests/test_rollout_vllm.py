@@ -330,6 +330,31 @@ def test_backend_config(tmp_path) -> None:
     assert _config(tmp_path, temperature=0.7, device="cpu").backend == "hf"
 
 
+def test_engine_options_reach_vllm(fake_vllm, tiny_model_dir, tmp_path) -> None:
+    """tensor_parallel_size and gpu_memory_utilization go to vllm.LLM as vLLM names them; the
+    hf backend refuses them (it would silently ignore them)."""
+    seen: list[dict[str, Any]] = []
+
+    class RecordingLLM:
+        def __init__(self, **kwargs: Any) -> None:
+            seen.append(kwargs)
+            config = SimpleNamespace(max_model_len=2048)
+            self.llm_engine = SimpleNamespace(model_config=config)
+
+    fake_vllm.LLM = RecordingLLM  # type: ignore[attr-defined]
+    load_vllm_model(str(tiny_model_dir))
+    load_vllm_model(str(tiny_model_dir), tensor_parallel_size=2, gpu_memory_utilization=0.8)
+    assert seen[0]["tensor_parallel_size"] == 1 and "gpu_memory_utilization" not in seen[0]
+    assert (seen[1]["tensor_parallel_size"], seen[1]["gpu_memory_utilization"]) == (2, 0.8)
+    assert all(kw["trust_remote_code"] is False for kw in seen)
+    config = _config(tmp_path, backend="vllm", tensor_parallel_size=4, gpu_memory_utilization=0.5)
+    assert config.tensor_parallel_size == 4
+    with pytest.raises(ValueError, match="field 'tensor_parallel_size': only backend 'vllm'"):
+        _config(tmp_path, tensor_parallel_size=2)
+    with pytest.raises(ValueError, match="field 'gpu_memory_utilization': only backend 'vllm'"):
+        _config(tmp_path, gpu_memory_utilization=0.5)
+
+
 def test_missing_vllm_is_one_clear_error(
     monkeypatch, tiny_model_dir, make_records, write_jsonl, tmp_path, cli
 ) -> None:

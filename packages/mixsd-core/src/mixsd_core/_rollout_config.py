@@ -107,6 +107,17 @@ class RolloutConfig:
         "auto, fp32, bf16 or fp16 (None = auto: fp32 on CPU, bf16 on GPU).",
         choices=("auto", *sorted(DTYPE_WORDS)),
     )
+    tensor_parallel_size: int = option(
+        1,
+        "vllm backend: GPUs one engine shards the model over (vLLM's tensor_parallel_size; "
+        "GPUs from CUDA_VISIBLE_DEVICES). 1 on the hf backend.",
+        min=1,
+    )
+    gpu_memory_utilization: float | None = option(
+        None,
+        "vllm backend: share of each GPU's memory vLLM may take (None = vLLM's default, 0.9).",
+        interval="(0, 1]",
+    )
     mixing: str = option(
         "bernoulli",
         "Whose token a disagreement position takes: 'bernoulli' (the paper: the mask bit), "
@@ -157,6 +168,13 @@ class RolloutConfig:
             raise ConfigError(
                 "repairs verifier failures: cannot be used with no_verify", field="repair"
             )
+        if self.backend != "vllm":
+            if self.tensor_parallel_size != 1:
+                raise ConfigError(
+                    "only backend 'vllm' shards a model", field="tensor_parallel_size"
+                )
+            if self.gpu_memory_utilization is not None:
+                raise ConfigError("only backend 'vllm' reads it", field="gpu_memory_utilization")
         if self.backend == "vllm":
             # Sampling could not reproduce the HF backend's per-row random streams.
             if self.temperature != 0:

@@ -129,7 +129,13 @@ def _load_model(config: RolloutConfig) -> tuple[Any, Any]:
     if config.backend == "vllm":
         from mixsd_core._rollout_vllm import load_vllm_model
 
-        return load_vllm_model(config.model, dtype=config.dtype, seed=config.seed)
+        return load_vllm_model(
+            config.model,
+            dtype=config.dtype,
+            seed=config.seed,
+            tensor_parallel_size=config.tensor_parallel_size,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+        )
     from mixsd_core._models import load_model
 
     return load_model(config.model, dtype=config.dtype, device=config.device)

@@ -134,12 +134,16 @@ def load_vllm_model(
     seed: int = 0,
     enforce_eager: bool = False,
     max_model_len: int | None = None,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float | None = None,
 ) -> tuple[VLLMModel, Any]:
     """``(VLLMModel, tokenizer)`` for a model spec; the tokenizer is the Hugging Face one.
 
     Prompts are rendered and tokenised by the same tokenizer as in the HF backend and sent to
     vLLM as token ids, so both backends see identical inputs. ``enforce_eager`` skips CUDA
-    graphs / compilation (faster start, slower steps).
+    graphs / compilation (faster start, slower steps). ``tensor_parallel_size`` shards the model
+    over that many GPUs (vLLM's own option); greedy tokens do not depend on it beyond vLLM's
+    kernel-level float differences.
     """
     vllm = _import_vllm()
     from transformers import AutoTokenizer, GenerationConfig
@@ -162,7 +166,14 @@ def load_vllm_model(
         generation_config="vllm",
         enforce_eager=enforce_eager,
         max_model_len=max_model_len,
+        tensor_parallel_size=tensor_parallel_size,
         trust_remote_code=False,
+        # Only when set: vLLM's own default otherwise.
+        **(
+            {}
+            if gpu_memory_utilization is None
+            else {"gpu_memory_utilization": gpu_memory_utilization}
+        ),
     )
     length = int(llm.llm_engine.model_config.max_model_len)
     return VLLMModel(llm, generation_config, folder, length), tokenizer

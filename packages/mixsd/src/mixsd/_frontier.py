@@ -163,7 +163,14 @@ def _load(config: FrontierConfig) -> tuple[Any, Any]:
     if config.rollout.backend == "vllm":
         from mixsd_core import load_vllm_model
 
-        return load_vllm_model(config.model, dtype=config.rollout.dtype, seed=config.seed)
+        rollout = config.rollout
+        return load_vllm_model(
+            config.model,
+            dtype=rollout.dtype,
+            seed=config.seed,
+            tensor_parallel_size=rollout.tensor_parallel_size,
+            gpu_memory_utilization=rollout.gpu_memory_utilization,
+        )
     from mixsd_core import load_model
 
     return load_model(config.model, dtype=config.rollout.dtype, device=config.rollout.device)
