@@ -314,3 +314,25 @@ def test_manifest_records_the_memory_plan(tiny_eager_lm, data_file: Path):
     assert memory["planned_bytes"]["total"] == plan.total
     assert memory["planned_bytes"]["accumulator"] == 4 * selected
     assert memory["peak_bytes"] is None  # CPU: no allocator peak to read
+
+
+def test_an_unset_device_is_the_one_rollouts_and_evaluation_pick(monkeypatch, tiny_model_dir):
+    """No CPU-only Fisher stage in a GPU run: device None reaches mixsd-core's loader, which
+    takes cuda when there is one (else cpu)."""
+    import mixsd_core
+    from fishertools import CompareConfig, FisherConfig
+    from fishertools._models import load_model
+
+    assert FisherConfig().device is None and CompareConfig().device is None
+    seen = []
+    real = mixsd_core.load_model
+
+    def recording(spec, **kwargs):
+        seen.append(kwargs["device"])
+        return real(spec, **kwargs)
+
+    monkeypatch.setattr(mixsd_core, "load_model", recording)
+    model = load_model(tiny_model_dir)
+    assert seen == [None]
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(model.parameters()).device.type == expected

@@ -69,7 +69,11 @@ class FisherConfig:
         "float32 before squaring and summed in float32 (Appendix E.1) whatever it is.",
         choices=tuple(DTYPE_WORDS),
     )
-    device: str = option("cpu", "torch device for the model and the accumulator.")
+    device: str | None = option(
+        None,
+        "torch device for the model and the accumulator (None = cuda if available, else cpu, "
+        "as the rollouts and evaluation choose: a GPU run has no CPU-only stage).",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self, error=FisherError)
@@ -100,7 +104,9 @@ class CompareConfig:
     batch_size: int = option(8, "Batch size of the forward passes that measure the loss.", min=1)
     max_length: int = option(1024, "Truncate loss_data conversations to this many tokens.", min=2)
     plot: bool = option(True, "Write a PNG next to the report.")
-    device: str = option("cpu", "torch device for loss measurement.")
+    device: str | None = option(
+        None, "torch device for loss measurement (None = cuda if available, else cpu)."
+    )
     evaluate_checkpoints: Literal["all", "selected"] = option(
         "all",
         "mixsd run only (fisher compare reads forgetting from 'forgetting'): 'all' compares "

@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 
-def load_model(spec: str | Path, *, dtype: str = "float32", device: str = "cpu") -> Any:
-    """A causal LM from any model spec (mixsd_core.load_model), in eval mode, eager attention.
+def load_model(spec: str | Path, *, dtype: str = "float32", device: str | None = None) -> Any:
+    """A causal LM from any model spec (mixsd_core.load_model), in eval mode, eager attention;
+    ``device`` None is cuda when there is one, else cpu.
 
     Eager attention is plain matmuls, which vmap batches natively; SDPA on CPU has no batching
     rule and would silently run per sample. The numbers are the same either way.
