@@ -40,7 +40,7 @@ from mixsd_core._retry import decode_with_retries
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import read_records
 from mixsd_core._rollout_policy import MIXINGS, MixedRow, Mixing
-from mixsd_core._rollout_stage import run_rollout
+from mixsd_core._rollout_stage import load_rollout_model, run_rollout
 from mixsd_core._stop_tokens import stop_token_ids
 from mixsd_core._tokens import (
     pad_left,
@@ -114,6 +114,7 @@ __all__ = [
     "high_nll_overlap",
     "list_models",
     "load_model",
+    "load_rollout_model",
     "load_targets",
     "load_vllm_model",
     "mask_runs",

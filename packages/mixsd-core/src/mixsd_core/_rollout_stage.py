@@ -43,7 +43,7 @@ from mixsd_core._rollout_policy import (
 )
 from mixsd_core._stop_tokens import stop_token_ids
 
-__all__ = ["run_rollout"]
+__all__ = ["load_rollout_model", "run_rollout"]
 
 _SHARED_FIELDS = ("id", "prompt", "target", "answer", "context", "split", "meta")
 
@@ -78,7 +78,7 @@ def run_rollout(
         return json.loads(config.manifest_path.read_text())
 
     if model is None or tokenizer is None:
-        model, tokenizer = _load_model(config)
+        model, tokenizer = load_rollout_model(config)
     if config.backend == "hf":
         model.eval()
     targets = _Targets(config, model, tokenizer, records, verifier)
@@ -125,7 +125,8 @@ def _entry(index: int, outcome: Outcome[dict[str, Any]]) -> Entry:
     return {"index": index, "kept": True, "record": record}
 
 
-def _load_model(config: RolloutConfig) -> tuple[Any, Any]:
+def load_rollout_model(config: RolloutConfig) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for ``config.model`` on the config's backend, dtype and devices."""
     if config.backend == "vllm":
         from mixsd_core._rollout_vllm import load_vllm_model
 

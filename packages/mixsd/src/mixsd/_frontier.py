@@ -159,23 +159,6 @@ def _rollout_config(config: FrontierConfig, setting: Setting) -> RolloutConfig:
     return stage_config(RolloutConfig, config.rollout, **{**owned, **setting.values})
 
 
-def _load(config: FrontierConfig) -> tuple[Any, Any]:
-    if config.rollout.backend == "vllm":
-        from mixsd_core import load_vllm_model
-
-        rollout = config.rollout
-        return load_vllm_model(
-            config.model,
-            dtype=rollout.dtype,
-            seed=config.seed,
-            tensor_parallel_size=rollout.tensor_parallel_size,
-            gpu_memory_utilization=rollout.gpu_memory_utilization,
-        )
-    from mixsd_core import load_model
-
-    return load_model(config.model, dtype=config.rollout.dtype, device=config.rollout.device)
-
-
 def run_frontier(
     config: FrontierConfig,
     *,
@@ -188,14 +171,20 @@ def run_frontier(
 
     ``model``/``tokenizer`` skip loading ``config.model``; ``verifier`` replaces the rollout's
     named one (as in ``run_rollout``)."""
-    from mixsd_core import read_records, run_rollout, score_targets, summarize_nll
+    from mixsd_core import (
+        load_rollout_model,
+        read_records,
+        run_rollout,
+        score_targets,
+        summarize_nll,
+    )
 
     out = Path(config.out)
     settings = frontier_settings(config)
     rollouts = [_rollout_config(config, s) for s in settings]  # every config checked first
     records = read_records(config.data)[: config.rollout.limit]
     if model is None or tokenizer is None:
-        model, tokenizer = _load(config)
+        model, tokenizer = load_rollout_model(rollouts[0])
     rows: list[dict[str, Any]] = []
     kept_by_setting: list[list[dict[str, Any]]] = []
     for setting, rollout in zip(settings, rollouts, strict=True):
