@@ -349,6 +349,8 @@ def test_engine_options_reach_vllm(fake_vllm, tiny_model_dir, tmp_path) -> None:
     assert all(kw["trust_remote_code"] is False for kw in seen)
     config = _config(tmp_path, backend="vllm", tensor_parallel_size=4, gpu_memory_utilization=0.5)
     assert config.tensor_parallel_size == 4
+    # Where the tokens are computed is not what they are: a run resumes across these options.
+    assert config.settings() == _config(tmp_path, backend="vllm").settings()
     with pytest.raises(ValueError, match="field 'tensor_parallel_size': only backend 'vllm'"):
         _config(tmp_path, tensor_parallel_size=2)
     with pytest.raises(ValueError, match="field 'gpu_memory_utilization': only backend 'vllm'"):

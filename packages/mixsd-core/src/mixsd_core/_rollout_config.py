@@ -31,6 +31,7 @@ TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
 # The adaptive-mixing fields: left out of the fingerprint while all are at their defaults, so a
 # paper (bernoulli) rollout keeps the fingerprint, and the bytes, it had before they existed.
 MIXING_FIELDS = ("mixing", "tau", "kappa", "delta", "repair", "trace")
+_NOT_SETTINGS = ("overwrite", "tensor_parallel_size", "gpu_memory_utilization")
 _KNOB_POLICY = {"tau": "gate", "kappa": "exchange", "delta": "guard"}
 
 
@@ -203,10 +204,11 @@ class RolloutConfig:
         )
 
     def settings(self) -> dict[str, Any]:
-        """What makes this config's output what it is: every field but ``overwrite``; the
-        adaptive-mixing fields only when one differs from its default (a bernoulli rollout's
-        settings are what they were before those fields existed)."""
-        values = {k: v for k, v in asdict(self).items() if k != "overwrite"}
+        """What makes this config's output what it is: every field but ``overwrite`` and the
+        engine's sharding and memory options (they change where the tokens are computed, not
+        which); the adaptive-mixing fields only when one differs from its default (a bernoulli
+        rollout's settings are what they were before those fields existed)."""
+        values = {k: v for k, v in asdict(self).items() if k not in _NOT_SETTINGS}
         defaults = {f: _FIELD_DEFAULTS[f] for f in MIXING_FIELDS}
         if all(values[f] == defaults[f] for f in MIXING_FIELDS):
             for name in MIXING_FIELDS:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from mixsd._context import Artifact, RunContext, TrainingData
@@ -38,7 +37,10 @@ def run(ctx: RunContext, data: TrainingData) -> dict[float, Artifact]:
     for alpha in ctx.config.rollout_alphas():
         config = rollout_config(ctx.config, alpha, ctx.base_model)
         out = Path(config.out)
-        inputs = {**asdict(config), "model": ctx.base_digest, "data": data.digest, "out": out.name}
+        # The config's settings (what decides the targets), not every field: an engine option
+        # such as tensor_parallel_size must not redo finished rollouts.
+        inputs = {**config.settings(), "model": ctx.base_digest, "data": data.digest}
+        inputs["out"] = out.name
 
         def build(c: RolloutConfig = config) -> None:
             run_rollout(c, progress=ctx.progress)
