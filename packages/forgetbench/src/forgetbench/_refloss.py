@@ -180,8 +180,13 @@ def run_refloss(
         load=load,
         base=(model, tokenizer) if is_base else None,
     )
-    sums = response_nll_sums(
-        model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size
+    # The base model's own sums are the reference's (cached with it): no second pass.
+    sums = (
+        [(float(a), int(b)) for a, b in ref["nll_sums"]]
+        if is_base
+        else response_nll_sums(
+            model, tokenizer, ref["rendered"], ref["responses"], batch_size=batch_size
+        )
     )
     mine, tokens = l_ref(sums)
     return {
