@@ -273,6 +273,34 @@ def test_moved_training_folder_finds_its_checkpoint(tiny, tmp_path: Path) -> Non
     assert torch.equal(_logits(model, ids), _logits(ref_model, ids))
 
 
+def test_a_lora_checkpoint_loads_as_its_base_with_the_adapter_merged(tiny, tmp_path: Path) -> None:
+    """A LoRA run's selected checkpoint is an adapter folder (no config.json): evaluation and the
+    next stage load it as the trained weights, by folder or through selection.json."""
+    peft = pytest.importorskip("peft")
+    base, tok = load_model(tiny["folder"], device="cpu")
+    config = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False
+    )
+    adapted = peft.get_peft_model(base, config)
+    run = tmp_path / "sft"
+    checkpoint = run / "checkpoint-2"
+    adapted.save_pretrained(checkpoint)  # adapter_config.json names tiny["folder"] as its base
+    tok.save_pretrained(checkpoint)
+    ids = tok(TEXT)["input_ids"]
+    expected = _logits(adapted.merge_and_unload(), ids)
+    assert resolve_model_spec(checkpoint).kind == "adapter"
+    (run / "selection.json").write_text(json.dumps({"checkpoint": str(checkpoint)}))
+    for spec in (checkpoint, run):
+        model, loaded_tok = load_model(spec, device="cpu")
+        assert loaded_tok(TEXT)["input_ids"] == ids
+        assert torch.allclose(_logits(model, ids), expected, atol=1e-3)  # merge rounding
+    base_logits = _logits(_reference(tiny["folder"])[0], ids)
+    assert (expected - base_logits).abs().max() > 0.1  # the adapter changes the model
+    (checkpoint / "adapter_config.json").write_text("{}")
+    with pytest.raises(ModelError, match=r"adapter_config\.json: field 'base_model_name_or_path'"):
+        load_model(checkpoint)
+
+
 def test_bad_selection_names_file_and_field(tiny, tmp_path: Path) -> None:
     run = _training_run(tmp_path, tiny["folder"])
     selection = run / "selection.json"

@@ -7,6 +7,8 @@ A spec is one of:
 * a training folder holding ``selection.json`` (``mixsd train select``, ``mixsd run``): the
   checkpoint it selected, so a later stage can start from "the SFT model of run X";
 * a local Hugging Face folder (``config.json`` inside);
+* a peft LoRA adapter folder (``adapter_config.json`` inside, as LoRA checkpoints are): loaded as
+  its base model (``base_model_name_or_path``, itself any spec) with the adapter merged in;
 * a ``.gguf`` file (dequantised in memory on every load);
 * a hub id (``org/name``), handed to ``from_pretrained`` as is.
 
@@ -26,6 +28,8 @@ from mixsd_core._model_registry import ModelError, lookup, unknown_model
 
 if TYPE_CHECKING:
     import torch
+
+ADAPTER_CONFIG = "adapter_config.json"  # a peft adapter folder (a LoRA checkpoint)
 
 __all__ = ["DTYPE_WORDS", "MODEL_HELP", "ModelSpec", "parse_dtype", "resolve_model_spec"]
 
@@ -52,7 +56,7 @@ class ModelSpec:
     what ``from_pretrained`` gets (a folder, a hub id, or for ``gguf`` the file itself)."""
 
     spec: str
-    kind: Literal["registry", "folder", "gguf", "hub", "training-run"]
+    kind: Literal["registry", "folder", "gguf", "hub", "training-run", "adapter"]
     source: str
 
 
@@ -82,7 +86,7 @@ def selected_checkpoint(selection: Path) -> Path:
     except (KeyError, TypeError):
         raise ModelError("missing", path=selection, field="checkpoint") from None
     for candidate in (checkpoint, selection.parent / checkpoint.name):
-        if (candidate / "config.json").is_file():
+        if (candidate / "config.json").is_file() or (candidate / ADAPTER_CONFIG).is_file():
             return candidate
     raise ModelError(
         f"{written} is not a model folder (nor is {selection.parent / checkpoint.name})",
@@ -110,6 +114,8 @@ def resolve_model_spec(spec: str | os.PathLike[str]) -> ModelSpec:
         return ModelSpec(text, "training-run", str(selected_checkpoint(path / SELECTION)))
     if path.is_dir() and (path / "config.json").is_file():
         return ModelSpec(text, "folder", str(path))
+    if path.is_dir() and (path / ADAPTER_CONFIG).is_file():
+        return ModelSpec(text, "adapter", str(path))
     if path.exists():
         hint = ""
         if path.is_dir() and any(path.glob("checkpoint-*")):

@@ -252,6 +252,39 @@ def _finish(
     return model.to(device=device, dtype=dtype).eval(), tokenizer  # type: ignore[call-arg]
 
 
+def _load_adapter(
+    folder: Path, dtype: torch.dtype, device: torch.device, trust_remote_code: bool
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A LoRA adapter folder as a plain model: its base (any spec) with the adapter merged in,
+    so evaluation sees exactly the trained weights at full speed. The tokenizer is the
+    folder's own when it has one (the trainer saves it with every checkpoint), else the base's."""
+    from transformers import AutoTokenizer
+
+    try:
+        base_spec = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))[
+            "base_model_name_or_path"
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(
+            f"cannot read its base model ({exc})",
+            path=folder / "adapter_config.json",
+            field="base_model_name_or_path",
+        ) from None
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ModelError(
+            f"{folder} is a LoRA adapter: loading it needs peft (pip install peft)"
+        ) from None
+    base, tokenizer = load_model(
+        base_spec, dtype=dtype, device=device, trust_remote_code=trust_remote_code
+    )
+    if (folder / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    return merged.eval(), tokenizer
+
+
 def load_model(
     spec: str | os.PathLike[str] = "default",
     *,
@@ -275,6 +308,8 @@ def load_model(
         gguf = Path(resolved.source)
         tokenizer, _ = _load_gguf_tokenizer(gguf)
         return _finish(_load_gguf_weights(gguf), tokenizer, dtype_, device_)
+    if resolved.kind == "adapter":
+        return _load_adapter(Path(resolved.source), dtype_, device_, trust_remote_code)
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(
