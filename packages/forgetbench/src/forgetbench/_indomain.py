@@ -154,8 +154,9 @@ def run_indomain(
             model, tokenizer, records, batch_size=batch_size, max_new_tokens=max_new_tokens
         )
         hits = []
+        verifier = kgworld.get_verifier(modes[split])
         for record, reply in zip(records, replies, strict=True):
-            ok = kgworld.verify_record(reply, record, kgworld.get_verifier(modes[split]))
+            ok = kgworld.verify_record(reply, record, verifier)
             hits.append(ok)
             samples.append(
                 {

@@ -36,7 +36,7 @@ from mixsd_core._model_registry import (
     source_files,
     unknown_model,
 )
-from mixsd_core._model_spec import parse_dtype, resolve_model_spec
+from mixsd_core._model_spec import ADAPTER_CONFIG, parse_dtype, resolve_model_spec
 
 if TYPE_CHECKING:
     import torch
@@ -261,13 +261,13 @@ def _load_adapter(
     from transformers import AutoTokenizer
 
     try:
-        base_spec = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))[
+        base_spec = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))[
             "base_model_name_or_path"
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(
             f"cannot read its base model ({exc})",
-            path=folder / "adapter_config.json",
+            path=folder / ADAPTER_CONFIG,
             field="base_model_name_or_path",
         ) from None
     try:

@@ -516,8 +516,9 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
     one per method): ``{"measure", "name", "why", "points": [{name, rho, raw_sq, forgetting}]}``.
 
     The measure is the mean held-out drop over the tasks with signal (the base model above
-    chance by 2 standard errors, :func:`heldout_signal`) where there is one; otherwise the reference loss ΔL_ref (token mean) from the same eval files; for a run
-    without those, the Fisher stage's own ΔNLL on the reference set. A checkpoint without the
+    chance by 2 standard errors, :func:`heldout_signal`) where there is one; otherwise the
+    reference loss ΔL_ref (token mean) from the same eval files; for a run without those, the
+    Fisher stage's own ΔNLL on the reference set. A checkpoint without the
     measure is left out, so ``len(points)`` is the pooled n.
     """
     evals = data.get("checkpoint_evals") or {}
