@@ -79,6 +79,27 @@ def test_eval_config_indomain_scorer_reaches_the_suite(
     assert {s["score"] for s in data["indomain"].values()} == {score}
 
 
+@pytest.mark.parametrize(("extra", "limit"), [([], 2), (["--set", "heldout_limit=7"], 7)])
+def test_heldout_limit_sets_the_held_out_questions_apart_from_the_limit(
+    extra, limit, tmp_path, monkeypatch
+):
+    seen = {}
+
+    def fake_heldout(model, tokenizer, tasks, *, limit, **kwargs):
+        seen["limit"] = limit
+        return {t: {"score": 0.5, "n": limit} for t in tasks}, {}, {}
+
+    monkeypatch.setattr("forgetbench._runner._loader", lambda config: lambda spec: (None, None))
+    monkeypatch.setattr("forgetbench._heldout.run_heldout", fake_heldout)
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", "x", "--suites", "heldout", "--tasks", "fb_mmlu_ll",
+            "--limit", "2", "--out", str(out), *extra]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen["limit"] == limit
+    assert json.loads(out.read_text())["heldout"]["fb_mmlu_ll"]["n"] == limit
+
+
 def test_refloss_of_the_base_is_zero_and_cached(tiny_lm, tiny_model_dir, tmp_path):
     model, tokenizer = tiny_lm
     loads = []
@@ -234,3 +255,17 @@ def test_cli_data_list(tmp_path):
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["humaneval"]["rows"] == 164 and rows["humaneval"]["available"]
     assert rows["gsm8k-100"]["rows"] == 100 and not rows["aime24"]["available"]
+
+
+def test_loglikelihood_rows_are_one_on_cpu_and_the_batch_on_an_accelerator():
+    """A 5-shot MMLU batch of 16 long rows needs ~24 GB of logits: one row at a time on CPU."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from forgetbench._heldout import loglikelihood_rows
+
+    cpu = SimpleNamespace(device=torch.device("cpu"))
+    cuda = SimpleNamespace(device=torch.device("cuda", 0))  # a device object needs no GPU
+    assert loglikelihood_rows(cpu, 16) == 1
+    assert loglikelihood_rows(cuda, 16) == 16

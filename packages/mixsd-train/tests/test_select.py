@@ -121,6 +121,20 @@ def test_select_checkpoint_on_a_run_folder(tmp_path: Path) -> None:
         select_checkpoint(tmp_path / "checkpoint-20")
 
 
+def test_last_selects_the_last_checkpoint_of_a_run_without_validation(tmp_path: Path) -> None:
+    """eval_limit 0 logs no accuracy: 'last' still picks the last checkpoint (accuracy unknown,
+    null), every other rule still says there is nothing to select from."""
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": 8}]}))
+    for step in (8, 16, 24):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-x").mkdir()  # not a checkpoint number
+    selection = select_checkpoint(tmp_path, "last")
+    assert (selection["step"], selection["val_accuracy"], selection["curve"]) == (24, None, [])
+    assert selection["checkpoint"] == str(tmp_path / "checkpoint-24")
+    with pytest.raises(TrainError, match="no validation accuracies"):
+        select_checkpoint(tmp_path, "first-peak")
+
+
 def test_select_checkpoint_paper_reads_the_heldout_curve(tmp_path: Path) -> None:
     """selection.json of the paper rule: the held-out accuracy at the step and in the curve; a
     run without the held-out curve is one clear error; other rules ignore the curve."""

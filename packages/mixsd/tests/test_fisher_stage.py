@@ -176,3 +176,37 @@ def test_prompts_that_fill_max_length_are_left_out_of_the_fisher_data(
     assert [r["source"] for r in records] == ["mmlu", "gsm8k"]
     with pytest.raises(Exception, match=r"fisher\.max_length=48"):
         fisher._reference_records(ctx, model, tokenizer, [("mmlu", "long " * 200)])
+
+
+def test_checkpoint_suites_picks_what_each_checkpoint_is_evaluated_on(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[refloss]: ΔL_ref alone on every checkpoint not selected (R4's cheap measure on CPU)."""
+    import forgetbench
+    from mixsd._stages import fisher
+    from mixsd_base import write_text
+
+    fisher_section = {"evaluate_checkpoints": "all", "checkpoint_suites": ["refloss"]}
+    ctx = _context(tmp_path, tiny_model_dir, fisher_section, ["indomain", "refloss", "heldout"])
+    (ctx.paths.train("sft") / "checkpoint-1").mkdir(parents=True)
+    (ctx.paths.train("sft") / "checkpoint-2").mkdir(parents=True)
+    runs = {"sft": {"checkpoint": str(ctx.paths.train("sft") / "checkpoint-2")}}
+    monkeypatch.setattr(fisher, "_fisher", lambda c, f, report, n, cps: write_text(report, "{}"))
+    suites: list[list[str]] = []
+
+    def evaluate(config: Any) -> None:
+        suites.append(config.suites)
+        write_text(config.out, "{}")
+
+    monkeypatch.setattr(forgetbench, "evaluate", evaluate)
+    fisher.run(ctx, runs, _base_eval(ctx))
+    assert suites == [["refloss"]]
+
+
+def test_checkpoint_suites_outside_heldout_and_refloss_is_a_config_error(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from mixsd._run_config import RunError
+
+    with pytest.raises(RunError, match=r"run.yaml:\d+: field 'fisher.checkpoint_suites'.*indomain"):
+        _context(tmp_path, tiny_model_dir, {"checkpoint_suites": ["indomain"]}, ["refloss"])

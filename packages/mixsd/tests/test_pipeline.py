@@ -256,6 +256,66 @@ def test_sections_are_the_stage_configs(tmp_path: Path, tiny_model_dir: Path) ->
     assert load_run_config(path, parse_overrides(["fisher=null"])).fisher is None
 
 
+def test_a_method_with_its_own_rollout_options_gets_its_own_rollout_file(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """{method: mixsd, alpha: 0.5, rollout: {mixing: gate, tau: 0.2}} beside plain mixsd@0.5:
+    two rollout files, the plain one built exactly as before (same settings, same name)."""
+    from mixsd._run_config import load_run_config
+    from mixsd._stages.rollout import rollout_config
+
+    gate = {"method": "mixsd", "alpha": 0.5, "rollout": {"tau": 0.2, "mixing": "gate"}}
+    kl = {**gate, "method": "mixsd-kl"}
+    path = _config(tmp_path, tiny_model_dir, methods=["base", "mixsd@0.5", gate, kl])
+    config = load_run_config(path)
+    assert [m.label for m in config.methods] == [
+        "base", "mixsd-a0.5", "mixsd-a0.5-gate-tau0.2", "mixsd-kl-a0.5-gate-tau0.2"
+    ]  # fmt: skip
+    groups = config.rollout_groups()
+    assert groups == {"mixsd-a0.5": (0.5, {}), "mixsd-a0.5-gate-tau0.2": (0.5, gate["rollout"])}
+    plain = rollout_config(config, 0.5, "m")
+    adaptive = rollout_config(config, 0.5, "m", gate["rollout"])
+    assert (plain.mixing, adaptive.mixing, adaptive.tau) == ("bernoulli", "gate", 0.2)
+    assert Path(adaptive.out).name == "mixsd-a0.5-gate-tau0.2.jsonl"
+    assert Path(plain.out).name == "mixsd-a0.5.jsonl"
+    assert "mixing" not in plain.settings()  # a paper rollout's fingerprint is unchanged
+    summary = config.methods[2].summary()
+    assert (summary["rollout"], summary["rollout_options"]) == (
+        "mixsd-a0.5-gate-tau0.2",
+        gate["rollout"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        ({"method": "sft", "rollout": {"mixing": "gate"}}, "only mixsd methods take rollout"),
+        (
+            {"method": "mixsd", "alpha": 0.5, "rollout": {"alpha": 0.3}},
+            r"\['alpha'\] are set by the run",
+        ),
+        (
+            {"method": "mixsd", "alpha": 0.5, "rollout": {"mixing": "gat"}},
+            r"field 'methods': mixsd-a0.5-gat: rollout \(mixing\): must be one of",
+        ),
+        (
+            {"method": "mixsd", "alpha": 0.5, "rollout": {"taux": 1}},
+            "field 'methods': mixsd-a0.5-taux1: rollout: .*unexpected keyword argument 'taux'",
+        ),
+    ],
+)
+def test_bad_rollout_options_of_a_method_fail_at_load(
+    tmp_path: Path, tiny_model_dir: Path, method: dict, error: str
+) -> None:
+    from mixsd._run_config import load_run_config
+    from mixsd_base import UserError
+
+    path = _config(tmp_path, tiny_model_dir, methods=["base", method])
+    with pytest.raises(UserError, match=error) as info:
+        load_run_config(path)
+    assert str(info.value).startswith(str(path))
+
+
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -186,7 +186,9 @@ def test_intersection_falls_back_to_trainable_ground_truth_rows(
     (tmp_path / "run/rollouts/mixsd-a0.5.jsonl").write_text("")
     ctx = SimpleNamespace(
         config=SimpleNamespace(
-            rollout=SimpleNamespace(prompt_style="paper", task="kgfunc"), seed=0
+            rollout=SimpleNamespace(prompt_style="paper", task="kgfunc"),
+            seed=0,
+            rollout_groups=lambda: {"mixsd-a0.3": (0.3, {}), "mixsd-a0.5": (0.5, {})},
         ),
         paths=RunPaths(tmp_path / "run"),
         units=UnitRunner(tmp_path / "run", echo=lambda line: None),
@@ -194,12 +196,14 @@ def test_intersection_falls_back_to_trainable_ground_truth_rows(
         base_digest="tiny",
     )
     rollouts = {
-        a: Artifact(tmp_path / f"run/rollouts/mixsd-a{a}.jsonl", f"d{a}") for a in (0.3, 0.5)
+        f"mixsd-a{a}": Artifact(tmp_path / f"run/rollouts/mixsd-a{a}.jsonl", f"d{a}")
+        for a in (0.3, 0.5)
     }
     data = TrainingData(data_file.parent.parent, data_file, "data")
     filtered = intersect(ctx, data, rollouts)  # type: ignore[arg-type]
-    assert sorted(filtered) == [0.3, 0.5]
-    for alpha, artifact in filtered.items():
+    assert sorted(filtered) == ["mixsd-a0.3", "mixsd-a0.5"]
+    for label, artifact in filtered.items():
+        alpha = float(label.removeprefix("mixsd-a"))
         rows = read_rollouts_file(artifact.path, tiny_tokenizer)  # what MixSD trains on
         assert [r["id"] for r in rows] == [r["id"] for r in records]
         assert [r["target"] for r in rows] == [r["target"] for r in records]

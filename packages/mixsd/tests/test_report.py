@@ -297,3 +297,50 @@ def test_r2_shows_each_delta_l_ref_with_its_standard_error():
     r2 = next(c for c in claims(data) if c[0].startswith("R2"))
     assert r2[1] == "ΔL_ref 0.0050 vs SFT 0.0200 ± 0.0040; accuracy 85.0% vs 90.0%"
     assert r2[2] == "yes"
+
+
+def test_r4_takes_the_measure_that_covers_every_checkpoint(tmp_path):
+    """With fisher.checkpoint_suites: [refloss] only the selected checkpoints have a held-out
+    score: ΔL_ref, which every checkpoint has, is the one measure (not a held-out drop on 2)."""
+    from mixsd._report import r4_points
+
+    def result(mmlu: float | None, dl: float) -> dict:
+        return {
+            **(_heldout(fb_mmlu=mmlu) if mmlu is not None else {}),
+            "refloss": {"delta_l_ref": dl},
+        }
+
+    data = _r4_run(
+        tmp_path,
+        {"fb_mmlu": {"score": 0.6, "n": 400}},  # signal: far above chance
+        {
+            "sft/checkpoint-1": (1.0, 4.0, result(None, 0.1), False),
+            "sft/checkpoint-2": (2.0, 3.0, result(0.5, 0.3), True),
+            "mixsd-a0.3/checkpoint-1": (1.5, 5.0, result(None, 0.0), False),
+            "mixsd-a0.3/checkpoint-2": (1.2, 5.0, result(0.6, 0.05), True),
+        },
+    )
+    r4 = r4_points(data)
+    assert r4["measure"] == "delta_l_ref" and len(r4["points"]) == 4
+    assert r4["why"] == "the mean held-out drop covers 2 of 4"
+
+
+def test_r2_reads_training_accuracy_from_the_evaluation_over_every_fact():
+    """The training split's evaluation covers every trained fact; validation may cover fewer
+    (train.eval_limit), so it is the fallback only."""
+
+    def row(method: str, label: str, refloss: float, val: float, evaluated: float) -> dict:
+        return {"method": method, "label": label, "refloss": refloss, "refloss_se": None,
+                "selection": {"val_accuracy": val}, "heldout": {},
+                "indomain": {"kgfact/train": evaluated}}  # fmt: skip
+
+    rows = [row("sft", "sft", 0.02, 1.0, 1.0), row("mixsd", "mixsd-a0.3", 0.005, 1.0, 0.875)]
+    data = {
+        "rows": rows,
+        "nll": {},
+        "targets": {},
+        "fisher": None,
+        "run": {"split": "kgfact/train"},
+    }
+    r2 = next(c for c in claims(data) if c[0].startswith("R2"))
+    assert r2[1].endswith("accuracy 87.5% vs 100.0%") and r2[2] == "**no**"

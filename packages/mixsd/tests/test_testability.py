@@ -107,15 +107,14 @@ def test_r1_needs_enough_paired_examples_with_sft_tokens_above_8():
     assert table[0][2].startswith("mixsd-a0.5: n = 4") and table[0][3] == "**no**"
 
 
-def test_r4_needs_enough_checkpoints_with_the_papers_measure():
+def test_r4_needs_enough_checkpoints_with_an_evaluated_measure():
     points = [{"forgetting": 0.1}] * MIN_R4_POINTS
     enough = {"measure": "heldout_drop", "name": "the mean held-out drop", "points": points}
     assert _verdicts(_data([]), enough)["R4"][1] == "yes"
     other = {**enough, "measure": "delta_l_ref", "name": "ΔL_ref"}
-    assert _verdicts(_data([]), other)["R4"] == (
-        f"{MIN_R4_POINTS} checkpoints with ΔL_ref",
-        "**no**",
-    )
+    assert _verdicts(_data([]), other)["R4"] == (f"{MIN_R4_POINTS} checkpoints with ΔL_ref", "yes")
+    own = {**enough, "measure": "delta_nll", "name": "ΔNLL (reference set, mean per sample)"}
+    assert _verdicts(_data([]), own)["R4"][1] == "**no**"  # the Fisher stage's own measure
     few = {**enough, "points": points[:4]}
     assert _verdicts(_data([]), few)["R4"][1] == "**no**"
     assert _verdicts(_data([]), None)["R4"] == ("no Fisher stage", "**no**")

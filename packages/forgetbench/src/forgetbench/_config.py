@@ -72,6 +72,12 @@ class EvalConfig:
     limit: int | None = option(
         None, "at most this many examples per task / split (quick runs)", min=1
     )
+    heldout_limit: int | None = option(
+        None,
+        "held-out tasks only: at most this many questions each (null: limit); e.g. enough MMLU "
+        "questions for a standard error of a few points beside a small in-domain limit",
+        min=1,
+    )
     base: str | None = option(None, "the base model's eval JSON: retention = score / base x 100")
     base_model: str = option("default", "the base model whose responses define L_ref")
     allow_code_exec: bool = option(
@@ -115,6 +121,12 @@ class EvalConfig:
         choices=_verifier_names,  # read when checked: imports kgworld
     )
     batch_size: int = option(8, "rows per forward pass", min=1)
+    loglikelihood_batch_size: int | None = option(
+        None,
+        "rows per forward pass of log-likelihood tasks (fb_mmlu_ll); null: batch_size on a "
+        "GPU, 1 on CPU, where 16 long 5-shot rows' logits overflow 24 GB",
+        min=1,
+    )
     ref_prompts: int = option(200, "size of the reference-loss prompt set", min=1)
     ref_prompts_file: str | None = option(
         None, "JSONL of {prompt} rows replacing the default reference set"

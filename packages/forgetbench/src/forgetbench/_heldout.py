@@ -106,6 +106,15 @@ def _samples(
     return out
 
 
+def loglikelihood_rows(model: Any, batch_size: int) -> int:
+    """Rows per log-likelihood forward pass: ``batch_size`` on an accelerator, 1 on CPU. lm-eval
+    takes the log-softmax of every position's logits: a 5-shot MMLU row runs to ~2,500 tokens,
+    and 16 of them over a 152k vocabulary need ~24 GB in fp32, more than a 24 GB machine has
+    (measured: the kernel killed such a run), while CPU throughput barely gains from batching."""
+    device = getattr(model, "device", None)
+    return batch_size if device is not None and device.type != "cpu" else 1
+
+
 def run_heldout(
     model: Any,
     tokenizer: Any,
@@ -113,6 +122,7 @@ def run_heldout(
     *,
     limit: int | None = None,
     batch_size: int = 8,
+    loglikelihood_batch_size: int | None = None,
     max_new_tokens: int = 512,
     allow_code_exec: bool = False,
     protocol: str | HeldoutProtocol = "greedy",
@@ -128,6 +138,8 @@ def run_heldout(
     Returns ``(scores by task, per-sample records, data files used by benchmark)``; each task's
     score entry carries its ``decoding`` (do_sample, temperature, samples, max_new_tokens, ...).
     A task whose data is missing, or HumanEval without ``allow_code_exec``, is reported as skipped.
+    Log-likelihood tasks (MMLU-LL) score ``loglikelihood_batch_size`` rows per forward pass
+    (None: :func:`loglikelihood_rows`).
     """
     if isinstance(protocol, str):
         protocol = resolve_protocol(protocol, model)
@@ -154,7 +166,14 @@ def run_heldout(
     # Thinking off, as everywhere else in the project (mixsd_core.render_chat): HFLM renders the
     # chat itself and passes this switch to the template. Hybrid templates (Qwen3) then close an
     # empty <think> block in the prompt; every other template ignores the variable.
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, enable_thinking=False)
+    lms = {
+        True: HFLM(
+            pretrained=model, tokenizer=tokenizer, batch_size=batch_size, enable_thinking=False
+        )
+    }
+    if runnable[False]:
+        rows = loglikelihood_batch_size or loglikelihood_rows(model, batch_size)
+        lms[False] = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=rows)
     metadata = {"data_dir": str(data_dir)} if data_dir is not None else None
     # include_defaults=False: indexing lm-eval's thousands of built-in YAML files takes ~30 s.
     manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
@@ -178,7 +197,7 @@ def run_heldout(
             if not names:
                 continue
             out = simple_evaluate(
-                model=lm,
+                model=lms[chat],
                 tasks=[loaded[name] for name in names],
                 limit=limit,
                 apply_chat_template=chat,

@@ -199,7 +199,8 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
     """Apply ``rule`` to a run, write ``selection.json`` beside it and return what it says.
 
     ``selection.json``: ``rule``, ``step``, ``checkpoint``, ``val_accuracy`` (training accuracy
-    at the step) and ``curve`` (``[{step, val_accuracy}]``); a run that logged the held-out
+    at the step; null for rule ``last`` on a run trained without validation) and ``curve``
+    (``[{step, val_accuracy}]``); a run that logged the held-out
     validation curve adds ``heldout_val_accuracy`` at the step and in each curve point.
     """
     run_dir = Path(run_dir)
@@ -208,8 +209,18 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
         method = read_json(manifest).get("method") if manifest.is_file() else None
         rule = "first-peak" if method == "sft" else "last"
     chosen = RULES.get_or_fail(rule, field="rule")
-    curve = accuracy_curve(run_dir)
+    curve: list[tuple[int, float | None]] = list(accuracy_curve(run_dir))
     validation = accuracy_curve(run_dir, HELDOUT_KEY)
+    if rule == "last" and not curve:
+        # 'last' reads no accuracy: a run trained without validation (eval_limit 0, e.g. to
+        # spare CPU hours of generation) selects its last checkpoint, accuracy unknown.
+        steps = sorted(
+            int(p.name.removeprefix("checkpoint-"))
+            for p in run_dir.glob("checkpoint-*")
+            if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
+        )
+        if steps:
+            curve = [(step, None) for step in steps]
     if not chosen.needs_validation:
         step = chosen.pick(curve)
     elif validation:
@@ -232,6 +243,7 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
     selection["curve"] = [
         {"step": s, TRAINING_KEY: a, **({HELDOUT_KEY: held[s]} if s in held else {})}
         for s, a in curve
+        if a is not None
     ]
     write_json(run_dir / "selection.json", selection)
     return selection

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixsd._methods import rollout_label
-
 if TYPE_CHECKING:
     from mixsd._run_config import RunConfig
     from mixsd._units import UnitRunner
@@ -34,8 +32,9 @@ class RunPaths:
         """The training records of ``split`` (``data/kgfact/train.jsonl``)."""
         return self.data / f"{split}.jsonl"
 
-    def rollout(self, alpha: float) -> Path:
-        return self.root / "rollouts" / f"{rollout_label(alpha)}.jsonl"
+    def rollout(self, label: str) -> Path:
+        """A rollout file by its label (:func:`mixsd._methods.rollout_label`)."""
+        return self.root / "rollouts" / f"{label}.jsonl"
 
     def nll(self, name: str) -> Path:
         return self.root / "nll" / f"{name}.json"

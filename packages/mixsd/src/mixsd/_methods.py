@@ -3,12 +3,14 @@
 A label names a method's folder (``train/LABEL``), its evaluation (``eval/LABEL.json``) and its
 row in the report: the method's name, ``-aALPHA`` for a method trained at a mixing probability,
 or the name the config gives it. Rollout files are shared by every method trained on them (MixSD
-and MixSD-KL at the same alpha), so they carry a label of their own, :func:`rollout_label`.
+and MixSD-KL at the same alpha and rollout options), so they carry a label of their own,
+:func:`rollout_label`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -19,6 +21,7 @@ __all__ = [
     "ROLLOUT_METHODS",
     "MethodSpec",
     "method_label",
+    "rollout_key",
     "rollout_label",
 ]
 
@@ -41,14 +44,31 @@ KINDS = {
 }
 
 
-def method_label(method: str, alpha: float | None = None) -> str:
-    """``sft``, ``mixsd-a0.3``: a method's default label."""
-    return method if alpha is None else f"{method}-a{alpha:g}"
+def method_label(
+    method: str, alpha: float | None = None, rollout: Mapping[str, Any] | None = None
+) -> str:
+    """``sft``, ``mixsd-a0.3``, ``mixsd-a0.5-gate-tau0.2``: a method's default label (its
+    rollout options after the alpha: the mixing policy by name, then each other key and value)."""
+    if alpha is None:
+        return method
+    items = sorted((rollout or {}).items(), key=lambda kv: (kv[0] != "mixing", kv[0]))
+    parts = [str(v) if k == "mixing" else f"{k}{_short(v)}" for k, v in items]
+    return "-".join([f"{method}-a{alpha:g}", *parts])
 
 
-def rollout_label(alpha: float) -> str:
-    """The label of the rollout file at ``alpha`` (``rollouts/mixsd-a0.3.jsonl``)."""
-    return method_label("mixsd", alpha)
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def rollout_key(label: str) -> str:
+    """A rollout file's short name in run.json and summaries: ``0.3``, ``0.5-gate-tau0.2``."""
+    return label.removeprefix("mixsd-a")  # rollout_label's prefix
+
+
+def rollout_label(alpha: float, rollout: Mapping[str, Any] | None = None) -> str:
+    """The label of the rollout file at ``alpha`` with a method's rollout options
+    (``rollouts/mixsd-a0.3.jsonl``, ``rollouts/mixsd-a0.5-gate-tau0.2.jsonl``)."""
+    return method_label("mixsd", alpha, rollout)
 
 
 @dataclass
@@ -65,6 +85,15 @@ class MethodSpec:
     train: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Trainer options for this method only."}
     )
+    rollout: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Rollout options for this method's targets only (mixsd, mixsd-kl), over "
+            "the rollout section: e.g. {mixing: gate, tau: 0.2} or {max_retries: 20}. Its "
+            "rollout file is its own (mixsd-a0.5-gate-tau0.2), shared with a method of the "
+            "same alpha and options."
+        },
+    )
 
     def __post_init__(self) -> None:
         # The one check of alpha in a run config (RolloutConfig checks it again for its own CLI).
@@ -73,21 +102,30 @@ class MethodSpec:
                 raise ConfigError("needs an alpha in [0, 1]", field="alpha")
         elif self.alpha is not None:
             raise ConfigError("only mixsd methods take alpha", field="alpha")
+        if self.rollout:
+            if self.method not in ROLLOUT_METHODS:
+                raise ConfigError("only mixsd methods take rollout options", field="rollout")
+            fixed = sorted(set(self.rollout) & {"alpha", "seed", "model", "data", "out"})
+            if fixed:
+                raise ConfigError(
+                    f"{fixed} are set by the run, not per method (alpha: the method's own)",
+                    field="rollout",
+                )
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
             raise ConfigError("use letters, digits, . _ -", field="name")
 
     @property
     def label(self) -> str:
-        return self.name or method_label(self.method, self.alpha)
+        return self.name or method_label(self.method, self.alpha, self.rollout)
 
     @property
     def kind(self) -> str:
         return KINDS[self.method]
 
     @property
-    def rollout(self) -> str | None:
+    def rollout_name(self) -> str | None:
         """The label of the rollout file this method trains on (None: it trains on none)."""
-        return rollout_label(self.alpha) if self.alpha is not None else None
+        return rollout_label(self.alpha, self.rollout) if self.alpha is not None else None
 
     @classmethod
     def expand(cls, item: Any) -> Any:
@@ -111,5 +149,6 @@ class MethodSpec:
             "train": self.train,
             "label": self.label,
             "kind": self.kind,
-            "rollout": self.rollout,
+            "rollout": self.rollout_name,
+            "rollout_options": self.rollout,
         }

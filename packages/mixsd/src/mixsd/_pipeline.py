@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from mixsd._context import RunContext
+from mixsd._methods import rollout_key
 from mixsd._run_config import RunConfig
 from mixsd._stages import data, fisher, nll, report, rollout, train, world
 from mixsd._stages import eval as evaluation
@@ -54,7 +55,7 @@ def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str,
     world_folder = world.run(ctx)
     records = data.run(ctx, world_folder)
     rollouts = rollout.run(ctx, records)
-    targets = nll.targets(records, rollouts)
+    targets = nll.targets(records, rollouts, config.rollout_groups())
     nll_files = nll.run(ctx, targets)
     runs = train.run(ctx, records, rollouts)
     evals = evaluation.run(ctx, records, runs)
@@ -62,13 +63,17 @@ def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str,
     index = {
         "world": str(world_folder.path),
         "data": str(records.records),
-        "rollouts": {f"{a:g}": str(r.path) for a, r in rollouts.items()},
+        "split": config.data.split,  # the in-domain split R2's training accuracy is read from
+        "rollouts": {rollout_key(label): str(r.path) for label, r in rollouts.items()},
         "nll": {k: str(v) for k, v in nll_files.items()},
         "runs": runs,
         "evals": {k: str(v) for k, v in evals.items()},
         "fisher": str(fisher_report) if fisher_report else None,
         "methods": [m.summary() for m in config.methods],
-        "targets": {k: {"kind": t["kind"], "alpha": t["alpha"]} for k, t in targets.items()},
+        "targets": {
+            k: {key: t[key] for key in ("kind", "alpha", "options") if key in t}
+            for k, t in targets.items()
+        },
         "model": config.model,
     }
     write_json(ctx.paths.index, index)

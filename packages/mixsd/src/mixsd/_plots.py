@@ -28,12 +28,12 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _train_accuracy(row: dict[str, Any]) -> float | None:
-    if row["selection"]:
-        return row["selection"]["val_accuracy"]
-    for split in ("kgfact/train", "edit/train", "kgfunc/test"):
+    """The evaluated accuracy on the trained split (every fact), else the selected
+    checkpoint's validation accuracy (the first train.eval_limit facts)."""
+    for split in ("kgfact/train", "qa/train", "edit/train", "kgfunc/test"):
         if row["indomain"].get(split) is not None:
             return row["indomain"][split]
-    return None
+    return row["selection"]["val_accuracy"] if row["selection"] else None
 
 
 def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:

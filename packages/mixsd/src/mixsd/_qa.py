@@ -154,18 +154,21 @@ def _ground_truth_rows(ctx: RunContext, records: list[dict[str, Any]]) -> dict[s
 
 
 def intersect(
-    ctx: RunContext, data: TrainingData, rollouts: dict[float, Artifact]
-) -> dict[float, Artifact]:
-    """``{alpha: filtered file}`` (``rollouts/mixsd-aALPHA.intersection.jsonl``), one unit."""
-    alphas = sorted(rollouts)
+    ctx: RunContext, data: TrainingData, rollouts: dict[str, Artifact]
+) -> dict[str, Artifact]:
+    """``{rollout label: filtered file}`` (``rollouts/LABEL.intersection.jsonl``), one unit."""
+    from mixsd._methods import rollout_key
+
+    groups = ctx.config.rollout_groups()
+    labels = [label for label in groups if label in rollouts]
     outs = {
-        a: rollouts[a].path.with_name(f"{rollouts[a].path.stem}.intersection.jsonl") for a in alphas
+        a: rollouts[a].path.with_name(f"{rollouts[a].path.stem}.intersection.jsonl") for a in labels
     }
     summary = ctx.paths.root / "rollouts" / INTERSECTION
     section = ctx.config.rollout
     inputs = {
         "data": data.digest,
-        "rollouts": {f"{a:g}": rollouts[a].digest for a in alphas},
+        "rollouts": {rollout_key(a): rollouts[a].digest for a in labels},
         "model": ctx.base_digest,
         "prompt": [section.prompt_style, section.task],
         "seed": ctx.config.seed,
@@ -179,30 +182,30 @@ def intersect(
                 for r in read_jsonl(rollouts[a].path, allow_empty=True)
                 if r.get("verified") is not False
             }
-            for a in alphas
+            for a in labels
         }
         shared = set.intersection(*(set(rows) for rows in kept.values()))
         truth = _ground_truth_rows(ctx, [r for r in records if r["id"] not in shared])
-        for alpha in alphas:
+        for label in labels:
             rows = [
-                {**kept[alpha][r["id"]], "origin": "mixed"}
+                {**kept[label][r["id"]], "origin": "mixed"}
                 if r["id"] in shared
-                else {**truth[r["id"]], "alpha": alpha}
+                else {**truth[r["id"]], "alpha": groups[label][0]}
                 for r in records
             ]
-            write_jsonl(outs[alpha], rows)
+            write_jsonl(outs[label], rows)
         write_json(
             summary,
             {
                 "rows": len(records),
                 "mixed": sum(r["id"] in shared for r in records),
                 "ground_truth": len(truth),
-                "verified": {f"{a:g}": len(kept[a]) for a in alphas},
+                "verified": {rollout_key(a): len(kept[a]) for a in labels},
             },
         )
 
     digest = ctx.units.run("rollouts", "intersection", inputs, [*outs.values(), summary], build)
-    return {a: Artifact(outs[a], digest) for a in alphas}
+    return {a: Artifact(outs[a], digest) for a in labels}
 
 
 def report_lines(run: dict[str, Any]) -> list[str]:

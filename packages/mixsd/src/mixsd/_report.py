@@ -338,9 +338,10 @@ def training_table(rows: list[dict]) -> str:
         if not sel:
             continue
         curve = ", ".join(f"{c['step']}: {c['val_accuracy']:.2f}" for c in sel["curve"])
+        accuracy = sel.get("val_accuracy")
         lines.append(
             f"| {row['label']} | {sel['step']} | {sel['rule']} | "
-            f"{sel['val_accuracy']:.2f} | {curve} |"
+            f"{'not validated' if accuracy is None else f'{accuracy:.2f}'} | {curve or '–'} |"
         )
     return "\n".join(lines)
 
@@ -412,10 +413,13 @@ def _holds(ok: bool | None) -> str:
 
 
 def r1_file(data: dict[str, Any]) -> str | None:
-    """The rollout file R1 compares with SFT's targets: the paper's alpha if run, else the first."""
+    """The rollout file R1 compares with SFT's targets: the paper's (its alpha, the blind mask,
+    no method's own rollout options) if run, else the first."""
     targets = data["targets"]
     rollouts = [n for n, t in targets.items() if t["kind"] == "rollout" and n in data["nll"]]
-    paper = [n for n in rollouts if targets[n]["alpha"] == PAPER_ALPHA]
+    paper = [
+        n for n in rollouts if targets[n]["alpha"] == PAPER_ALPHA and not targets[n].get("options")
+    ]
     return (paper or rollouts or [None])[0]
 
 
@@ -453,7 +457,15 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     )
 
+    split = (data.get("run") or {}).get("split")
+
     def accuracy(row: dict) -> float | None:
+        """Training accuracy over every trained fact: the evaluation of the training split,
+        else (a run.json without its split) the selected checkpoint's validation accuracy,
+        which covers the first train.eval_limit facts only."""
+        evaluated = row.get("indomain", {}).get(split) if split else None
+        if evaluated is not None:
+            return evaluated
         return row["selection"]["val_accuracy"] if row["selection"] else None
 
     for row in mixsd:
@@ -518,8 +530,10 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
     The measure is the mean held-out drop over the tasks with signal (the base model above
     chance by 2 standard errors, :func:`heldout_signal`) where there is one; otherwise the
     reference loss ΔL_ref (token mean) from the same eval files; for a run without those, the
-    Fisher stage's own ΔNLL on the reference set. A checkpoint without the
-    measure is left out, so ``len(points)`` is the pooled n.
+    Fisher stage's own ΔNLL on the reference set. Of the two evaluated measures, the first that
+    covers the most checkpoints (``fisher.checkpoint_suites: [refloss]`` gives ΔL_ref on every
+    one). A
+    checkpoint without the measure is left out, so ``len(points)`` is the pooled n.
     """
     evals = data.get("checkpoint_evals") or {}
     base = next((r for r in data["rows"] if r["method"] == "base"), None)
@@ -554,6 +568,7 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
             if ran
             else "no held-out score"
         )
+    best: dict[str, Any] = {"measure": None, "name": "nothing", "why": why, "points": []}
     for measure, name, value in choices:
         points = [
             {
@@ -565,10 +580,19 @@ def r4_points(data: dict[str, Any]) -> dict[str, Any]:
             for row in compared
         ]
         points = [p for p in points if p["forgetting"] is not None]
-        if points:
-            return {"measure": measure, "name": name, "why": why, "points": points}
-        why = why or f"no compared checkpoint has {name}"
-    return {"measure": None, "name": "nothing", "why": why, "points": []}
+        if measure == "delta_nll" and best["points"]:
+            break  # the Fisher stage's own measure only where no evaluation has one
+        # One measure for every point: the first evaluated one that covers the most
+        # checkpoints (a held-out drop on the selected ones alone loses to ΔL_ref on all).
+        if len(points) > len(best["points"]):
+            if best["measure"] is not None:
+                why = why or f"{best['name']} covers {len(best['points'])} of {len(compared)}"
+            best = {"measure": measure, "name": name, "why": why, "points": points}
+        elif not points:
+            why = why or f"no compared checkpoint has {name}"
+    if best["measure"] is None:
+        best["why"] = why
+    return best
 
 
 def r4_claim(data: dict[str, Any]) -> tuple[str, str, str]:

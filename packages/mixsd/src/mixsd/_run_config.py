@@ -102,9 +102,16 @@ class RunConfig:
     def trained(self) -> list[MethodSpec]:
         return [m for m in self.methods if m.method != "base"]
 
-    def rollout_alphas(self) -> list[float]:
-        """The alphas some method trains at, each once (one rollout file each)."""
-        return sorted({m.alpha for m in self.methods if m.alpha is not None})
+    def rollout_groups(self) -> dict[str, tuple[float, dict[str, Any]]]:
+        """``{rollout label: (alpha, rollout options)}``: one rollout file for each alpha and
+        options some method trains at, ordered by alpha (a plain alpha before its variants)."""
+        groups = {
+            m.rollout_name: (m.alpha, m.rollout)
+            for m in self.methods
+            if m.alpha is not None and m.rollout_name is not None
+        }
+        order = sorted(groups, key=lambda label: (groups[label][0], bool(groups[label][1]), label))
+        return {label: groups[label] for label in order}
 
     def error(self, keys: Sequence[str], message: str) -> RunError:
         """A :class:`RunError` naming the file and line of ``keys`` (``("eval",)``)."""

@@ -55,6 +55,8 @@ _UNMARKED: dict[str, tuple[str, ...]] = {
 }
 
 KGFACT_SPLITS = ("train", "paraphrase", "twohop", "retrieval")
+# The eval suites that measure a checkpoint's forgetting (R4): what fisher.checkpoint_suites picks.
+CHECKPOINT_SUITES = ("heldout", "refloss")
 
 
 def pipeline_fields(cls: type) -> frozenset[str]:
@@ -113,7 +115,8 @@ if TYPE_CHECKING:  # to a type checker a section reads as its stage config (a su
 
     class EvalSection(EvalConfig): ...
 
-    class FisherSection(FisherConfig, CompareConfig): ...
+    class FisherSection(FisherConfig, CompareConfig):
+        checkpoint_suites: list[str]  # the run's own option (see below)
 
 else:
     RolloutSection = _section(
@@ -164,6 +167,19 @@ else:
                     metadata={
                         "help": "Reference prompts: the Fisher data and the set forgetting is "
                         "measured on (null: eval.limit, else 32)."
+                    },
+                ),
+            ),
+            (
+                "checkpoint_suites",
+                list[str],
+                field(
+                    default_factory=lambda: list(CHECKPOINT_SUITES),
+                    metadata={
+                        "help": "With evaluate_checkpoints: all, the eval suites run on each "
+                        "checkpoint that is not selected (those of eval.suites among "
+                        "heldout, refloss); [refloss] measures R4's forgetting as ΔL_ref "
+                        "alone, far cheaper than held-out generation on CPU.",
                     },
                 ),
             ),

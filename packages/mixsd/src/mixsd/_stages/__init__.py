@@ -33,11 +33,31 @@ def check_stages(config: RunConfig) -> None:
                 raise  # it names its own file already
             raise config.section_error((section,), exc) from None
 
-    for alpha in config.rollout_alphas():
-        at("rollout", lambda a=alpha: rollout.rollout_config(config, a, config.model))
+    for label, (alpha, options) in config.rollout_groups().items():
+        if options:  # a method's own options: the error names the method
+            try:
+                rollout.rollout_config(config, alpha, config.model, options)
+            except (UserError, ValueError, TypeError) as exc:
+                what = exc.message if isinstance(exc, UserError) else str(exc)
+                where = f" ({exc.field})" if isinstance(exc, UserError) and exc.field else ""
+                raise config.error(("methods",), f"{label}: rollout{where}: {what}") from None
+        else:
+            at("rollout", lambda a=alpha: rollout.rollout_config(config, a, config.model))
     at("nll", lambda: nll.nll_config(config, "sft", config.paths.records("x"), config.model))
     if config.fisher is not None:
         at("fisher", lambda: stage_config(FisherConfig, config.fisher, samples=None))
         at("fisher", lambda: stage_config(CompareConfig, config.fisher))
+        at("fisher", lambda: _check_checkpoint_suites(config.fisher.checkpoint_suites))
     train.check(config)
     check_qa(config)
+
+
+def _check_checkpoint_suites(suites: object) -> None:
+    from mixsd._sections import CHECKPOINT_SUITES
+
+    bad = [s for s in suites if s not in CHECKPOINT_SUITES]  # type: ignore[attr-defined]
+    if bad or not suites:
+        raise UserError(
+            f"give one or more of {list(CHECKPOINT_SUITES)}, got {suites!r}",
+            field="checkpoint_suites",
+        )

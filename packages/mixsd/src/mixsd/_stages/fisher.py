@@ -3,8 +3,8 @@ held-out benchmarks (``fisher_prompts``) with the base model's greedy responses,
 ``fisher:`` section's device and dtype, then the displacement and alignment of every checkpoint
 of every trained method (the paper's Section 7 and Appendix E.1). The compare report holds
 ΔNLL on that same set for every checkpoint; with ``evaluate_checkpoints: all`` the held-out and
-reference-loss suites also run on every checkpoint that is not a method's selected one
-(``fisher/evals/``), so the report's R4 pools every checkpoint's held-out drop."""
+reference-loss suites (``checkpoint_suites``) also run on every checkpoint that is not a method's
+selected one (``fisher/evals/``), so the report's R4 pools every checkpoint's forgetting."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from mixsd_base import UserError, file_sha256, write_jsonl
 __all__ = ["CHECKPOINT_EVALS", "reference_size", "run"]
 
 CHECKPOINT_EVALS = "evals"  # fisher/evals/: eval files of the checkpoints eval/ does not hold
-FORGETTING_SUITES = ("heldout", "refloss")  # what R4 reads of a checkpoint's evaluation
 
 
 def reference_size(ctx: RunContext) -> int:
@@ -88,7 +87,8 @@ def run(ctx: RunContext, runs: dict[str, dict[str, Any]], evals: dict[str, Path]
         return None
     folder = ctx.paths.fisher
     report = folder / "compare.json"
-    skip = ("samples", "evaluate_checkpoints")  # the second decides the evaluations below
+    # The last two decide the evaluations below, not the comparison.
+    skip = ("samples", "evaluate_checkpoints", "checkpoint_suites")
     options = {k: v for k, v in asdict(ctx.config.fisher).items() if k not in skip}
     prompts = fisher_prompts(ctx, reference_size(ctx))
     checkpoints = sorted(
@@ -133,7 +133,9 @@ def _evaluate(ctx: RunContext, checkpoints: list[str], evals: dict[str, Path]) -
     from forgetbench import EvalConfig, evaluate
     from mixsd._sections import stage_config
 
-    suites = [s for s in ctx.config.eval.suites if s in FORGETTING_SUITES]
+    assert ctx.config.fisher is not None
+    wanted = ctx.config.fisher.checkpoint_suites
+    suites = [s for s in ctx.config.eval.suites if s in wanted]
     if not suites:
         return []
     folder = ctx.paths.fisher / CHECKPOINT_EVALS

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mixsd._context import Artifact, RunContext, TrainingData
-from mixsd._methods import method_label, rollout_label
+from mixsd._methods import method_label
 from mixsd._run_config import RunConfig
 from mixsd._sections import stage_config
 from mixsd_core import NLLConfig
@@ -33,9 +33,12 @@ def nll_config(
     )
 
 
-def targets(data: TrainingData, rollouts: dict[float, Artifact]) -> dict[str, dict[str, Any]]:
+def targets(
+    data: TrainingData, rollouts: dict[str, Artifact], groups: dict[str, tuple[float, Any]]
+) -> dict[str, dict[str, Any]]:
     """``{name: {kind, alpha, path, digest}}`` of every target file: the records SFT trains on
-    (kind ``records``) and each rollout file (kind ``rollout``). run.json carries it to the
+    (kind ``records``) and each rollout file (kind ``rollout``, with ``options`` where a method
+    set its own; ``groups`` is :meth:`RunConfig.rollout_groups`). run.json carries it to the
     report, which reads kinds and alphas here instead of parsing names."""
     out: dict[str, dict[str, Any]] = {
         method_label("sft"): {
@@ -45,10 +48,12 @@ def targets(data: TrainingData, rollouts: dict[float, Artifact]) -> dict[str, di
             "digest": data.digest,
         }
     }
-    for alpha, rollout in rollouts.items():
-        out[rollout_label(alpha)] = {
+    for label, rollout in rollouts.items():
+        alpha, options = groups[label]
+        out[label] = {
             "kind": "rollout",
             "alpha": alpha,
+            **({"options": options} if options else {}),
             "path": rollout.path,
             "digest": rollout.digest,
         }

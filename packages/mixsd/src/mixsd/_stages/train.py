@@ -184,18 +184,18 @@ def learning_rates(config: RunConfig, method: MethodSpec) -> list[float] | None:
 
 
 def run(
-    ctx: RunContext, data: TrainingData, rollouts: dict[float, Artifact]
+    ctx: RunContext, data: TrainingData, rollouts: dict[str, Artifact]
 ) -> dict[str, dict[str, Any]]:
     """``{label: selection}`` of every method trained (its selection.json)."""
     runs = {}
     for method in ctx.config.trained:
         out = ctx.paths.train(method.label)
-        if method.alpha is not None and method.alpha not in rollouts:
+        if method.rollout_name is not None and method.rollout_name not in rollouts:
             continue  # its rollouts kept nothing (said at the rollout stage)
         if method.method == "memit":
             runs[method.label] = _memit(ctx, method, out, data)
             continue
-        source = rollouts[method.alpha] if method.alpha is not None else None
+        source = rollouts[method.rollout_name] if method.rollout_name is not None else None
         grid = learning_rates(ctx.config, method)
         if grid is None:
             _train_one(ctx, method, method.label, out, source, data, {})
