@@ -454,3 +454,58 @@ def test_repair_redecodes_from_the_costliest_flip(tiny_lm, data, tmp_path) -> No
 def test_bad_mixing_configs(data, tmp_path, values, message) -> None:
     with pytest.raises(ValueError, match=message):
         _config(data, tmp_path / "o.jsonl", **values)
+
+
+@pytest.mark.slow
+def test_data_parallel_engines_write_one_engines_bytes_and_resume(
+    tiny_lm, tiny_model_dir, data, tmp_path
+) -> None:
+    """Engines (processes) over chunks k mod N: the output and manifest are a single engine's;
+    an interrupted run's finished chunks are kept, even when the rerun uses another N."""
+    from mixsd_core._rollout_io import rank_partial_path
+
+    options = dict(model=str(tiny_model_dir), chunk_batches=1, no_verify=True)
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    single = run_rollout(_config(data, one, **options), progress=False)
+    # An earlier 2-engine run stopped after engine 0 finished its chunks (0 and 2 of 3).
+    model, tok = tiny_lm
+    config = _config(data, many, data_parallel_size=2, **options)
+    run_rollout(config, model=model, tokenizer=tok, progress=False, shard=(0, 2))
+    assert [e.get("index") for e in _lines(rank_partial_path(config, 0))[1:]] == [0, 1, 2, 6, 7]
+    config = _config(data, many, data_parallel_size=3, **options)  # resumed on 3 engines
+    manifest = run_rollout(config, progress=False)
+    assert many.read_bytes() == one.read_bytes()
+    for m in (single, manifest):
+        del m["fingerprint"]["config"]["out"]
+    assert manifest == single
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("many")) == [
+        "many.jsonl",
+        "many.manifest.json",
+    ]
+
+
+@pytest.mark.slow
+def test_a_failed_data_parallel_engine_stops_the_run_without_output(data, tmp_path) -> None:
+    out = tmp_path / "out.jsonl"
+    config = _config(data, out, model=str(tmp_path / "no-model"), data_parallel_size=2)
+    with pytest.raises(RolloutError, match=r"engine 0 of 2 exited with code 2 .*rerun to resume"):
+        run_rollout(config, progress=False)
+    assert not out.exists() and not config.manifest_path.exists()
+
+
+def test_data_parallel_engines_take_their_own_gpus(monkeypatch) -> None:
+    from mixsd_core._rollout_parallel import engine_devices
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    assert engine_devices(2, 2) == ["4,5", "6,7"]
+    assert engine_devices(4, 1) == ["4", "5", "6", "7"]
+    with pytest.raises(RolloutError, match="needs 6 GPUs; 4 visible"):
+        engine_devices(3, 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert engine_devices(2, 1) is None  # no GPU: every engine on the CPU
+
+
+def test_data_parallel_takes_no_preloaded_model(tiny_lm, data, tmp_path) -> None:
+    config = _config(data, tmp_path / "o.jsonl", data_parallel_size=2)
+    with pytest.raises(RolloutError, match="loads the model in each engine process"):
+        _run(tiny_lm, config)

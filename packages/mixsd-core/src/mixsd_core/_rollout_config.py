@@ -31,7 +31,12 @@ TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
 # The adaptive-mixing fields: left out of the fingerprint while all are at their defaults, so a
 # paper (bernoulli) rollout keeps the fingerprint, and the bytes, it had before they existed.
 MIXING_FIELDS = ("mixing", "tau", "kappa", "delta", "repair", "trace")
-_NOT_SETTINGS = ("overwrite", "tensor_parallel_size", "gpu_memory_utilization")
+_NOT_SETTINGS = (
+    "overwrite",
+    "tensor_parallel_size",
+    "gpu_memory_utilization",
+    "data_parallel_size",
+)
 _KNOB_POLICY = {"tau": "gate", "kappa": "exchange", "delta": "guard"}
 
 
@@ -112,6 +117,14 @@ class RolloutConfig:
         1,
         "vllm backend: GPUs one engine shards the model over (vLLM's tensor_parallel_size; "
         "GPUs from CUDA_VISIBLE_DEVICES). 1 on the hf backend.",
+        min=1,
+    )
+    data_parallel_size: int = option(
+        1,
+        "Engines decoding at once, each in its own process on its own tensor_parallel_size "
+        "GPUs (vLLM's offline data parallelism: replicas over shares of the prompts), chunk k "
+        "on engine k mod N; the output is byte-identical to one engine's. On CPU every engine "
+        "shares the cores.",
         min=1,
     )
     gpu_memory_utilization: float | None = option(

@@ -145,14 +145,51 @@ def append_entries(f: IO[str], entries: list[Entry]) -> None:
 
 
 def start_partial(
-    config: RolloutConfig, fingerprint: dict[str, Any], done: dict[int, Entry]
+    config: RolloutConfig,
+    fingerprint: dict[str, Any],
+    done: dict[int, Entry],
+    *,
+    path: Path | None = None,
+    model: str | None = None,
 ) -> None:
-    """Write the partial file afresh: header + the complete chunks kept (drops a torn tail).
+    """Write the partial file (or a data-parallel engine's, ``path``, whose header also names
+    its ``model``) afresh: header + the complete chunks kept (drops a torn tail).
 
     Atomically: a kill in the middle leaves the previous file, not a truncated one that the
     next resume would refuse as another run's."""
-    with atomic_write(config.partial_path) as f:
-        append_entries(f, [{"fingerprint": fingerprint}, *(done[i] for i in sorted(done))])
+    header = {"fingerprint": fingerprint, **({} if model is None else {"model": model})}
+    with atomic_write(path or config.partial_path) as f:
+        append_entries(f, [header, *(done[i] for i in sorted(done))])
+
+
+def rank_partial_path(config: RolloutConfig, rank: int) -> Path:
+    """Data-parallel engine ``rank``'s partial file (``OUT.partial.rankR``)."""
+    return config.partial_path.with_name(f"{config.partial_path.name}.rank{rank}")
+
+
+def read_rank_partials(
+    config: RolloutConfig, fingerprint: dict[str, Any], chunks: list[range]
+) -> tuple[dict[int, Entry], list[Path], str]:
+    """The complete chunks in every engine's partial file of this run (any number of engines,
+    so a resume may change ``data_parallel_size``), the files, and the model name the first
+    one recorded. Another run's file is refused unless ``overwrite``, as the main partial is."""
+    done: dict[int, Entry] = {}
+    files = sorted(config.partial_path.parent.glob(f"{config.partial_path.name}.rank*"))
+    name = ""
+    for path in files:
+        header, entries = _read_partial(path, chunks)
+        if header != fingerprint:
+            if config.overwrite:
+                continue
+            why = _differences(header or {}, fingerprint)
+            raise RolloutError(
+                f"{path} is from a different run ({why}); pass --overwrite to start over"
+            )
+        done.update(entries)
+        if not name:
+            with path.open(encoding="utf-8") as f:
+                name = str(json.loads(f.readline()).get("model", ""))
+    return done, files, name
 
 
 def write_output(

@@ -25,11 +25,12 @@ from mixsd_base import file_sha256
 from mixsd_core._masks import stable_seed
 from mixsd_core._prompts import PromptConfig, detect_task, render_prompts
 from mixsd_core._retry import Attempt, Outcome, decode_with_retries
-from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig
+from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import (
     Entry,
     append_entries,
     fingerprint,
+    rank_partial_path,
     read_records,
     resume_state,
     start_partial,
@@ -60,19 +61,31 @@ def run_rollout(
     verifier: Verifier | None = None,
     on_record: Callable[[Entry], None] | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume, or find complete) a rollout and return its manifest.
 
     ``model``/``tokenizer`` skip loading ``config.model``; ``verifier`` (``(reply, answer) ->
     bool``) replaces the named one; ``on_record`` sees each finished entry once it is safely in
-    the partial file (raising there interrupts the run, as a crash would).
+    the partial file (raising there interrupts the run, as a crash would). With
+    ``config.data_parallel_size`` > 1 the work goes to that many engine processes
+    (``_rollout_parallel``); ``shard=(rank, world)`` is one of them: it decodes chunks
+    ``rank, rank + world, ...`` into its own partial file and returns ``{}``.
     """
     from tqdm.auto import tqdm
 
+    if config.data_parallel_size > 1 and shard is None:
+        if model is not None or verifier is not None or on_record is not None:
+            raise RolloutError(
+                "data_parallel_size > 1 loads the model in each engine process: pass no model, "
+                "verifier or on_record"
+            )
+        from mixsd_core._rollout_parallel import run_data_parallel
+
+        return run_data_parallel(config, progress=progress)
     records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
     run_fingerprint = fingerprint(config, file_sha256(config.data))
-    size = config.batch_size * config.chunk_batches
-    chunks = [range(i, min(i + size, len(records))) for i in range(0, len(records), size)]
+    chunks = rollout_chunks(config, len(records))
     done = resume_state(config, run_fingerprint, chunks)
     if done is None:  # already complete: nothing to do
         return json.loads(config.manifest_path.read_text())
@@ -82,14 +95,27 @@ def run_rollout(
     if config.backend == "hf":
         model.eval()
     targets = _Targets(config, model, tokenizer, records, verifier)
-    start_partial(config, run_fingerprint, done)
+    mine = set(range(len(chunks)))
+    partial_path = config.partial_path
+    if shard is None:
+        start_partial(config, run_fingerprint, done)
+        desc = "rollout"
+    else:
+        rank, world = shard
+        mine = {k for k in mine if k % world == rank}
+        partial_path = rank_partial_path(config, rank)
+        start_partial(config, run_fingerprint, {}, path=partial_path, model=model_name(model))
+        desc = f"rollout {rank + 1}/{world}"
+    todo = [c for k, c in enumerate(chunks) if k in mine and c[0] not in done]
     bar = tqdm(
-        total=len(records), initial=len(done), desc="rollout", unit="ex", disable=not progress
+        total=sum(map(len, todo)) if shard else len(records),
+        initial=0 if shard else len(done),
+        desc=desc,
+        unit="ex",
+        disable=not progress,
     )
-    with config.partial_path.open("a", encoding="utf-8") as partial, bar:
-        for chunk in chunks:
-            if chunk[0] in done:
-                continue
+    with partial_path.open("a", encoding="utf-8") as partial, bar:
+        for chunk in todo:
             decode, verify = targets.for_chunk(chunk)
             outcomes = decode_with_retries(
                 [records[i]["id"] for i in chunk],
@@ -113,7 +139,33 @@ def run_rollout(
                 done[entry["index"]] = entry
                 if on_record is not None:
                     on_record(entry)
+    if shard is not None:
+        return {}  # the engine's share is in its partial file: the parent writes the output
     return write_output(config, run_fingerprint, model, targets.verifier_names, done)
+
+
+def rollout_chunks(config: RolloutConfig, n_records: int) -> list[range]:
+    """The fixed chunks of input order (``batch_size * chunk_batches`` examples each): the unit
+    of resumption, and of the work one data-parallel engine takes."""
+    size = config.batch_size * config.chunk_batches
+    return [range(i, min(i + size, n_records)) for i in range(0, n_records, size)]
+
+
+def model_name(model: Any) -> str:
+    """What the manifest records of a loaded model (its ``name_or_path``)."""
+    return str(getattr(model, "name_or_path", ""))
+
+
+def verifier_names(
+    config: RolloutConfig, records: Sequence[dict[str, Any]], verifier: Verifier | None = None
+) -> dict[str, str]:
+    """The verifier used per task type, by name, as the manifest records it."""
+    if config.no_verify:
+        return {}
+    tasks = sorted({detect_task(r, config.task) for r in records})
+    if verifier is not None:
+        return dict.fromkeys(tasks, f"custom:{getattr(verifier, '__name__', 'callable')}")
+    return {t: AUTO_VERIFIERS[t] if config.verifier == "auto" else config.verifier for t in tasks}
 
 
 def _entry(index: int, outcome: Outcome[dict[str, Any]]) -> Entry:
@@ -159,16 +211,7 @@ class _Targets:
         self.stops = stop_token_ids(model, tokenizer)
         self.prompt_config = PromptConfig(style=config.prompt_style, task=config.task)
         self.tasks = [detect_task(r, config.task) for r in records]
-        # The verifier used per task type, by name, as the manifest records it.
-        self.verifier_names: dict[str, str] = {}
-        if verifier is not None and not config.no_verify:
-            name = f"custom:{getattr(verifier, '__name__', 'callable')}"
-            self.verifier_names = dict.fromkeys(sorted(set(self.tasks)), name)
-        elif not config.no_verify:
-            for task in sorted(set(self.tasks)):
-                self.verifier_names[task] = (
-                    AUTO_VERIFIERS[task] if config.verifier == "auto" else config.verifier
-                )
+        self.verifier_names = verifier_names(config, records, verifier)
         self.verifiers = {
             task: verifier or kgworld.get_verifier(name)
             for task, name in self.verifier_names.items()
