@@ -286,6 +286,37 @@ def test_a_method_with_its_own_rollout_options_gets_its_own_rollout_file(
     )
 
 
+@pytest.mark.slow
+def test_an_adaptive_method_runs_end_to_end_beside_the_papers(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A gate method at alpha 0.5 beside mixsd@0.5: its own rollout file (traced, gate), its
+    own training, evaluation and report row; R1 still compares SFT with the paper's file."""
+    gate = {"method": "mixsd", "alpha": 0.5, "rollout": {"mixing": "gate", "tau": 0.2}}
+    config = _config(
+        tmp_path,
+        tiny_model_dir,
+        methods=["base", "sft", "mixsd@0.5", gate],
+        eval={"suites": ["indomain"], "limit": 2, "indomain_max_new_tokens": 4, "batch_size": 4},
+        fisher=None,
+    )
+    result = CliRunner().invoke(app, ["run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    label = "mixsd-a0.5-gate-tau0.2"
+    rows = [json.loads(x) for x in (run / f"rollouts/{label}.jsonl").read_text().splitlines()]
+    assert rows and {r["mixing"] for r in rows} == {"gate"}
+    plain = [json.loads(x) for x in (run / "rollouts/mixsd-a0.5.jsonl").read_text().splitlines()]
+    assert "mixing" not in plain[0]
+    assert (run / f"train/{label}/selection.json").is_file()
+    assert (run / f"eval/{label}.json").is_file()
+    index = json.loads((run / "run.json").read_text())
+    assert index["targets"][label] == {"kind": "rollout", "alpha": 0.5, "options": gate["rollout"]}
+    assert set(index["rollouts"]) == {"0.5", "0.5-gate-tau0.2"}
+    report = (run / "report.md").read_text()
+    assert f"| {label} |" in report and "SFT ÷ mixsd-a0.5 " in report
+
+
 @pytest.mark.parametrize(
     ("method", "error"),
     [
