@@ -221,6 +221,33 @@ def test_finished_output_is_not_redone(tiny_lm, data, tmp_path) -> None:
     assert first == second
 
 
+def test_a_moved_run_keeps_its_rollouts(tiny_lm, data, tmp_path) -> None:
+    """The fingerprint's data hash stands for the data: moved files (a run folder copied to
+    another machine) are found finished, and a moved partial file resumes."""
+    import shutil
+
+    first = _run(tiny_lm, _config(data, tmp_path / "a" / "done.jsonl", no_verify=True))
+    moved = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", moved)
+    shutil.copy(data, tmp_path / "b" / "train.jsonl")
+    again = run_rollout(
+        _config(moved / "train.jsonl", moved / "done.jsonl", no_verify=True), progress=False
+    )
+    assert again == first  # read back, nothing decoded (no model was given)
+
+    def stop(entry: dict[str, Any]) -> None:
+        raise KeyboardInterrupt
+
+    options = dict(no_verify=True, chunk_batches=1)  # chunks of 3: the crash leaves 2 to do
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_lm, _config(data, tmp_path / "c" / "p.jsonl", **options), on_record=stop)
+    shutil.copytree(tmp_path / "c", tmp_path / "d")
+    resumed: list[int] = []
+    config = _config(data, tmp_path / "d" / "p.jsonl", **options)
+    _run(tiny_lm, config, on_record=lambda e: resumed.append(e["index"]))
+    assert resumed == [3, 4, 5, 6, 7]  # the first chunk came from the moved partial file
+
+
 def test_other_config_without_overwrite_is_refused(tiny_lm, data, tmp_path) -> None:
     out = tmp_path / "x.jsonl"
     _run(tiny_lm, _config(data, out, no_verify=True))

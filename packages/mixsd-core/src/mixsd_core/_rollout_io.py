@@ -83,12 +83,25 @@ def fingerprint(config: RolloutConfig, data_sha256: str) -> dict[str, Any]:
     return {"config": config.settings(), "data_sha256": data_sha256}
 
 
+# Where the files lie is not what they hold: the data's hash stands for the data, and a run
+# folder that was moved or copied elsewhere keeps its finished rollouts.
+_LOCATIONS = ("data", "out")
+
+
+def same_run(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
+    """Whether two fingerprints describe the same output, wherever its files lie."""
+    return a is not None and _differences(a, b) == ""
+
+
 def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """The settings two fingerprints differ in ("" when none but the files' locations)."""
     ca, cb = a.get("config", {}), b.get("config", {})
-    keys = sorted(k for k in set(ca) | set(cb) if ca.get(k) != cb.get(k))
+    keys = sorted(
+        k for k in set(ca) | set(cb) if k not in _LOCATIONS and ca.get(k) != cb.get(k)
+    )
     if a.get("data_sha256") != b.get("data_sha256"):
         keys.append("data content")
-    return ", ".join(keys) or "unknown"
+    return ", ".join(keys)
 
 
 def _read_partial(
@@ -120,7 +133,7 @@ def resume_state(
     out, partial, manifest_path = Path(config.out), config.partial_path, config.manifest_path
     if out.exists() and not config.overwrite:
         old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        if old.get("fingerprint") == fingerprint:
+        if same_run(old.get("fingerprint"), fingerprint):
             return None
         why = _differences(old.get("fingerprint", {}), fingerprint) if old else "no manifest"
         raise RolloutError(
@@ -129,7 +142,7 @@ def resume_state(
     if not partial.exists():
         return {}
     header, done = _read_partial(partial, chunks)
-    if header == fingerprint:
+    if same_run(header, fingerprint):
         return done
     if config.overwrite:
         return {}
@@ -178,7 +191,7 @@ def read_rank_partials(
     name = ""
     for path in files:
         header, entries = _read_partial(path, chunks)
-        if header != fingerprint:
+        if not same_run(header, fingerprint):
             if config.overwrite:
                 continue
             why = _differences(header or {}, fingerprint)
