@@ -96,9 +96,7 @@ def same_run(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
 def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
     """The settings two fingerprints differ in ("" when none but the files' locations)."""
     ca, cb = a.get("config", {}), b.get("config", {})
-    keys = sorted(
-        k for k in set(ca) | set(cb) if k not in _LOCATIONS and ca.get(k) != cb.get(k)
-    )
+    keys = sorted(k for k in set(ca) | set(cb) if k not in _LOCATIONS and ca.get(k) != cb.get(k))
     if a.get("data_sha256") != b.get("data_sha256"):
         keys.append("data content")
     return ", ".join(keys)
