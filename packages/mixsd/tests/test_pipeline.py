@@ -297,7 +297,6 @@ def test_an_adaptive_method_runs_end_to_end_beside_the_papers(
         tmp_path,
         tiny_model_dir,
         methods=["base", "sft", "mixsd@0.5", gate],
-        eval={"suites": ["indomain"], "limit": 2, "indomain_max_new_tokens": 4, "batch_size": 4},
         fisher=None,
     )
     result = CliRunner().invoke(app, ["run", str(config), "--quiet"])
@@ -315,6 +314,8 @@ def test_an_adaptive_method_runs_end_to_end_beside_the_papers(
     assert set(index["rollouts"]) == {"0.5", "0.5-gate-tau0.2"}
     report = (run / "report.md").read_text()
     assert f"| {label} |" in report and "SFT ÷ mixsd-a0.5 " in report
+    frontier = report.split("## Adaptive mixing against the fixed alphas")[1]
+    assert f"| {label} | " in frontier and "| mixsd-a0.5 (fixed) |" in frontier
 
 
 @pytest.mark.parametrize(

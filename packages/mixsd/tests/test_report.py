@@ -344,3 +344,37 @@ def test_r2_reads_training_accuracy_from_the_evaluation_over_every_fact():
     }
     r2 = next(c for c in claims(data) if c[0].startswith("R2"))
     assert r2[1].endswith("accuracy 87.5% vs 100.0%") and r2[2] == "**no**"
+
+
+def test_hull_delta_mixes_two_fixed_alphas():
+    from mixsd._training_frontier import hull_delta_at
+
+    fixed = [(0.5, 0.0), (1.0, 0.2)]  # alpha 0.5: half the facts, no forgetting; alpha 0: all
+    assert hull_delta_at(0.75, fixed) == pytest.approx(0.1)  # halfway along the mix
+    assert hull_delta_at(0.4, fixed) == pytest.approx(0.0)  # alpha 0.5 alone is accurate enough
+    assert hull_delta_at(1.0, fixed) == pytest.approx(0.2)
+    assert hull_delta_at(1.01, fixed) is None  # nothing that accurate
+
+
+def test_training_frontier_judges_each_adaptive_method_against_the_fixed_alphas():
+    from mixsd._training_frontier import frontier_lines
+
+    def row(label: str, method: str, acc: float, dl: float, options: dict | None = None) -> dict:
+        return {"label": label, "method": method, "refloss": dl, "selection": None,
+                "indomain": {"kgfact/train": acc}, "rollout_options": options or {}}  # fmt: skip
+
+    rows = [
+        row("sft", "sft", 1.0, 0.15),
+        row("mixsd-a0.3", "mixsd", 1.0, 0.02),
+        row("mixsd-a0.5", "mixsd", 0.75, -0.02),
+        row("mixsd-a0.5-gate-tau0.2", "mixsd", 1.0, 0.0, {"mixing": "gate", "tau": 0.2}),
+        row("mixsd-a0.5-guard", "mixsd", 0.9, 0.03, {"mixing": "guard"}),
+    ]
+    lines = frontier_lines(rows, "kgfact/train")
+    gate = next(x for x in lines if x.startswith("| mixsd-a0.5-gate-tau0.2 |"))
+    assert gate == "| mixsd-a0.5-gate-tau0.2 | 100.0 | +0.0000 | yes | 1 | yes | +0.0200 | yes |"
+    guard = next(x for x in lines if x.startswith("| mixsd-a0.5-guard |"))
+    # 90% is below 95% of SFT's; alpha 0.3 reaches it forgetting less; the mix of 0.3 and 0.5
+    # at 90% forgets 0.02 * 0.6 - 0.02 * 0.4 = +0.004 < 0.03.
+    assert guard == "| mixsd-a0.5-guard | 90.0 | +0.0300 | **no** | 1 | **no** | +0.0040 | **no** |"
+    assert frontier_lines([r for r in rows if not r["rollout_options"]], "kgfact/train") == []

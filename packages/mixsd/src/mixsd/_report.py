@@ -100,11 +100,14 @@ def collect(run_dir: Path) -> dict[str, Any]:
         result = _read(Path(path))
         retention = [v for v in (result.get("retention") or {}).values() if v is not None]
         selection = run["runs"].get(label)
-        method = next((m["method"] for m in run["methods"] if m["label"] == label), "base")
+        spec = next((m for m in run["methods"] if m["label"] == label), {"method": "base"})
+        method = spec["method"]
         rows.append(
             {
                 "label": label,
                 "method": method,
+                "alpha": spec.get("alpha"),
+                "rollout_options": spec.get("rollout_options") or {},
                 "indomain": {
                     k: _score(v)
                     for k, v in {
@@ -723,6 +726,9 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         if config.plots and picture and Path(picture).is_file():
             parts += ["", f"![Fisher]({os.path.relpath(picture, run_dir)})"]
         parts.append("")
+    from mixsd._training_frontier import frontier_lines
+
+    parts += frontier_lines(rows, run.get("split"))
     from mixsd._qa import report_lines  # which verifier scored each split; the QA filter
 
     parts += report_lines(run)

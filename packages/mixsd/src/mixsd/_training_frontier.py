@@ -1,0 +1,112 @@
+"""The training frontier (issue 18): does an adaptive mixing policy beat the paper's fixed
+alphas after training?
+
+Each trained MixSD method is a point (training accuracy over every trained fact, ΔL_ref). The
+fixed-alpha points (the blind mask, no rollout options of their own) span a frontier; an
+adaptive method (its own ``rollout:`` options, e.g. the gate) is judged against it two ways:
+
+* the issue's test: accuracy ≥ 0.95 × SFT's, and ΔL_ref below every fixed alpha that reaches
+  that accuracy;
+* above the fixed-alpha hull: its ΔL_ref is below the lower envelope of every mix of two fixed
+  alphas (training each on its share of the facts: the convex combination) whose accuracy is at
+  least its own. With no fixed alpha that accurate, nothing on the frontier matches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SFT_SHARE", "beats_fixed_alphas", "frontier_lines", "hull_delta_at"]
+
+SFT_SHARE = 0.95  # the accuracy an adaptive setting must keep, as a share of SFT's
+
+Point = tuple[float, float]  # (training accuracy, ΔL_ref)
+
+
+def hull_delta_at(accuracy: float, points: list[Point]) -> float | None:
+    """The lowest ΔL_ref the fixed points reach, alone or mixed two at a time, at an accuracy of
+    at least ``accuracy``; None when none reaches it."""
+    best: float | None = None
+    for i, (acc_a, dl_a) in enumerate(points):
+        if acc_a >= accuracy:
+            best = dl_a if best is None else min(best, dl_a)
+        for acc_b, dl_b in points[i + 1 :]:
+            (lo, dl_lo), (hi, dl_hi) = sorted([(acc_a, dl_a), (acc_b, dl_b)])
+            if lo < accuracy <= hi:  # the mix of the two whose accuracy is exactly `accuracy`
+                mixed = dl_lo + (dl_hi - dl_lo) * (accuracy - lo) / (hi - lo)
+                best = mixed if best is None else min(best, mixed)
+    return best
+
+
+def beats_fixed_alphas(point: Point, fixed: list[Point], sft_accuracy: float) -> dict[str, Any]:
+    """The issue's test and the hull test for one adaptive point."""
+    accuracy, delta = point
+    reaching = [dl for acc, dl in fixed if acc >= accuracy]
+    hull = hull_delta_at(accuracy, fixed)
+    return {
+        "keeps_accuracy": accuracy >= SFT_SHARE * sft_accuracy,
+        "reaching": len(reaching),
+        "below_reaching": all(delta < dl for dl in reaching),
+        "hull": hull,
+        "above_hull": hull is None or delta < hull,
+    }
+
+
+def _accuracy(row: dict[str, Any], split: str | None) -> float | None:
+    if split and row["indomain"].get(split) is not None:
+        return float(row["indomain"][split])
+    selection = row.get("selection") or {}
+    value = selection.get("val_accuracy")
+    return None if value is None else float(value)
+
+
+def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
+    """The report's section, or nothing without an adaptive MixSD method and a fixed one."""
+    mixsd = [r for r in rows if r["method"] == "mixsd" and r["refloss"] is not None]
+    adaptive = [r for r in mixsd if r.get("rollout_options")]
+    fixed = [r for r in mixsd if not r.get("rollout_options")]
+    sft = next((r for r in rows if r["method"] == "sft"), None)
+    sft_accuracy = _accuracy(sft, split) if sft else None
+    if not adaptive or not fixed or sft_accuracy is None:
+        return []
+    points = {r["label"]: (_accuracy(r, split), r["refloss"]) for r in mixsd}
+    fixed_points: list[Point] = []
+    for r in fixed:
+        accuracy, delta = points[r["label"]]
+        if accuracy is not None:
+            fixed_points.append((accuracy, float(delta)))
+    lines = [
+        "## Adaptive mixing against the fixed alphas (training frontier)",
+        "",
+        f"Each MixSD method after training: accuracy over every trained fact and ΔL_ref. Fixed "
+        f"alphas: {', '.join(r['label'] for r in fixed)}. An adaptive method beats them when it "
+        f"keeps ≥ {SFT_SHARE:.0%} of SFT's accuracy ({sft_accuracy * 100:.1f}%) with ΔL_ref below "
+        "every fixed alpha that is as accurate, and lies above their hull when no mix of two "
+        "fixed alphas that accurate forgets as little.",
+        "",
+        "| method | accuracy | ΔL_ref | ≥ 0.95 × SFT | fixed alphas as accurate | ΔL_ref below them "
+        "| hull ΔL_ref there | above the hull |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in fixed:
+        accuracy, delta = points[row["label"]]
+        shown = "–" if accuracy is None else f"{accuracy * 100:.1f}"
+        lines.append(f"| {row['label']} (fixed) | {shown} | {delta:+.4f} | | | | | |")
+    for row in adaptive:
+        accuracy, delta = points[row["label"]]
+        if accuracy is None:
+            lines.append(f"| {row['label']} | – | {delta:+.4f} | | | | | |")
+            continue
+        test = beats_fixed_alphas((accuracy, delta), fixed_points, sft_accuracy)
+        hull = "none reaches it" if test["hull"] is None else f"{test['hull']:+.4f}"
+        lines.append(
+            f"| {row['label']} | {accuracy * 100:.1f} | {delta:+.4f} | "
+            f"{_yes(test['keeps_accuracy'])} | {test['reaching']} | "
+            f"{_yes(test['below_reaching']) if test['reaching'] else 'n/a'} | {hull} | "
+            f"{_yes(test['above_hull'])} |"
+        )
+    return [*lines, ""]
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
