@@ -50,7 +50,12 @@ def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:
             if x is None or y is None:
                 continue
             ax.scatter(
-                [x * 100], [y * scale], s=60, color=COLORS.get(row["method"], "gray"), zorder=3
+                [x * 100],
+                [y * scale],
+                s=60,
+                color=COLORS.get(row["method"], "gray"),
+                marker="D" if row.get("rollout_options") else "o",  # adaptive mixing: a diamond
+                zorder=3,
             )
             ax.annotate(
                 row["label"], (x * 100, y * scale), textcoords="offset points", xytext=(5, 5)
