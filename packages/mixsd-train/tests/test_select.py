@@ -36,6 +36,8 @@ def curve(*accs: float) -> list[tuple[int, float]]:
         ((0.7, 0.6, 0.9, 0.9), 20),  # the first point can be the peak
         ((0.3, 0.3, 0.8, 0.7), 20),  # a tie right after a new max counts as a non-increase
         ((0.5,), 20),
+        ((0.0, 0.0, 0.4, 0.8, 1.0, 1.0), 100),  # a flat start at 0 is no peak
+        ((0.0, 0.0, 0.0), 60),  # nothing learned: the last
     ],
 )
 def test_first_peak(accs: tuple[float, ...], step: int) -> None:

@@ -69,8 +69,11 @@ def _need(curve: Curve) -> None:
 
 
 def first_peak(curve: Curve) -> int:
+    """The authors' rule: the first new running maximum followed by a non-increase. A maximum
+    of 0 is no peak: a run that starts flat at 0 (nothing learned yet, as a short CPU schedule's
+    first checkpoints) would otherwise select its first, untrained checkpoint."""
     _need(curve)
-    best = float("-inf")
+    best = 0.0
     for i, (step, acc) in enumerate(curve):
         if acc > best:
             best = acc
