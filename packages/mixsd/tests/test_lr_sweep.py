@@ -83,12 +83,12 @@ def test_sweep_trains_each_rate_picks_on_validation_and_resumes(
         assert (method / lr / "selection.json").is_file()
     # each rate's selected checkpoint scored on the paraphrase split (2 records: eval_limit)
     assert sorted(scored) == [
-        (str(method / "lr0.0001" / "checkpoint-1"), 2),
-        (str(method / "lr0.001" / "checkpoint-1"), 2),
-    ]  # SFT's rule: the first peak (a flat curve peaks at its first checkpoint)
+        (str(method / "lr0.0001" / "checkpoint-2"), 2),
+        (str(method / "lr0.001" / "checkpoint-2"), 2),
+    ]  # SFT's rule: the first peak; the tiny model's curve is flat at 0, no peak: the last
     selection = json.loads((method / "selection.json").read_text())
     assert selection["learning_rate"] == 1e-3
-    assert selection["checkpoint"] == str(method / "checkpoint-1")
+    assert selection["checkpoint"] == str(method / "checkpoint-2")
     assert selection["lr_sweep"]["selected_on"]["split"] == "kgfact/paraphrase"
     assert selection["lr_sweep"]["selected_on"]["n"] == 2
     table = [(r["learning_rate"], r["val_score"]) for r in selection["lr_sweep"]["rows"]]
@@ -99,7 +99,7 @@ def test_sweep_trains_each_rate_picks_on_validation_and_resumes(
     assert index["runs"]["sft"]["learning_rate"] == 1e-3
     assert index["runs"]["sft"]["lr_sweep"] == selection["lr_sweep"]
     evaluated = json.loads((run / "eval" / "sft.json").read_text())
-    assert json.dumps(evaluated).count(str(method / "checkpoint-1")) >= 1
+    assert json.dumps(evaluated).count(str(method / "checkpoint-2")) >= 1
 
     # The same config again: every training unit and the pick are reused, nothing is scored.
     scored.clear()
