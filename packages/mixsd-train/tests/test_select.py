@@ -137,6 +137,16 @@ def test_last_selects_the_last_checkpoint_of_a_run_without_validation(tmp_path: 
         select_checkpoint(tmp_path, "first-peak")
 
 
+def test_selection_names_its_checkpoint_by_an_absolute_path(tmp_path, monkeypatch) -> None:
+    """`mixsd select runs/x` from the run's parent: the report and evaluation read the path
+    from elsewhere, so it must not be relative to where select ran."""
+    run = tmp_path / "runs" / "x"
+    (run / "checkpoint-4").mkdir(parents=True)
+    (run / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": 4}]}))
+    monkeypatch.chdir(tmp_path)
+    assert select_checkpoint("runs/x", "last")["checkpoint"] == str(run / "checkpoint-4")
+
+
 def test_select_checkpoint_paper_reads_the_heldout_curve(tmp_path: Path) -> None:
     """selection.json of the paper rule: the held-out accuracy at the step and in the curve; a
     run without the held-out curve is one clear error; other rules ignore the curve."""

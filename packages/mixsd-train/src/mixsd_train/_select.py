@@ -206,7 +206,7 @@ def select_checkpoint(run_dir: str | Path, rule: str = "auto") -> dict[str, Any]
     (``[{step, val_accuracy}]``); a run that logged the held-out
     validation curve adds ``heldout_val_accuracy`` at the step and in each curve point.
     """
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).absolute()  # selection.json is read from other folders
     if rule == "auto":
         manifest = run_dir / "manifest.json"
         method = read_json(manifest).get("method") if manifest.is_file() else None
