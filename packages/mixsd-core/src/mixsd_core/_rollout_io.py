@@ -33,6 +33,7 @@ __all__ = [
     "Entry",
     "append_entries",
     "fingerprint",
+    "model_name",
     "read_records",
     "resume_state",
     "start_partial",
@@ -102,11 +103,11 @@ def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
     return ", ".join(keys)
 
 
-def _read_partial(
-    path: Path, chunks: list[range]
-) -> tuple[dict[str, Any] | None, dict[int, Entry]]:
-    """The partial file's fingerprint and its entries of complete chunks (a torn tail is ignored)."""
-    header, entries = None, {}
+def _read_partial(path: Path, chunks: list[range]) -> tuple[dict[str, Any], dict[int, Entry]]:
+    """The partial file's header (``fingerprint``, and an engine's ``model``) and its entries of
+    complete chunks (a torn tail is ignored)."""
+    header: dict[str, Any] = {}
+    entries: dict[int, Entry] = {}
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f):
             try:
@@ -114,7 +115,7 @@ def _read_partial(
             except json.JSONDecodeError:
                 break  # a write cut short by a crash: redo from here
             if i == 0:
-                header = item.get("fingerprint")
+                header = item
             else:
                 entries[item["index"]] = item
     complete = {i for chunk in chunks if all(j in entries for j in chunk) for i in chunk}
@@ -140,11 +141,11 @@ def resume_state(
     if not partial.exists():
         return {}
     header, done = _read_partial(partial, chunks)
-    if same_run(header, fingerprint):
+    if same_run(header.get("fingerprint"), fingerprint):
         return done
     if config.overwrite:
         return {}
-    why = _differences(header or {}, fingerprint)
+    why = _differences(header.get("fingerprint") or {}, fingerprint)
     raise RolloutError(f"{partial} is from a different run ({why}); pass --overwrite to start over")
 
 
@@ -189,28 +190,32 @@ def read_rank_partials(
     name = ""
     for path in files:
         header, entries = _read_partial(path, chunks)
-        if not same_run(header, fingerprint):
+        if not same_run(header.get("fingerprint"), fingerprint):
             if config.overwrite:
                 continue
-            why = _differences(header or {}, fingerprint)
+            why = _differences(header.get("fingerprint") or {}, fingerprint)
             raise RolloutError(
                 f"{path} is from a different run ({why}); pass --overwrite to start over"
             )
         done.update(entries)
-        if not name:
-            with path.open(encoding="utf-8") as f:
-                name = str(json.loads(f.readline()).get("model", ""))
+        name = name or str(header.get("model", ""))
     return done, files, name
+
+
+def model_name(model: Any) -> str:
+    """What the manifest records of a loaded model (its ``name_or_path``)."""
+    return str(getattr(model, "name_or_path", ""))
 
 
 def write_output(
     config: RolloutConfig,
     fingerprint: dict[str, Any],
-    model: Any,
+    model: str,
     verifiers: dict[str, str],
     done: dict[int, Entry],
 ) -> dict[str, Any]:
     """The kept records in input order, then the manifest (each atomically); returns the manifest.
+    ``model``: the loaded model's name (:func:`model_name`).
 
     The partial file goes last: a crash in between leaves a run that resumes to the same bytes.
     """
@@ -230,7 +235,7 @@ def write_output(
 def _manifest(
     config: RolloutConfig,
     fingerprint: dict[str, Any],
-    model: Any,
+    model: str,
     verifiers: dict[str, str],
     kept: list[dict[str, Any]],
     dropped: int,
@@ -248,7 +253,7 @@ def _manifest(
         "stage": "rollout",
         "fingerprint": fingerprint,
         "backend": config.backend,
-        "model": {"spec": config.model, "name_or_path": str(getattr(model, "name_or_path", ""))},
+        "model": {"spec": config.model, "name_or_path": model},
         "counts": {"examples": total, "kept": len(kept), "dropped": dropped, "tokens": tokens},
         "drop_rate": dropped / total if total else 0.0,
         # Attempt index (0 = first try) of each kept target; a dropped example used max_retries + 1.

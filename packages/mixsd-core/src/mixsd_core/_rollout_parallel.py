@@ -2,7 +2,7 @@
 GPUs, over shares of the work (vLLM's offline data parallelism for dense models: independent
 replicas, each given part of the prompts; the same on the HF backend).
 
-The share is by chunk (``rollout_chunks``): engine ``r`` of ``N`` decodes chunks ``r, r + N,
+The share is by chunk (``rollout_plan``): engine ``r`` of ``N`` decodes chunks ``r, r + N,
 ...`` A chunk's batches, masks and retries depend only on the chunk, so the merged output is
 byte-identical to one engine's. Each engine appends to its own partial file
 (``OUT.partial.rankR``); this process then merges them in input order and writes the output
@@ -21,16 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mixsd_base import file_sha256
 from mixsd_core._rollout_config import RolloutConfig, RolloutError
-from mixsd_core._rollout_io import (
-    fingerprint,
-    read_rank_partials,
-    read_records,
-    resume_state,
-    start_partial,
-    write_output,
-)
+from mixsd_core._rollout_io import read_rank_partials, start_partial, write_output
 
 __all__ = ["engine_devices", "run_data_parallel"]
 
@@ -59,12 +51,9 @@ def engine_devices(world: int, tensor_parallel: int) -> list[str] | None:
 def run_data_parallel(config: RolloutConfig, *, progress: bool = True) -> dict[str, Any]:
     """Run (or resume, or find complete) ``config`` on ``config.data_parallel_size`` engine
     processes; returns the manifest, as ``run_rollout`` does."""
-    from mixsd_core._rollout_stage import rollout_chunks, verifier_names
+    from mixsd_core._rollout_stage import rollout_plan, verifier_names
 
-    records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
-    run_fingerprint = fingerprint(config, file_sha256(config.data))
-    chunks = rollout_chunks(config, len(records))
-    done = resume_state(config, run_fingerprint, chunks)
+    records, run_fingerprint, chunks, done = rollout_plan(config)
     if done is None:
         return json.loads(config.manifest_path.read_text())
     # Fold every engine's finished chunks into the main partial file, then start the engines
@@ -82,13 +71,7 @@ def run_data_parallel(config: RolloutConfig, *, progress: bool = True) -> dict[s
     missing = [c[0] for c in chunks if c[0] not in done]
     if missing:  # an engine exited 0 without its share: never write an incomplete output
         raise RolloutError(f"data-parallel engines left chunks starting at {missing} undone")
-
-    class _Named:  # what the manifest reads of a model
-        name_or_path = name
-
-    manifest = write_output(
-        config, run_fingerprint, _Named(), verifier_names(config, records), done
-    )
+    manifest = write_output(config, run_fingerprint, name, verifier_names(config, records), done)
     for path in files:
         path.unlink()
     return manifest

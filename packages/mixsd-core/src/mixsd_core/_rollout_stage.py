@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from mixsd_base import file_sha256
 from mixsd_core._masks import stable_seed
@@ -30,6 +30,7 @@ from mixsd_core._rollout_io import (
     Entry,
     append_entries,
     fingerprint,
+    model_name,
     rank_partial_path,
     read_records,
     resume_state,
@@ -83,30 +84,27 @@ def run_rollout(
         from mixsd_core._rollout_parallel import run_data_parallel
 
         return run_data_parallel(config, progress=progress)
-    records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
-    run_fingerprint = fingerprint(config, file_sha256(config.data))
-    chunks = rollout_chunks(config, len(records))
-    done = resume_state(config, run_fingerprint, chunks)
+    records, run_fingerprint, chunks, done = rollout_plan(config)
     if done is None:  # already complete: nothing to do
         return json.loads(config.manifest_path.read_text())
+    rank, world = shard or (0, 1)
+    todo = [c for k, c in enumerate(chunks) if k % world == rank and c[0] not in done]
+    if shard is not None and not todo:
+        return {}  # this engine has no share left: no model to load
 
     if model is None or tokenizer is None:
         model, tokenizer = load_rollout_model(config)
     if config.backend == "hf":
         model.eval()
     targets = _Targets(config, model, tokenizer, records, verifier)
-    mine = set(range(len(chunks)))
     partial_path = config.partial_path
     if shard is None:
         start_partial(config, run_fingerprint, done)
         desc = "rollout"
     else:
-        rank, world = shard
-        mine = {k for k in mine if k % world == rank}
         partial_path = rank_partial_path(config, rank)
         start_partial(config, run_fingerprint, {}, path=partial_path, model=model_name(model))
         desc = f"rollout {rank + 1}/{world}"
-    todo = [c for k, c in enumerate(chunks) if k in mine and c[0] not in done]
     bar = tqdm(
         total=sum(map(len, todo)) if shard else len(records),
         initial=0 if shard else len(done),
@@ -141,19 +139,31 @@ def run_rollout(
                     on_record(entry)
     if shard is not None:
         return {}  # the engine's share is in its partial file: the parent writes the output
-    return write_output(config, run_fingerprint, model, targets.verifier_names, done)
+    return write_output(config, run_fingerprint, model_name(model), targets.verifier_names, done)
 
 
-def rollout_chunks(config: RolloutConfig, n_records: int) -> list[range]:
-    """The fixed chunks of input order (``batch_size * chunk_batches`` examples each): the unit
-    of resumption, and of the work one data-parallel engine takes."""
+class RolloutPlan(NamedTuple):
+    """What a run starts from: the records, the run's fingerprint, the fixed chunks of input
+    order (``batch_size * chunk_batches`` examples each: the unit of resumption, and of the
+    work one data-parallel engine takes), and the entries finished before (None: the output
+    is complete)."""
+
+    records: list[dict[str, Any]]
+    fingerprint: dict[str, Any]
+    chunks: list[range]
+    done: dict[int, Entry] | None
+
+
+def rollout_plan(config: RolloutConfig) -> RolloutPlan:
+    """Read the records and the earlier run's state; refuses another run's files before any
+    model is loaded or file written."""
+    records = read_records(config.data, need_answer=not config.no_verify)[: config.limit]
+    run_fingerprint = fingerprint(config, file_sha256(config.data))
     size = config.batch_size * config.chunk_batches
-    return [range(i, min(i + size, n_records)) for i in range(0, n_records, size)]
-
-
-def model_name(model: Any) -> str:
-    """What the manifest records of a loaded model (its ``name_or_path``)."""
-    return str(getattr(model, "name_or_path", ""))
+    chunks = [range(i, min(i + size, len(records))) for i in range(0, len(records), size)]
+    return RolloutPlan(
+        records, run_fingerprint, chunks, resume_state(config, run_fingerprint, chunks)
+    )
 
 
 def verifier_names(

@@ -426,6 +426,18 @@ def r1_file(data: dict[str, Any]) -> str | None:
     return (paper or rollouts or [None])[0]
 
 
+def training_accuracy(row: dict[str, Any], split: str | None) -> float | None:
+    """Training accuracy over every trained fact: the evaluation of the training ``split``
+    (run.json's), else (a run.json without its split) the selected checkpoint's validation
+    accuracy, which covers the first train.eval_limit facts only."""
+    evaluated = row.get("indomain", {}).get(split) if split else None
+    if evaluated is not None:
+        return float(evaluated)
+    selection = row.get("selection") or {}
+    value = selection.get("val_accuracy")
+    return None if value is None else float(value)
+
+
 def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The paper's four claims (R1-R4 of the pipeline issue), measured on this run:
     (claim, what was measured, holds?)."""
@@ -462,19 +474,10 @@ def claims(data: dict[str, Any]) -> list[tuple[str, str, str]]:
 
     split = (data.get("run") or {}).get("split")
 
-    def accuracy(row: dict) -> float | None:
-        """Training accuracy over every trained fact: the evaluation of the training split,
-        else (a run.json without its split) the selected checkpoint's validation accuracy,
-        which covers the first train.eval_limit facts only."""
-        evaluated = row.get("indomain", {}).get(split) if split else None
-        if evaluated is not None:
-            return evaluated
-        return row["selection"]["val_accuracy"] if row["selection"] else None
-
     for row in mixsd:
         if sft is None or row["refloss"] is None or sft["refloss"] is None:
             continue
-        acc, sft_acc = accuracy(row), accuracy(sft)
+        acc, sft_acc = training_accuracy(row, split), training_accuracy(sft, split)
         ok = row["refloss"] <= 0.5 * sft["refloss"] and (
             acc is not None and sft_acc is not None and acc >= 0.9 * sft_acc
         )

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mixsd._report import training_accuracy
+
 __all__ = ["SFT_SHARE", "beats_fixed_alphas", "frontier_lines", "hull_delta_at"]
 
 SFT_SHARE = 0.95  # the accuracy an adaptive setting must keep, as a share of SFT's
@@ -52,24 +54,16 @@ def beats_fixed_alphas(point: Point, fixed: list[Point], sft_accuracy: float) ->
     }
 
 
-def _accuracy(row: dict[str, Any], split: str | None) -> float | None:
-    if split and row["indomain"].get(split) is not None:
-        return float(row["indomain"][split])
-    selection = row.get("selection") or {}
-    value = selection.get("val_accuracy")
-    return None if value is None else float(value)
-
-
 def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
     """The report's section, or nothing without an adaptive MixSD method and a fixed one."""
     mixsd = [r for r in rows if r["method"] == "mixsd" and r["refloss"] is not None]
     adaptive = [r for r in mixsd if r.get("rollout_options")]
     fixed = [r for r in mixsd if not r.get("rollout_options")]
     sft = next((r for r in rows if r["method"] == "sft"), None)
-    sft_accuracy = _accuracy(sft, split) if sft else None
+    sft_accuracy = training_accuracy(sft, split) if sft else None
     if not adaptive or not fixed or sft_accuracy is None:
         return []
-    points = {r["label"]: (_accuracy(r, split), r["refloss"]) for r in mixsd}
+    points = {r["label"]: (training_accuracy(r, split), r["refloss"]) for r in mixsd}
     fixed_points: list[Point] = []
     for r in fixed:
         accuracy, delta = points[r["label"]]
