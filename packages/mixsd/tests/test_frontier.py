@@ -81,6 +81,41 @@ def test_frontier_settings_and_checks(tmp_path) -> None:
         FrontierConfig(data="d", out="o", taus=[2.0])
     with pytest.raises(ConfigError, match="field 'repairs'"):
         FrontierConfig(data="d", out="o", repairs=[0])
+    with pytest.raises(ConfigError, match="field 'kappas': must be >= 0"):
+        FrontierConfig(data="d", out="o", kappas=[-1.0])
+
+
+def test_frontier_extra_settings_combine_policies_and_repair() -> None:
+    """``settings`` adds combinations (a policy with repair, a gate at its own alpha), named by
+    the same rule as the lists' settings; bad entries fail at load naming the entry."""
+    extra = [
+        {"mixing": "gate", "alpha": 0.8, "tau": 0.2, "repair": 2},
+        {"repair": 3},  # bernoulli at policy_alpha
+        {"mixing": "guard", "delta": 4, "repair": 1},
+    ]
+    config = FrontierConfig(
+        data="d", out="o", alphas=[0.5], taus=[0.2], kappas=[], deltas=[], repairs=[],
+        settings=extra,
+    )  # fmt: skip
+    settings = frontier_settings(config)
+    assert [(s.label, s.stem) for s in settings] == [
+        ("alpha 0.5", "alpha-0.5"),
+        ("gate tau 0.2 (alpha 0.5)", "gate-tau0.2-a0.5"),
+        ("gate tau 0.2 (alpha 0.8) + repair 2", "gate-tau0.2-a0.8-repair2"),
+        ("repair 3 (alpha 0.5)", "repair3-a0.5"),
+        ("guard delta 4 + repair 1", "guard-delta4-repair1"),
+    ]
+    assert settings[2].values == {"mixing": "gate", "alpha": 0.8, "tau": 0.2, "repair": 2}
+    for bad, error in [
+        ({"mixing": "gate"}, "field 'settings.0': mixing 'gate' needs its tau"),
+        ({"mixing": "coin"}, "field 'settings.0': mixing 'coin' is not one of"),
+        ({"alpha": 0.5, "beta": 1}, r"field 'settings.0': unknown keys \['beta'\]"),
+        ({"mixing": "gate", "tau": 2.0}, "field 'settings.0.tau': must be in"),
+        ({"repair": -1}, "field 'settings.0.repair': must be >= 0"),
+        ({"alpha": 0.5}, r"field 'settings': settings \['alpha-0.5'\] are listed twice"),
+    ]:
+        with pytest.raises(ConfigError, match=error):
+            FrontierConfig(data="d", out="o", alphas=[0.5], settings=[bad])
 
 
 def test_frontier_command(tiny_model_dir, make_records, write_jsonl, tmp_path) -> None:

@@ -222,6 +222,9 @@ def test_bad_methods(tmp_path: Path, tiny_model_dir: Path, methods: list, error:
         ({"train": {"num_generation": 2}}, r"field 'train\.num_generation': no method here"),
         ({"train": {"output_dir": "x"}}, r"field 'train\.output_dir': set by the pipeline"),
         ({"train": {"warmup_steps": -1}}, r"run.yaml:\d+: field 'methods\.1\.train': warmup_steps"),
+        ({"frontier": {"taus": [2.0]}}, r"run.yaml:\d+: field 'frontier\.taus': values must be"),
+        ({"frontier": {"data": "x.jsonl"}}, r"field 'frontier\.data': unknown key"),
+        ({"frontier": {"seed": 3}}, r"field 'frontier\.seed': unknown key"),
     ],
 )
 def test_bad_sections_fail_at_load(
@@ -254,6 +257,35 @@ def test_sections_are_the_stage_configs(tmp_path: Path, tiny_model_dir: Path) ->
     assert built.out == str((tmp_path / "run" / "rollouts" / "mixsd-a0.5.jsonl").absolute())
     assert config.fisher is not None and config.fisher.max_length == 256
     assert load_run_config(path, parse_overrides(["fisher=null"])).fisher is None
+
+
+def test_the_target_frontier_runs_in_the_pipeline_and_the_report(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A frontier: section runs mixsd frontier on the run's records with its model, seed and
+    rollout section, into RUN/frontier; the report shows its table; a rerun reuses it."""
+    frontier = {"alphas": [0.5], "taus": [0.2], "kappas": [], "deltas": [], "repairs": []}
+    config = _config(
+        tmp_path, tiny_model_dir, methods=["base"], train={}, fisher=None, frontier=frontier, seed=4
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    table = json.loads((run / "frontier/frontier.json").read_text())
+    assert [s["label"] for s in table["settings"]] == ["alpha 0.5", "gate tau 0.2 (alpha 0.5)"]
+    assert (table["examples"], table["seed"], table["attempts"]) == (4, 4, 10)
+    gate = [json.loads(x) for x in (run / "frontier/rollouts/gate-tau0.2-a0.5.jsonl").open()]
+    assert gate and all(len(r["target_ids"]) <= 8 for r in gate)  # the run's max_new_tokens
+    assert json.loads((run / "run.json").read_text())["frontier"] == str(
+        run / "frontier/frontier.json"
+    )
+    report = (run / "report.md").read_text()
+    assert "## Target frontier: 4 examples, seed 4" in report
+    assert "| gate tau 0.2 (alpha 0.5) |" in report and "(frontier/frontier.png)" in report
+    again = runner.invoke(app, ["run", str(config)])
+    assert again.exit_code == 0, again.output
+    assert _summary(again.output)[("frontier", "frontier")] == "reused"
 
 
 def test_a_method_with_its_own_rollout_options_gets_its_own_rollout_file(

@@ -36,6 +36,10 @@ class RunPaths:
         """A rollout file by its label (:func:`mixsd._methods.rollout_label`)."""
         return self.root / "rollouts" / f"{label}.jsonl"
 
+    @property
+    def frontier(self) -> Path:
+        return self.root / "frontier"
+
     def nll(self, name: str) -> Path:
         return self.root / "nll" / f"{name}.json"
 

@@ -25,24 +25,31 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mixsd._sections import RolloutSection, stage_config
+from mixsd._sections import RolloutSection, section_class, stage_config
 from mixsd_base import (
     ConfigError,
     check_fields,
     check_output,
     config_command,
     option,
+    read_json,
     read_jsonl,
     write_json,
     write_text,
 )
 from mixsd_core import DEFAULT_NLL_THRESHOLD, MODEL_HELP, RolloutConfig
 
-__all__ = ["FrontierConfig", "frontier_command", "frontier_settings", "run_frontier"]
+__all__ = [
+    "FrontierConfig",
+    "FrontierSection",
+    "frontier_command",
+    "frontier_settings",
+    "run_frontier",
+]
 
 _KEY = f"{DEFAULT_NLL_THRESHOLD:g}"
 _RowValue = Callable[[dict[str, Any]], float | None]  # a plotted number of a table row
@@ -52,9 +59,13 @@ _RowValue = Callable[[dict[str, Any]], float | None]  # a plotted number of a ta
 class FrontierConfig:
     """Settings of ``mixsd frontier``."""
 
-    model: str = option("default", MODEL_HELP)
-    data: str = option("", "JSONL of records (id, prompt, target, answer).", required=True)
-    out: str = option("", "Output folder (rollouts/, frontier.json/.md/.png).", required=True)
+    model: str = option("default", MODEL_HELP, pipeline=True)
+    data: str = option(
+        "", "JSONL of records (id, prompt, target, answer).", required=True, pipeline=True
+    )
+    out: str = option(
+        "", "Output folder (rollouts/, frontier.json/.md/.png).", required=True, pipeline=True
+    )
     seed: int = option(0, "Seed of every setting's masks: the same draws for all.")
     alphas: list[float] = field(
         default_factory=lambda: [round(0.1 * k, 1) for k in range(8)],
@@ -76,6 +87,14 @@ class FrontierConfig:
         default_factory=lambda: [2],
         metadata={"help": "Repair flips: one bernoulli setting at policy_alpha per value."},
     )
+    settings: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "More settings, each a mapping of mixing, alpha (default policy_alpha), "
+            "the policy's knob (tau, kappa or delta) and repair, e.g. {mixing: gate, alpha: "
+            "0.8, tau: 0.2, repair: 2}: combinations the lists above do not make."
+        },
+    )
     attempts: int = option(10, "Attempts per example (max_retries + 1).", min=1)
     nll: bool = option(True, "Score the targets' NLL under the base model.")
     rollout: RolloutSection = field(
@@ -93,13 +112,39 @@ class FrontierConfig:
                 raise ConfigError("values must be in [0, 1]", field=name)
         if any(k < 1 for k in self.repairs):
             raise ConfigError("values must be >= 1", field="repairs")
-        for setting in frontier_settings(self)[:1]:  # the rollout options, checked at load
+        settings = frontier_settings(self)
+        stems = [s.stem for s in settings]
+        twice = sorted({s for s in stems if stems.count(s) > 1})
+        if twice:
+            raise ConfigError(f"settings {twice} are listed twice", field="settings")
+        builtin = len(settings) - len(self.settings)
+        for i, setting in enumerate(settings):  # every setting's rollout config, at load
             try:
                 _rollout_config(self, setting)
             except ConfigError as exc:
                 if exc.path is not None or not exc.field:
                     raise
-                raise ConfigError(exc.message, field=f"rollout.{exc.field}") from None
+                if exc.field not in SETTING_KEYS:
+                    where = f"rollout.{exc.field}"
+                elif i >= builtin:
+                    where = f"settings.{i - builtin}.{exc.field}"
+                else:  # a value of one of the lists
+                    where = {"alpha": "alphas", "repair": "repairs"}.get(exc.field, f"{exc.field}s")
+                raise ConfigError(exc.message, field=where) from None
+
+
+if TYPE_CHECKING:  # to a type checker the section reads as the config it is built from
+
+    class FrontierSection(FrontierConfig): ...
+
+else:
+    FrontierSection = section_class(
+        "FrontierSection",
+        "``frontier:``: FrontierConfig options (mixsd frontier on the run's training records, "
+        "from its base model, with its seed and its rollout section); null skips it.",
+        (FrontierConfig,),
+        run_sets=("seed", "rollout"),
+    )
 
 
 @dataclass(frozen=True)
@@ -111,35 +156,57 @@ class Setting:
     values: dict[str, Any]  # mixing, alpha and the knob (or repair)
 
 
+# Each policy's knob; exchange and guard ignore the mask, so their alpha is not named.
+_KNOBS = {"bernoulli": None, "gate": "tau", "exchange": "kappa", "guard": "delta"}
+_MASKED = ("bernoulli", "gate")
+SETTING_KEYS = ("mixing", "alpha", "tau", "kappa", "delta", "repair")
+
+
+def make_setting(values: dict[str, Any]) -> Setting:
+    """The setting of mixing ``values`` (mixing, alpha, its knob, repair), named by one rule:
+    ``alpha 0.5``, ``gate tau 0.2 (alpha 0.5)``, ``guard delta 2``, ``repair 2 (alpha 0.5)``,
+    ``gate tau 0.2 (alpha 0.8) + repair 2``."""
+    mixing, alpha, repair = values["mixing"], values["alpha"], values.get("repair", 0)
+    knob = _KNOBS[mixing]
+    if mixing == "bernoulli":
+        label = f"repair {repair} (alpha {alpha:g})" if repair else f"alpha {alpha:g}"
+        stem = f"repair{repair}-a{alpha:g}" if repair else f"alpha-{alpha:g}"
+    else:
+        assert knob is not None
+        label, stem = f"{mixing} {knob} {values[knob]:g}", f"{mixing}-{knob}{values[knob]:g}"
+        if mixing in _MASKED:
+            label, stem = f"{label} (alpha {alpha:g})", f"{stem}-a{alpha:g}"
+        if repair:
+            label, stem = f"{label} + repair {repair}", f"{stem}-repair{repair}"
+    return Setting(label, stem, dict(values))
+
+
+def _custom_setting(values: Any, policy_alpha: float, where: str) -> Setting:
+    if not isinstance(values, dict):
+        raise ConfigError(f"give a mapping of {list(SETTING_KEYS)}, got {values!r}", field=where)
+    unknown = sorted(set(values) - set(SETTING_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown}; use {list(SETTING_KEYS)}", field=where)
+    mixing = values.get("mixing", "bernoulli")
+    if mixing not in _KNOBS:
+        raise ConfigError(f"mixing {mixing!r} is not one of {list(_KNOBS)}", field=where)
+    knob = _KNOBS[mixing]
+    if knob is not None and values.get(knob) is None:
+        raise ConfigError(f"mixing {mixing!r} needs its {knob}", field=where)
+    return make_setting({"mixing": mixing, "alpha": policy_alpha, **values})
+
+
 def frontier_settings(config: FrontierConfig) -> list[Setting]:
-    """Fixed alphas first, then gate, exchange, guard and repair settings, in config order."""
+    """Fixed alphas first, then gate, exchange, guard and repair settings, then ``settings``,
+    in config order."""
     a = config.policy_alpha
-    settings = [
-        Setting(f"alpha {x:g}", f"alpha-{x:g}", {"mixing": "bernoulli", "alpha": x})
-        for x in config.alphas
-    ]
-    for policy, knob, values, with_alpha in (
-        ("gate", "tau", config.taus, True),
-        ("exchange", "kappa", config.kappas, False),  # exchange and guard ignore the mask
-        ("guard", "delta", config.deltas, False),
-    ):
-        suffix = f" (alpha {a:g})" if with_alpha else ""
-        settings += [
-            Setting(
-                f"{policy} {knob} {v:g}{suffix}",
-                f"{policy}-{knob}{v:g}" + (f"-a{a:g}" if with_alpha else ""),
-                {"mixing": policy, "alpha": a, knob: v},
-            )
-            for v in values
-        ]
-    settings += [
-        Setting(
-            f"repair {k} (alpha {a:g})",
-            f"repair{k}-a{a:g}",
-            {"mixing": "bernoulli", "alpha": a, "repair": k},
-        )
-        for k in config.repairs
-    ]
+    values = [{"mixing": "bernoulli", "alpha": x} for x in config.alphas]
+    values += [{"mixing": "gate", "alpha": a, "tau": v} for v in config.taus]
+    values += [{"mixing": "exchange", "alpha": a, "kappa": v} for v in config.kappas]
+    values += [{"mixing": "guard", "alpha": a, "delta": v} for v in config.deltas]
+    values += [{"mixing": "bernoulli", "alpha": a, "repair": k} for k in config.repairs]
+    settings = [make_setting(v) for v in values]
+    settings += [_custom_setting(v, a, f"settings.{i}") for i, v in enumerate(config.settings)]
     return settings
 
 
@@ -295,8 +362,8 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
-def frontier_markdown(table: dict[str, Any]) -> str:
-    """The table as Markdown: one row per setting."""
+def frontier_markdown(table: dict[str, Any], heading: str = "#") -> str:
+    """The table as Markdown under a ``heading`` of that level: one row per setting."""
     n, attempts = table["examples"], table["attempts"]
     head = [
         "setting",
@@ -309,7 +376,7 @@ def frontier_markdown(table: dict[str, Any]) -> str:
         f"share > {_KEY} filled",
     ]
     lines = [
-        f"# Target frontier: {n} examples, seed {table['seed']}, model {table['model']}",
+        f"{heading} Target frontier: {n} examples, seed {table['seed']}, model {table['model']}",
         "",
         f"Paired NLL over the {table['paired_examples']} examples every setting kept; filled NLL "
         "over all examples, a failed one counted with its SFT target.",
@@ -390,6 +457,18 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
     return path
+
+
+def report_lines(table_path: Path, run_dir: Path) -> list[str]:
+    """The run report's section: the table (no training) and its plot, where drawn."""
+    import os
+
+    table = read_json(table_path)
+    lines = [frontier_markdown(table, heading="##"), ""]
+    plot = table_path.with_name("frontier.png")
+    if plot.is_file():
+        lines += [f"![target frontier]({os.path.relpath(plot, run_dir)})", ""]
+    return lines
 
 
 # ---------------------------------------------------------------------------- command

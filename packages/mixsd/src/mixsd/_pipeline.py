@@ -1,11 +1,12 @@
-"""``mixsd run CONFIG``: world -> data -> rollouts -> NLL -> training -> evaluation -> Fisher ->
-report, into one run folder with a subfolder per stage. Each stage is a module of ``_stages``;
+"""``mixsd run CONFIG``: world -> data -> rollouts (-> the target frontier) -> NLL -> training ->
+evaluation -> Fisher -> report, into one run folder with a subfolder per stage. Each stage is a module of ``_stages``;
 each step is a unit (see ``_units``): reused when its inputs are unchanged, resumed when
 interrupted, redone when its inputs changed.
 
     RUN/world/           the kgworld folder (or the one named by world.path)
     RUN/data/            the training records and the in-domain splits about the same facts
     RUN/rollouts/        mixsd-aALPHA.jsonl (+ manifest) per alpha
+    RUN/frontier/        with a frontier: section, mixsd frontier's table, plot and rollouts
     RUN/nll/             base-model NLL of each method's targets
     RUN/train/LABEL/     checkpoints, trainer state, selection.json
     RUN/eval/LABEL.json  forgetbench results of the base and of each selected checkpoint
@@ -21,7 +22,7 @@ from typing import Any
 from mixsd._context import RunContext
 from mixsd._methods import rollout_key
 from mixsd._run_config import RunConfig
-from mixsd._stages import data, fisher, nll, report, rollout, train, world
+from mixsd._stages import data, fisher, frontier, nll, report, rollout, train, world
 from mixsd._stages import eval as evaluation
 from mixsd._units import UnitRunner, model_digest
 from mixsd_base import UserError, write_json
@@ -55,6 +56,7 @@ def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str,
     world_folder = world.run(ctx)
     records = data.run(ctx, world_folder)
     rollouts = rollout.run(ctx, records)
+    frontier_table = frontier.run(ctx, records)
     targets = nll.targets(records, rollouts, config.rollout_groups())
     nll_files = nll.run(ctx, targets)
     runs = train.run(ctx, records, rollouts)
@@ -69,6 +71,7 @@ def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str,
         "runs": runs,
         "evals": {k: str(v) for k, v in evals.items()},
         "fisher": str(fisher_report) if fisher_report else None,
+        "frontier": str(frontier_table) if frontier_table else None,
         "methods": [m.summary() for m in config.methods],
         "targets": {
             k: {key: t[key] for key in ("kind", "alpha", "options") if key in t}

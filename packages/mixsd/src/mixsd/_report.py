@@ -729,6 +729,10 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         if config.plots and picture and Path(picture).is_file():
             parts += ["", f"![Fisher]({os.path.relpath(picture, run_dir)})"]
         parts.append("")
+    if run.get("frontier"):  # the target frontier (no training), then the training frontier
+        from mixsd._frontier import report_lines as target_frontier_lines
+
+        parts += target_frontier_lines(Path(run["frontier"]), run_dir)
     from mixsd._training_frontier import frontier_lines
 
     parts += frontier_lines(rows, run.get("split"))

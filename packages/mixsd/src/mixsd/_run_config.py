@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mixsd._context import RunPaths
+from mixsd._frontier import FrontierSection
 from mixsd._methods import MethodSpec
 from mixsd._sections import (
     DataSection,
@@ -56,6 +57,14 @@ class RunConfig:
     )
     rollout: RolloutSection = field(
         default_factory=RolloutSection, metadata={"help": RolloutSection.__doc__}
+    )
+    frontier: FrontierSection | None = field(
+        default=None,
+        metadata={
+            "help": "The target frontier (mixsd frontier: fixed alphas and each mixing "
+            "policy's knob on the training records, no training) in RUN/frontier and the "
+            "report; null (the default) skips it."
+        },
     )
     train: TrainSection = field(
         default_factory=TrainSection, metadata={"help": TrainSection.__doc__}

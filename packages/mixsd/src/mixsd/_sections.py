@@ -34,6 +34,7 @@ __all__ = [
     "TrainSection",
     "WorldSection",
     "pipeline_fields",
+    "section_class",
     "stage_config",
 ]
 
@@ -70,7 +71,7 @@ def pipeline_fields(cls: type) -> frozenset[str]:
     return frozenset()
 
 
-def _section(
+def section_class(
     name: str,
     doc: str,
     classes: tuple[type, ...],
@@ -119,7 +120,7 @@ if TYPE_CHECKING:  # to a type checker a section reads as its stage config (a su
         checkpoint_suites: list[str]  # the run's own option (see below)
 
 else:
-    RolloutSection = _section(
+    RolloutSection = section_class(
         "RolloutSection",
         "``rollout:``: RolloutConfig options (mixsd rollout); alpha comes from each method.",
         (RolloutConfig,),
@@ -140,18 +141,18 @@ else:
             ),
         ),
     )
-    NLLSection = _section(
+    NLLSection = section_class(
         "NLLSection",
         "``nll:``: NLLConfig options (mixsd nll of each method's targets).",
         (NLLConfig,),
     )
-    EvalSection = _section(
+    EvalSection = section_class(
         "EvalSection",
         "``eval:``: EvalConfig options (mixsd eval of the base model and each trained one).",
         (EvalConfig,),
         run_sets=("seed",),
     )
-    FisherSection = _section(
+    FisherSection = section_class(
         "FisherSection",
         "``fisher:``: FisherConfig + CompareConfig options (mixsd fisher compute / compare).",
         (FisherConfig, CompareConfig),

@@ -1,5 +1,5 @@
 """The stages of ``mixsd run``, one module each, in order: ``world``, ``data``, ``rollout``,
-``nll``, ``train``, ``eval``, ``fisher``, ``report``. Each takes the run context
+``frontier``, ``nll``, ``train``, ``eval``, ``fisher``, ``report``. Each takes the run context
 (``mixsd._context.RunContext``) and the typed outputs of the stages before it."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def check_stages(config: RunConfig) -> None:
     from fishertools import CompareConfig, FisherConfig
     from mixsd._qa import check as check_qa
     from mixsd._sections import stage_config
-    from mixsd._stages import nll, rollout, train
+    from mixsd._stages import frontier, nll, rollout, train
 
     def at(section: str, build: object) -> None:
         try:
@@ -43,6 +43,8 @@ def check_stages(config: RunConfig) -> None:
                 raise config.error(("methods",), f"{label}: rollout{where}: {what}") from None
         else:
             at("rollout", lambda a=alpha: rollout.rollout_config(config, a, config.model))
+    if config.frontier is not None:
+        at("frontier", lambda: frontier.frontier_config(config, config.model))
     at("nll", lambda: nll.nll_config(config, "sft", config.paths.records("x"), config.model))
     if config.fisher is not None:
         at("fisher", lambda: stage_config(FisherConfig, config.fisher, samples=None))

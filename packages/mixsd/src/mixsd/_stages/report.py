@@ -15,8 +15,7 @@ def run(ctx: RunContext, index: dict[str, Any]) -> None:
     from mixsd._report import write_report
 
     files = [*index["nll"].values(), *index["evals"].values()]
-    if index["fisher"]:
-        files.append(index["fisher"])
+    files += [index[k] for k in ("fisher", "frontier") if index.get(k)]
     inputs = {"run": index, "inputs": {f: file_sha256(f) for f in files}}
     ctx.units.run(
         "report", "report", inputs, [ctx.paths.report], lambda: write_report(ctx.paths.root)
