@@ -8,7 +8,8 @@ All three decoders see the same batch of KGFact-style records (a built-in list, 
 ``--batch-size`` records of ``--data``) and produce a fixed number of tokens per row (EOS never
 stops them), greedy, under ``torch.inference_mode``:
 
-(a) ``mixed_rollout`` with alpha = 0.5 masks (two KV caches, one forward per conditional per step);
+(a) ``mixed_rollout`` with alpha = 0.5 masks (both conditionals of every row in one batch: one
+    forward of 2 x batch rows per step);
 (b) plain greedy ``model.generate`` on the naive prompts, batched with left padding;
 (c) the research-code scheme: per row and per token step, one ``generate(max_new_tokens=1)`` call
     on the full prefix of the conditional the mask picks (no cache kept between calls). It is slow,
@@ -16,7 +17,7 @@ stops them), greedy, under ``torch.inference_mode``:
 
 Each decoder gets a short warm-up; then (a) and (b) alternate ``--repeats`` times and the best
 time of each is kept (the machine may be shared). Prints the raw timings, P1 = a / b (target
->= 0.45; two forwards per token make 0.5 the ceiling) and P2 = a / c (target >= 10).
+>= 0.45; each step decodes twice the rows of (b)) and P2 = a / c (target >= 10).
 """
 
 from __future__ import annotations
