@@ -146,6 +146,12 @@ def test_examples_that_never_pass_are_dropped(tiny_lm, data, tmp_path) -> None:
     assert manifest["counts"] == {"examples": 8, "kept": 0, "dropped": 8, "tokens": 0}
     assert manifest["drop_rate"] == 1.0
     assert manifest["verifier"] == {"kgfact": "boxed-exact", "kgfunc": "integer"}
+    # Each drop says how its last attempt ended, in input order.
+    ids = [json.loads(line)["id"] for line in data.read_text().splitlines()]
+    assert [d["id"] for d in manifest["dropped"]] == ids
+    assert {d["attempts"] for d in manifest["dropped"]} == {2}
+    assert {d["finish_reason"] for d in manifest["dropped"]} <= {"eos", "length"}
+    assert all(isinstance(d["ending"], str) for d in manifest["dropped"])
 
 
 @pytest.fixture

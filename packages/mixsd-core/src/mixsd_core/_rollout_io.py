@@ -29,7 +29,11 @@ from mixsd_base import (
 )
 from mixsd_core._rollout_config import RolloutConfig, RolloutError
 
+# Characters of a dropped example's last attempt kept in the manifest (the answer sits at the end).
+DROPPED_ENDING = 160
+
 __all__ = [
+    "DROPPED_ENDING",
     "Entry",
     "append_entries",
     "fingerprint",
@@ -42,7 +46,9 @@ __all__ = [
 
 _REQUIRED = ("id", "prompt", "target")
 
-Entry = dict[str, Any]  # one line of the partial file: {"index", "kept", "record" | "attempts"}
+# One line of the partial file: {"index", "kept", "record"} or, for a dropped example,
+# {"index", "kept", "attempts", "id", "finish_reason", "ending"}.
+Entry = dict[str, Any]
 
 
 def read_records(path: str | Path, *, need_answer: bool = True) -> list[dict[str, Any]]:
@@ -221,7 +227,7 @@ def write_output(
     """
     kept = [done[i]["record"] for i in sorted(done) if done[i]["kept"]]
     text = "".join(dump_jsonl_line(record) for record in kept)
-    dropped = sum(not entry["kept"] for entry in done.values())
+    dropped = [_dropped(done[i]) for i in sorted(done) if not done[i]["kept"]]
     manifest = _manifest(config, fingerprint, model, verifiers, kept, dropped)
     if config.traced:
         manifest.update(_trace_summary(kept, done))
@@ -238,9 +244,9 @@ def _manifest(
     model: str,
     verifiers: dict[str, str],
     kept: list[dict[str, Any]],
-    dropped: int,
+    dropped: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    total = len(kept) + dropped
+    total = len(kept) + len(dropped)
     tokens = sum(len(r["mask"]) for r in kept)
     attempts = Counter(r["attempt"] for r in kept)
     versions = {"python": platform.python_version()}
@@ -254,15 +260,30 @@ def _manifest(
         "fingerprint": fingerprint,
         "backend": config.backend,
         "model": {"spec": config.model, "name_or_path": model},
-        "counts": {"examples": total, "kept": len(kept), "dropped": dropped, "tokens": tokens},
-        "drop_rate": dropped / total if total else 0.0,
+        "counts": {
+            "examples": total,
+            "kept": len(kept),
+            "dropped": len(dropped),
+            "tokens": tokens,
+        },
+        "drop_rate": len(dropped) / total if total else 0.0,
         # Attempt index (0 = first try) of each kept target; a dropped example used max_retries + 1.
         "attempts_histogram": {str(a): attempts[a] for a in sorted(attempts)},
         "naive_token_share": sum(sum(r["mask"]) for r in kept) / tokens if tokens else 0.0,
         "finish_reasons": dict(sorted(Counter(r["finish_reason"] for r in kept).items())),
         "verifier": verifiers or "none",
+        # Why each example was dropped: its last attempt's end (cut at max_new_tokens, or a
+        # wrong or missing answer).
+        "dropped": dropped,
         "versions": versions,
     }
+
+
+def _dropped(entry: Entry) -> dict[str, Any]:
+    """A dropped example in the manifest (partial files written before these fields: id and
+    attempts only where known)."""
+    keys = ("id", "attempts", "finish_reason", "ending")
+    return {k: entry[k] for k in keys if k in entry}
 
 
 def _trace_summary(kept: list[dict[str, Any]], done: dict[int, Entry]) -> dict[str, Any]:

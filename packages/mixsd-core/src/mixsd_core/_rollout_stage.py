@@ -27,6 +27,7 @@ from mixsd_core._prompts import PromptConfig, detect_task, render_prompts
 from mixsd_core._retry import Attempt, Outcome, decode_with_retries
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import (
+    DROPPED_ENDING,
     Entry,
     append_entries,
     fingerprint,
@@ -180,7 +181,15 @@ def verifier_names(
 
 def _entry(index: int, outcome: Outcome[dict[str, Any]]) -> Entry:
     if not outcome.kept:
-        return {"index": index, "kept": False, "attempts": outcome.attempt.attempt + 1}
+        last = outcome.output  # what the last attempt wrote: why the example was dropped
+        return {
+            "index": index,
+            "kept": False,
+            "attempts": outcome.attempt.attempt + 1,
+            "id": last["id"],
+            "finish_reason": last["finish_reason"],
+            "ending": last["target"][-DROPPED_ENDING:],
+        }
     record = outcome.output
     if outcome.verified:
         record["verified"] = True
