@@ -411,27 +411,3 @@ def lockstep_decode(
             active, tokens = active[kept], tokens[kept]
         stream.advance(model, tokens.repeat(sets))
     return outputs
-    streams = [_Stream(model, prompts, pad_id) for prompts in prompt_sets]
-    active = torch.arange(rows, device=model.device)
-    eos = torch.tensor(sorted(set(eos_token_ids)), dtype=torch.long, device=model.device)
-    budget = torch.tensor(
-        [max_new_tokens] * rows if limits is None else list(limits), device=model.device
-    )
-    steps = int(budget.max())
-    for step in range(steps):
-        tokens = choose(step, active, [s.logits for s in streams])
-        for row, token in zip(active.tolist(), tokens.tolist(), strict=True):
-            outputs[row].append(token)
-        if step + 1 == steps:
-            break
-        alive = ~torch.isin(tokens, eos) & (budget[active] > step + 1)
-        if not bool(alive.any()):
-            break
-        if not bool(alive.all()):  # finished rows leave the batch
-            kept = alive.nonzero().squeeze(1)
-            active, tokens = active[kept], tokens[kept]
-            for stream in streams:
-                stream.keep(kept)
-        for stream in streams:
-            stream.advance(model, tokens)
-    return outputs
