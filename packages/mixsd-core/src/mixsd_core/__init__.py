@@ -39,7 +39,7 @@ from mixsd_core._prompts import (
 from mixsd_core._retry import decode_with_retries
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
 from mixsd_core._rollout_io import read_records
-from mixsd_core._rollout_policy import MIXINGS, MixedRow, Mixing
+from mixsd_core._rollout_policy import MIXING_KNOBS, MIXINGS, MixedRow, Mixing
 from mixsd_core._rollout_stage import load_rollout_model, run_rollout
 from mixsd_core._stop_tokens import stop_token_ids
 from mixsd_core._tokens import (
@@ -90,6 +90,7 @@ __all__ = [
     "DTYPE_WORDS",
     "EXPERT_TEMPLATES",
     "MIXINGS",
+    "MIXING_KNOBS",
     "MODEL_HELP",
     "MODEL_REGISTRY",
     "PAPER_NLL_THRESHOLDS",

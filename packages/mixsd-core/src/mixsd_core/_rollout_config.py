@@ -18,6 +18,7 @@ from mixsd_core._rollout_policy import (
     DEFAULT_DELTA,
     DEFAULT_KAPPA,
     DEFAULT_TAU,
+    MIXING_KNOBS,
     MIXINGS,
     Mixing,
 )
@@ -37,7 +38,7 @@ _NOT_SETTINGS = (
     "gpu_memory_utilization",
     "data_parallel_size",
 )
-_KNOB_POLICY = {"tau": "gate", "kappa": "exchange", "delta": "guard"}
+_KNOB_POLICY = {knob: policy for policy, knob in MIXING_KNOBS.items()}
 
 
 class RolloutError(UserError):

@@ -36,6 +36,7 @@ from typing import Any
 __all__ = [
     "BERNOULLI",
     "MIXINGS",
+    "MIXING_KNOBS",
     "MixedRow",
     "Mixing",
     "StepSignals",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 MIXINGS = ("bernoulli", "gate", "exchange", "guard")
+MIXING_KNOBS = {"gate": "tau", "exchange": "kappa", "guard": "delta"}  # the knob each one reads
 # Each policy's knob when the config leaves it unset.
 DEFAULT_TAU, DEFAULT_KAPPA, DEFAULT_DELTA = 0.1, 1.0, 2.0
 _SENTENCE_ENDS = (".", "!", "?")

@@ -41,7 +41,14 @@ from mixsd_base import (
     write_json,
     write_text,
 )
-from mixsd_core import DEFAULT_NLL_THRESHOLD, MODEL_HELP, RolloutConfig
+from mixsd_core import (
+    DEFAULT_NLL_THRESHOLD,
+    MIXING_KNOBS,
+    MIXINGS,
+    MODEL_HELP,
+    Mixing,
+    RolloutConfig,
+)
 
 __all__ = [
     "FrontierConfig",
@@ -156,10 +163,7 @@ class Setting:
     values: dict[str, Any]  # mixing, alpha and the knob (or repair)
 
 
-# Each policy's knob; exchange and guard ignore the mask, so their alpha is not named.
-_KNOBS = {"bernoulli": None, "gate": "tau", "exchange": "kappa", "guard": "delta"}
-_MASKED = ("bernoulli", "gate")
-SETTING_KEYS = ("mixing", "alpha", "tau", "kappa", "delta", "repair")
+SETTING_KEYS = ("mixing", "alpha", *MIXING_KNOBS.values(), "repair")
 
 
 def make_setting(values: dict[str, Any]) -> Setting:
@@ -167,14 +171,13 @@ def make_setting(values: dict[str, Any]) -> Setting:
     ``alpha 0.5``, ``gate tau 0.2 (alpha 0.5)``, ``guard delta 2``, ``repair 2 (alpha 0.5)``,
     ``gate tau 0.2 (alpha 0.8) + repair 2``."""
     mixing, alpha, repair = values["mixing"], values["alpha"], values.get("repair", 0)
-    knob = _KNOBS[mixing]
     if mixing == "bernoulli":
         label = f"repair {repair} (alpha {alpha:g})" if repair else f"alpha {alpha:g}"
         stem = f"repair{repair}-a{alpha:g}" if repair else f"alpha-{alpha:g}"
     else:
-        assert knob is not None
+        knob = MIXING_KNOBS[mixing]
         label, stem = f"{mixing} {knob} {values[knob]:g}", f"{mixing}-{knob}{values[knob]:g}"
-        if mixing in _MASKED:
+        if Mixing(mixing).uses_mask:  # exchange and guard ignore it: their alpha is not named
             label, stem = f"{label} (alpha {alpha:g})", f"{stem}-a{alpha:g}"
         if repair:
             label, stem = f"{label} + repair {repair}", f"{stem}-repair{repair}"
@@ -188,9 +191,9 @@ def _custom_setting(values: Any, policy_alpha: float, where: str) -> Setting:
     if unknown:
         raise ConfigError(f"unknown keys {unknown}; use {list(SETTING_KEYS)}", field=where)
     mixing = values.get("mixing", "bernoulli")
-    if mixing not in _KNOBS:
-        raise ConfigError(f"mixing {mixing!r} is not one of {list(_KNOBS)}", field=where)
-    knob = _KNOBS[mixing]
+    if mixing not in MIXINGS:
+        raise ConfigError(f"mixing {mixing!r} is not one of {list(MIXINGS)}", field=where)
+    knob = MIXING_KNOBS.get(mixing)
     if knob is not None and values.get(knob) is None:
         raise ConfigError(f"mixing {mixing!r} needs its {knob}", field=where)
     return make_setting({"mixing": mixing, "alpha": policy_alpha, **values})
