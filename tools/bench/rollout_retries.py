@@ -1,16 +1,26 @@
-"""Benchmark: pooled retries (``chunk_batches`` > 1) vs each batch retrying its failures alone.
+"""Benchmark: how a rollout's redraws are batched: ahead, pooled, or batch by batch.
 
     uv run python tools/bench/rollout_retries.py                 # default model, 32 facts
     uv run python tools/bench/rollout_retries.py --tiny          # tiny random model, toy verifier
     uv run python tools/bench/rollout_retries.py --records 64 --alpha 0.3 --threads 1
+    uv run python tools/bench/rollout_retries.py --model qwen2.5-coder-0.5b-instruct \
+        --records 16 --batch-size 16 --new-tokens 256 --max-retries 15 --prompt-style paper \
+        --verifier boxed --dtype bf16                             # configs/cpu-claims.yaml's
 
 The same ``run_rollout`` (greedy, verified, ``--max-retries`` redraws) on the first ``--records``
 KGFact-Small train facts (``kgworld`` preset small, seed 0, generated in a temporary folder),
-twice: (a) ``chunk_batches`` = ``--chunk-batches`` (the default 8: a chunk's failed rows are
-redrawn together, in full batches), (b) ``chunk_batches`` = 1 (each batch of ``--batch-size``
-redraws its own failures, in ever smaller batches). Model loading is not timed; the two runs
-alternate ``--repeats`` times and the best time of each is kept. Prints both wall times, the
-batches each decoded, whether the two kept the same targets, and the speed-up b / a.
+three ways:
+
+(a) the default: a chunk's failed rows are redrawn together (``chunk_batches`` =
+    ``--chunk-batches``), and a round's spare batch rows decode the pending facts' next redraws
+    ahead (``parallel_redraws``);
+(b) pooled, one redraw per fact and round (``parallel_redraws`` off);
+(c) each batch of ``--batch-size`` redraws its own failures, one per round (``chunk_batches`` 1).
+
+Model loading is not timed; the runs alternate ``--repeats`` times and the best time of each is
+kept. Prints each wall time, the batches it decoded (rows summed: the decodes ahead that a kept
+redraw made useless count too), whether all three kept the same targets, and each one's time
+over (a)'s.
 
 With ``--tiny`` the random model never states an answer, so a toy verifier passes about one
 reply in three (by the reply's SHA-256), to give the retries something to do.
@@ -47,6 +57,9 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--max-retries", type=int, default=10)
     parser.add_argument("--new-tokens", type=int, default=40)
+    parser.add_argument("--prompt-style", default="clear", help="the expert wording")
+    parser.add_argument("--verifier", default="auto", help="a rollout verifier name")
+    parser.add_argument("--dtype", default="fp32", help="the model's dtype (fp32, bf16)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args()
@@ -60,7 +73,7 @@ def main() -> None:
             from mixsd_core.testing import build_tiny_model
 
             spec = str(build_tiny_model(root / "tiny"))
-        model, tokenizer = load_model(spec, dtype="fp32", device="cpu")
+        model, tokenizer = load_model(spec, dtype=args.dtype, device="cpu")
         world = kgworld.generate(kgworld.resolve_config(overrides={"preset": "small", "seed": 0}))
         world.write(root / "world")
         data = root / "train.jsonl"
@@ -75,20 +88,32 @@ def main() -> None:
             batches.append(len(a[2]))
             return real(*a, **k)
 
+        variants = {
+            f"(a) ahead, chunk_batches {args.chunk_batches}": dict(
+                chunk_batches=args.chunk_batches, parallel_redraws=True
+            ),
+            f"(b) pooled, chunk_batches {args.chunk_batches}": dict(
+                chunk_batches=args.chunk_batches, parallel_redraws=False
+            ),
+            "(c) batch by batch, chunk_batches 1": dict(chunk_batches=1, parallel_redraws=False),
+        }
         rollout_module.mixed_rollout = counting
-        results: dict[int, dict[str, Any]] = {}
+        results: dict[str, dict[str, Any]] = {}
         for _ in range(args.repeats):
-            for chunk_batches in (args.chunk_batches, 1):
-                out = root / f"out-{chunk_batches}.jsonl"
+            for name, overrides in variants.items():
+                out = root / "out.jsonl"
                 config = RolloutConfig(
                     data=str(data),
                     out=str(out),
                     alpha=args.alpha,
                     batch_size=args.batch_size,
-                    chunk_batches=chunk_batches,
                     max_new_tokens=args.new_tokens,
                     max_retries=args.max_retries,
+                    prompt_style=args.prompt_style,
+                    verifier=args.verifier,
+                    dtype=args.dtype,
                     overwrite=True,
+                    **overrides,
                 )
                 out.unlink(missing_ok=True)
                 batches.clear()
@@ -97,8 +122,8 @@ def main() -> None:
                     config, model=model, tokenizer=tokenizer, verifier=verifier, progress=False
                 )
                 seconds = time.perf_counter() - start
-                best = results.get(chunk_batches, {}).get("seconds", float("inf"))
-                results[chunk_batches] = {
+                best = results.get(name, {}).get("seconds", float("inf"))
+                results[name] = {
                     "seconds": min(seconds, best),
                     "batches": list(batches),
                     "counts": manifest["counts"],
@@ -106,25 +131,22 @@ def main() -> None:
                 }
         rollout_module.mixed_rollout = real
 
-    pooled, alone = results[args.chunk_batches], results[1]
     print(
-        f"model {spec}, torch threads {torch.get_num_threads()}, {args.records} records, "
-        f"batch {args.batch_size}, alpha {args.alpha}, max_retries {args.max_retries}, "
-        f"{args.new_tokens} new tokens"
+        f"model {spec} ({args.dtype}), torch threads {torch.get_num_threads()}, "
+        f"{args.records} records, batch {args.batch_size}, alpha {args.alpha}, "
+        f"max_retries {args.max_retries}, {args.new_tokens} new tokens"
     )
-    for name, r in (
-        (f"(a) pooled, chunk_batches {args.chunk_batches}", pooled),
-        ("(b) batch by batch, chunk_batches 1", alone),
-    ):
+    first = next(iter(results.values()))
+    for name, r in results.items():
         sizes = r["batches"]
         print(
             f"{name:38s} {r['seconds']:8.2f} s  {len(sizes):4d} batches, "
             f"{sum(sizes)} row decodes, mean batch {sum(sizes) / len(sizes):.1f}; "
-            f"kept {r['counts']['kept']}/{r['counts']['examples']}"
+            f"kept {r['counts']['kept']}/{r['counts']['examples']}; "
+            f"{r['seconds'] / first['seconds']:.2f}x (a)'s time"
         )
-    same = pooled["targets"] == alone["targets"]
+    same = all(r["targets"] == first["targets"] for r in results.values())
     print(f"same kept targets: {'yes' if same else 'no (batch padding changed a near-tie)'}")
-    print(f"speed-up b / a = {alone['seconds'] / pooled['seconds']:.2f}x")
 
 
 if __name__ == "__main__":

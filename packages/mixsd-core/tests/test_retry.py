@@ -165,3 +165,69 @@ def test_repair_counts_against_max_retries() -> None:
         (1, (), False),
         (1, (10,), False),
     ]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 8, 32])
+@pytest.mark.parametrize("max_retries", [0, 1, 4])
+def test_parallel_redraws_keep_the_sequential_outcomes(batch_size: int, max_retries: int) -> None:
+    """Decoding ahead changes how rounds are batched, never which attempt is kept."""
+    passes = {"ex-0": 3, "ex-1": 0, "ex-2": 1, "ex-4": 4, "ex-6": 2}
+    settings: dict[str, Any] = dict(batch_size=batch_size, max_retries=max_retries)
+    sequential, ahead = Toy(passes), Toy(passes)
+    expected = _run(sequential, **settings)
+    outcomes = _run(ahead, parallel_redraws=True, **settings)
+    assert [(o.attempt, o.output, o.verified) for o in outcomes] == [
+        (o.attempt, o.output, o.verified) for o in expected
+    ]
+    # The verifier sees the same attempts, never one after an example's kept attempt.
+    assert sorted(ahead.verified) == sorted(sequential.verified)
+    # Every batch but a round's last is full, and the spare rows of a last batch are filled
+    # unless every pending example is at its last attempt.
+    assert all(len(b) <= batch_size for b in ahead.batches)
+    assert len(ahead.batches) <= len(sequential.batches)
+
+
+def test_parallel_redraws_fill_the_spare_rows_round_robin() -> None:
+    # 7 examples in batches of 4: the first round's second batch has a spare row, which takes
+    # ex-0's first redraw; ex-0 passes there, so round 2 never redraws it.
+    toy = Toy({"ex-0": 1, "ex-1": 0, "ex-2": 0, "ex-3": 0, "ex-4": 0, "ex-5": 0, "ex-6": 0})
+    outcomes = _run(toy, batch_size=4, max_retries=5, parallel_redraws=True)
+    assert toy.batches == [
+        [("ex-0", 0), ("ex-0", 1), ("ex-1", 0), ("ex-2", 0)],
+        [("ex-3", 0), ("ex-4", 0), ("ex-5", 0), ("ex-6", 0)],
+    ]
+    assert outcomes[0].attempt.attempt == 1 and outcomes[0].verified
+    # Two hard examples, 16 attempts each: one round of 8 per batch instead of 16 rounds of 2.
+    hard = Toy({})
+    outcomes = _run(hard, ids=IDS[:2], batch_size=16, max_retries=15, parallel_redraws=True)
+    assert [len(b) for b in hard.batches] == [16, 16]
+    assert hard.batches[0][:3] == [("ex-0", 0), ("ex-0", 1), ("ex-0", 2)]
+    assert [(o.attempt.attempt, o.kept) for o in outcomes] == [(15, False), (15, False)]
+    assert len(hard.verified) == 32
+
+
+def test_no_decoding_ahead_where_a_redraw_cannot_differ_or_depends_on_the_output() -> None:
+    for overrides in (
+        dict(alpha=0.0),  # greedy with one possible mask: no redraws at all
+        dict(mask_matters=False),
+    ):
+        toy = Toy({"ex-0": 1})
+        _run(toy, parallel_redraws=True, **overrides)
+        assert [len(b) for b in toy.batches] == [3, 3, 1]
+    # Repair re-decodes from the failed output: it cannot be decoded ahead.
+    toy = RepairToy({})
+    assert _run_repair(toy, parallel_redraws=True) == _run_repair(RepairToy({}))
+    # Without a verifier nothing is redrawn.
+    plain = Toy({})
+    decode_with_retries(
+        IDS,
+        plain.decode,
+        None,
+        alpha=0.5,
+        seed=0,
+        mask_length=LENGTH,
+        max_retries=5,
+        batch_size=4,
+        parallel_redraws=True,
+    )
+    assert [len(b) for b in plain.batches] == [4, 3]

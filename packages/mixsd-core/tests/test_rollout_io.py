@@ -207,8 +207,9 @@ def test_failed_rows_of_a_chunk_retry_in_full_batches(
         return tries[answer] == 2 or answer in answers_first
 
     out = tmp_path / f"pool{chunk_batches}.jsonl"
+    one_redraw = dict(max_retries=3, parallel_redraws=False)  # one redraw per round
     manifest = _run(
-        tiny_lm, _config(data, out, chunk_batches=chunk_batches, max_retries=3), verifier=verifier
+        tiny_lm, _config(data, out, chunk_batches=chunk_batches, **one_redraw), verifier=verifier
     )
     assert batch_sizes == sizes
     assert [r["id"] for r in _lines(out)] == [r["id"] for r in records]
@@ -216,8 +217,46 @@ def test_failed_rows_of_a_chunk_retry_in_full_batches(
     if chunk_batches == 4:  # same records as retrying batch by batch
         alone = tmp_path / "pool1.jsonl"
         tries.clear()
-        _run(tiny_lm, _config(data, alone, chunk_batches=1, max_retries=3), verifier=verifier)
+        _run(tiny_lm, _config(data, alone, chunk_batches=1, **one_redraw), verifier=verifier)
         assert _lines(alone) == _lines(out)
+
+
+def test_parallel_redraws_write_the_same_bytes_in_fewer_rounds(tiny_lm, data, tmp_path) -> None:
+    # Example k passes on its attempt k mod 4 (a deterministic rule of the reply's answer and
+    # how often it was asked), so outcomes spread over several rounds.
+    records = _lines(data)
+    need = {r["answer"]: i % 4 for i, r in enumerate(records)}
+    tries: dict[str, int] = {}
+
+    def verifier(reply: str, answer: str) -> bool:
+        tries[answer] = tries.get(answer, 0) + 1
+        return tries[answer] > need[answer]
+
+    outputs, rounds = {}, {}
+    for ahead in (False, True):
+        tries.clear()
+        out = tmp_path / f"ahead-{ahead}.jsonl"
+        counted: list[int] = []
+        config = _config(data, out, max_retries=4, parallel_redraws=ahead, chunk_batches=1)
+        model, tok = tiny_lm
+        forward = model.forward
+
+        def counting(*args: Any, _forward: Any = forward, **kwargs: Any) -> Any:
+            counted.append(1)
+            return _forward(*args, **kwargs)
+
+        model.forward = counting
+        try:
+            manifest = _run(tiny_lm, config, verifier=verifier)
+        finally:
+            model.forward = forward
+        outputs[ahead], rounds[ahead] = (out.read_bytes(), manifest), len(counted)
+    assert outputs[True][0] == outputs[False][0]
+    for manifest in (outputs[True][1], outputs[False][1]):
+        del manifest["fingerprint"]["config"]["out"], manifest["output_sha256"]
+    assert outputs[True][1] == outputs[False][1]  # parallel_redraws is not a setting
+    assert outputs[True][1]["attempts_histogram"] == {"0": 2, "1": 2, "2": 2, "3": 2}
+    assert rounds[True] < rounds[False]  # fewer forwards: fewer, fuller batches
 
 
 def test_finished_output_is_not_redone(tiny_lm, data, tmp_path) -> None:

@@ -8,6 +8,14 @@ decodes the pending rows in batches of ``batch_size``, so retry batches stay ful
 decode step costs nearly the same for 2 rows as for 8). Masks depend on (seed, id, attempt)
 only, so an example's targets never depend on the other rows of its batch.
 
+Parallel redraws (``parallel_redraws``): a round whose last batch has spare rows fills them with
+the pending examples' next fresh draws (attempt k + 1, k + 2, ...). Their masks are already
+fixed by (seed, id, draw), so the first attempt that verifies is the one a round per redraw would
+have kept: the same outcomes, in fewer rounds. Near the end of a pool, where one or two hard
+examples would otherwise be redrawn one round at a time, this turns their ``max_retries``
+sequential decodes into a few full batches; the redraws decoded after the one kept are the
+price. Repair needs the failed output, so a pool with repair never decodes ahead.
+
 Repair (``repair``, ``repair_limit``): a failed attempt may instead be re-decoded with one more
 position forced to the expert, keeping the mask and the continuation before that position
 (``Attempt.forced``, ``Attempt.resume``); each mask draw gets at most ``repair_limit`` flips,
@@ -72,6 +80,7 @@ def decode_with_retries(
     mask_matters: bool = True,
     repair: Callable[[Attempt, T], tuple[int, Any] | None] | None = None,
     repair_limit: int = 0,
+    parallel_redraws: bool = False,
     on_round: Callable[[int], None] | None = None,
 ) -> list[Outcome[T]]:
     """One pool of examples through decode, verify and redraw: one outcome per example, in order.
@@ -83,8 +92,9 @@ def decode_with_retries(
     so a failed example is not redrawn; likewise when ``mask_matters`` is False (a policy that
     ignores the mask). ``repair(attempt, output)`` gives ``(position, resume)`` to re-decode a
     failed attempt with that position forced to the expert, or None; it is asked while the
-    draw has used fewer than ``repair_limit`` flips. ``on_round(n)`` reports the examples
-    finished in each round (progress).
+    draw has used fewer than ``repair_limit`` flips. ``parallel_redraws`` fills each round's
+    spare batch rows with the pending examples' next redraws (same outcomes; module docstring).
+    ``on_round(n)`` reports the examples finished in each round (progress).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -94,24 +104,47 @@ def decode_with_retries(
         mask = draw_mask(alpha, seed, example_ids[i], draw, mask_length)
         return Attempt(i, example_ids[i], attempt, mask, draw)
 
+    ahead = parallel_redraws and redraws and verify is not None and repair is None
     outcomes: dict[int, Outcome[T]] = {}
     attempts = [fresh(i, 0, 0) for i in range(len(example_ids))]
     while attempts:
+        # Each pending example's attempts of this round, in attempt order: its pending one, then
+        # (decoding ahead) the redraws that fill the last batch's spare rows, round-robin.
+        tries = {a.index: [a] for a in attempts}
+        spare = -len(attempts) % batch_size if ahead else 0
+        while spare:
+            added = spare
+            for queue in tries.values():
+                last = queue[-1]
+                if spare and last.attempt < max_retries:
+                    queue.append(fresh(last.index, last.attempt + 1, last.draw + 1))
+                    spare -= 1
+            if spare == added:  # every example is at its last attempt
+                break
+        batch = [a for queue in tries.values() for a in queue]
         outputs: list[T] = []
-        for start in range(0, len(attempts), batch_size):
-            outputs += decode(attempts[start : start + batch_size])
+        for start in range(0, len(batch), batch_size):
+            outputs += decode(batch[start : start + batch_size])
+        decoded = iter(zip(batch, outputs, strict=True))
         retry = []
-        for attempt, output in zip(attempts, outputs, strict=True):
-            if verify is None:
-                outcomes[attempt.index] = Outcome(attempt, output, None)
-            elif verify(attempt, output):
-                outcomes[attempt.index] = Outcome(attempt, output, True)
-            elif attempt.attempt < max_retries and (
-                again := _next_attempt(attempt, output, redraws, repair, repair_limit)
-            ):
-                retry.append(again if isinstance(again, Attempt) else fresh(*again))
-            else:
-                outcomes[attempt.index] = Outcome(attempt, output, False)
+        for queue in tries.values():
+            results = [next(decoded) for _ in queue]
+            for attempt, output in results:
+                if verify is None:
+                    outcomes[attempt.index] = Outcome(attempt, output, None)
+                elif verify(attempt, output):
+                    outcomes[attempt.index] = Outcome(attempt, output, True)
+                else:
+                    continue
+                break
+            else:  # every attempt of the round failed: the last one decides what comes next
+                attempt, output = results[-1]
+                if attempt.attempt < max_retries and (
+                    again := _next_attempt(attempt, output, redraws, repair, repair_limit)
+                ):
+                    retry.append(again if isinstance(again, Attempt) else fresh(*again))
+                else:
+                    outcomes[attempt.index] = Outcome(attempt, output, False)
         if on_round is not None:
             on_round(len(attempts) - len(retry))
         attempts = retry

@@ -34,6 +34,7 @@ TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
 MIXING_FIELDS = ("mixing", "tau", "kappa", "delta", "repair", "trace")
 _NOT_SETTINGS = (
     "overwrite",
+    "parallel_redraws",  # how redraws are batched, not which targets come out
     "tensor_parallel_size",
     "gpu_memory_utilization",
     "data_parallel_size",
@@ -53,7 +54,7 @@ def _verifier_names() -> tuple[str, ...]:
 
 @dataclass
 class RolloutConfig:
-    """Configuration of ``mixsd rollout``. Every field but ``overwrite`` fingerprints the output."""
+    """Configuration of ``mixsd rollout``. Its ``settings()`` fingerprint the output."""
 
     model: str = option("default", MODEL_HELP, pipeline=True)
     data: str = option(
@@ -81,6 +82,12 @@ class RolloutConfig:
     )
     max_new_tokens: int = option(256, "Longest target, in tokens.", min=1)
     max_retries: int = option(10, "Redraws after a failed first attempt; then drop.", min=0)
+    parallel_redraws: bool = option(
+        True,
+        "Fill a retry round's spare batch rows with the failed examples' next redraws: the "
+        "same targets (each redraw's mask is fixed by seed, id and draw; the first that "
+        "passes is kept) in fewer rounds; not with repair.",
+    )
     backend: str = option(
         "hf",
         # No square brackets: the CLI's rich help would read "[vllm]" as markup.
@@ -218,9 +225,9 @@ class RolloutConfig:
         )
 
     def settings(self) -> dict[str, Any]:
-        """What makes this config's output what it is: every field but ``overwrite`` and the
-        engine's sharding and memory options (they change where the tokens are computed, not
-        which); the adaptive-mixing fields only when one differs from its default (a bernoulli
+        """What makes this config's output what it is: every field but ``overwrite``,
+        ``parallel_redraws`` and the engine's sharding and memory options (they change where or
+        when the tokens are computed, not which); the adaptive-mixing fields only when one differs from its default (a bernoulli
         rollout's settings are what they were before those fields existed)."""
         values = {k: v for k, v in asdict(self).items() if k not in _NOT_SETTINGS}
         defaults = {f: _FIELD_DEFAULTS[f] for f in MIXING_FIELDS}

@@ -130,6 +130,7 @@ def run_rollout(
                 mask_matters=config.mixing_policy.uses_mask,
                 repair=targets.repair_for(chunk) if config.repair else None,
                 repair_limit=config.repair,
+                parallel_redraws=config.parallel_redraws,
                 on_round=bar.update,
             )
             entries = [_entry(i, outcome) for i, outcome in zip(chunk, outcomes, strict=True)]
