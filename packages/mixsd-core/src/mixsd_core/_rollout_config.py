@@ -34,7 +34,6 @@ TASKS = ("auto", *TASK_TYPES)  # auto: by id prefix / meta
 MIXING_FIELDS = ("mixing", "tau", "kappa", "delta", "repair", "trace")
 _NOT_SETTINGS = (
     "overwrite",
-    "parallel_redraws",  # how redraws are batched, not which targets come out
     "tensor_parallel_size",
     "gpu_memory_utilization",
     "data_parallel_size",
@@ -84,9 +83,10 @@ class RolloutConfig:
     max_retries: int = option(10, "Redraws after a failed first attempt; then drop.", min=0)
     parallel_redraws: bool = option(
         True,
-        "Fill a retry round's spare batch rows with the failed examples' next redraws: the "
-        "same targets (each redraw's mask is fixed by seed, id and draw; the first that "
-        "passes is kept) in fewer rounds; not with repair.",
+        "Fill a retry round's spare batch rows with the failed examples' next redraws "
+        "(each redraw's mask is fixed by seed, id and draw; the first that passes is kept): "
+        "fewer rounds, the same targets where batched decoding is exact (fp32); in bf16 a "
+        "near-tie may break another way. Not with repair.",
     )
     backend: str = option(
         "hf",
@@ -225,11 +225,15 @@ class RolloutConfig:
         )
 
     def settings(self) -> dict[str, Any]:
-        """What makes this config's output what it is: every field but ``overwrite``,
-        ``parallel_redraws`` and the engine's sharding and memory options (they change where or
-        when the tokens are computed, not which); the adaptive-mixing fields only when one differs from its default (a bernoulli
-        rollout's settings are what they were before those fields existed)."""
+        """What makes this config's output what it is: every field but ``overwrite`` and the
+        engine's sharding and memory options (they change where the tokens are computed, not
+        which); ``parallel_redraws`` only when off, so that outputs written before it existed
+        (one redraw per round; in fp32 the same bytes) keep their fingerprint; the
+        adaptive-mixing fields only when one differs from its default (a bernoulli rollout's
+        settings are what they were before those fields existed)."""
         values = {k: v for k, v in asdict(self).items() if k not in _NOT_SETTINGS}
+        if values["parallel_redraws"]:
+            del values["parallel_redraws"]
         defaults = {f: _FIELD_DEFAULTS[f] for f in MIXING_FIELDS}
         if all(values[f] == defaults[f] for f in MIXING_FIELDS):
             for name in MIXING_FIELDS:
