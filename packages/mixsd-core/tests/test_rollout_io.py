@@ -256,10 +256,10 @@ def test_parallel_redraws_write_the_same_bytes_in_fewer_rounds(tiny_lm, data, tm
     assert outputs[True][0] == outputs[False][0]  # fp32: batched decoding is exact
     for manifest in (outputs[True][1], outputs[False][1]):
         del manifest["fingerprint"]["config"]["out"], manifest["output_sha256"]
-    # Off is a setting of its own (in bf16 another batching may break a near-tie another way);
-    # on, the default, leaves the fingerprint as it was before the option existed.
-    assert outputs[False][1]["fingerprint"]["config"].pop("parallel_redraws") is False
-    assert "parallel_redraws" not in outputs[True][1]["fingerprint"]["config"]
+    # On is a setting of its own (in bf16 another batching may break a near-tie another way);
+    # off, one redraw per round, leaves the fingerprint as it was before the option existed.
+    assert outputs[True][1]["fingerprint"]["config"].pop("parallel_redraws") is True
+    assert "parallel_redraws" not in outputs[False][1]["fingerprint"]["config"]
     assert outputs[True][1] == outputs[False][1]
     assert outputs[True][1]["attempts_histogram"] == {"0": 2, "1": 2, "2": 2, "3": 2}
     assert rounds[True] < rounds[False]  # fewer forwards: fewer, fuller batches

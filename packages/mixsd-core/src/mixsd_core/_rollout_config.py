@@ -227,12 +227,12 @@ class RolloutConfig:
     def settings(self) -> dict[str, Any]:
         """What makes this config's output what it is: every field but ``overwrite`` and the
         engine's sharding and memory options (they change where the tokens are computed, not
-        which); ``parallel_redraws`` only when off, so that outputs written before it existed
-        (one redraw per round; in fp32 the same bytes) keep their fingerprint; the
+        which); ``parallel_redraws`` only when on (outputs written before it existed were
+        decoded one redraw per round, which is off: they keep their fingerprint); the
         adaptive-mixing fields only when one differs from its default (a bernoulli rollout's
         settings are what they were before those fields existed)."""
         values = {k: v for k, v in asdict(self).items() if k not in _NOT_SETTINGS}
-        if values["parallel_redraws"]:
+        if not values["parallel_redraws"]:
             del values["parallel_redraws"]
         defaults = {f: _FIELD_DEFAULTS[f] for f in MIXING_FIELDS}
         if all(values[f] == defaults[f] for f in MIXING_FIELDS):
