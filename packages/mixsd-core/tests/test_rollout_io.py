@@ -438,7 +438,9 @@ def test_paper_rollouts_keep_their_keys(tiny_lm, data, tmp_path) -> None:
         tiny_lm, data, tmp_path, _every_third, trace=True
     )
     assert {k for r in paper for k in r} == PAPER_RECORD_KEYS
-    assert set(manifest["fingerprint"]["config"]) == PAPER_CONFIG_KEYS
+    # The keys of a paper rollout before parallel redraws existed, and the one that names them
+    # (one redraw per round leaves the fingerprint as it was: test_parallel_redraws_...).
+    assert set(manifest["fingerprint"]["config"]) == PAPER_CONFIG_KEYS | {"parallel_redraws"}
     assert "decoder_passes" not in manifest and "effective_naive_share" not in manifest
     # trace: the same targets, with their trace; its fingerprint names the new fields
     assert [{k: r[k] for k in PAPER_RECORD_KEYS} for r in traced] == paper
