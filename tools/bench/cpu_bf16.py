@@ -1,6 +1,6 @@
 """Benchmark: the claims run's three kinds of work in bf16 vs fp32 on this CPU.
 
-    uv run python tools/bench/cpu_bf16.py                                  # tiny random model
+    uv run python tools/bench/cpu_bf16.py                                  # the tests' tiny model
     uv run python tools/bench/cpu_bf16.py --model qwen2.5-coder-0.5b-instruct
 
 Whether ``configs/cpu-claims.yaml`` gets faster in bf16 (the paper's dtype; this CPU has AMX
@@ -26,35 +26,25 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 
-def tiny_model() -> Any:
-    """A randomly initialised Qwen2-shaped model small enough to bench in seconds."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    config = Qwen2Config(
-        vocab_size=2048,
-        hidden_size=256,
-        intermediate_size=1024,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-    )
-    torch.manual_seed(0)
-    return Qwen2ForCausalLM(config)
-
-
 def load(spec: str) -> Any:
-    if spec == "tiny":
-        return tiny_model()
+    """The model of ``spec`` in fp32; 'tiny' is the tests' tiny random model, built on the fly."""
     from mixsd_core import load_model
 
-    return load_model(spec, dtype="fp32", device="cpu")[0]
+    if spec != "tiny":
+        return load_model(spec, dtype="fp32", device="cpu")[0]
+    from mixsd_core.testing import build_tiny_model
+
+    with tempfile.TemporaryDirectory(prefix="mixsd-bench-") as tmp:
+        return load_model(str(build_tiny_model(Path(tmp) / "tiny")), dtype="fp32", device="cpu")[0]
 
 
 def ids(rows: int, tokens: int, vocab: int, seed: int) -> torch.Tensor:

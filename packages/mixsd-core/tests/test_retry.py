@@ -181,8 +181,7 @@ def test_parallel_redraws_keep_the_sequential_outcomes(batch_size: int, max_retr
     ]
     # The verifier sees the same attempts, never one after an example's kept attempt.
     assert sorted(ahead.verified) == sorted(sequential.verified)
-    # Every batch but a round's last is full, and the spare rows of a last batch are filled
-    # unless every pending example is at its last attempt.
+    # No batch is over-filled, and filling the spare rows never costs an extra batch.
     assert all(len(b) <= batch_size for b in ahead.batches)
     assert len(ahead.batches) <= len(sequential.batches)
 

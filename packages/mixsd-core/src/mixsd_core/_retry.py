@@ -104,6 +104,10 @@ def decode_with_retries(
         mask = draw_mask(alpha, seed, example_ids[i], draw, mask_length)
         return Attempt(i, example_ids[i], attempt, mask, draw)
 
+    def redraw(after: Attempt) -> Attempt:
+        """The example's next attempt with a fresh mask."""
+        return fresh(after.index, after.attempt + 1, after.draw + 1)
+
     ahead = parallel_redraws and redraws and verify is not None and repair is None
     outcomes: dict[int, Outcome[T]] = {}
     attempts = [fresh(i, 0, 0) for i in range(len(example_ids))]
@@ -117,7 +121,7 @@ def decode_with_retries(
             for queue in tries.values():
                 last = queue[-1]
                 if spare and last.attempt < max_retries:
-                    queue.append(fresh(last.index, last.attempt + 1, last.draw + 1))
+                    queue.append(redraw(last))
                     spare -= 1
             if spare == added:  # every example is at its last attempt
                 break
@@ -140,9 +144,11 @@ def decode_with_retries(
             else:  # every attempt of the round failed: the last one decides what comes next
                 attempt, output = results[-1]
                 if attempt.attempt < max_retries and (
-                    again := _next_attempt(attempt, output, redraws, repair, repair_limit)
+                    again := _next_attempt(
+                        attempt, output, redraw if redraws else None, repair, repair_limit
+                    )
                 ):
-                    retry.append(again if isinstance(again, Attempt) else fresh(*again))
+                    retry.append(again)
                 else:
                     outcomes[attempt.index] = Outcome(attempt, output, False)
         if on_round is not None:
@@ -154,18 +160,16 @@ def decode_with_retries(
 def _next_attempt(
     failed: Attempt,
     output: T,
-    redraws: bool,
+    redraw: Callable[[Attempt], Attempt] | None,
     repair: Callable[[Attempt, T], tuple[int, Any] | None] | None,
     repair_limit: int,
-) -> Attempt | tuple[int, int, int] | None:
-    """After a failure: a repaired attempt, ``(index, attempt, draw)`` of a fresh draw, or None
-    (nothing new to try)."""
+) -> Attempt | None:
+    """After a failure: a repaired attempt, a fresh draw (``redraw``, None where a redraw
+    cannot differ), or None (nothing new to try)."""
     if repair is not None and len(failed.forced) < repair_limit:
         flip = repair(failed, output)
         if flip is not None:
             position, resume = flip
             forced = (*failed.forced, position)
             return replace(failed, attempt=failed.attempt + 1, forced=forced, resume=resume)
-    if redraws:
-        return (failed.index, failed.attempt + 1, failed.draw + 1)
-    return None
+    return redraw(failed) if redraw is not None else None
