@@ -10,9 +10,10 @@ unit is marked done), evaluation, Fisher and the report.
 
 What differs between two runs by design is left out of the comparison (``_contents``):
 wall-clock fields in JSON files (``seconds``, ``created``, the trainer's runtime and
-throughput), the Trainer's end-of-training ``train_loss`` (see ``UNCOMPARED_KEYS``), the
-trainer's TensorBoard logs and pickled arguments (named by wall time), and the digests in the
-unit markers (they hash files that hold timings: the markers' status is compared).
+throughput, run.json's ``units``: each unit's status, time and peak memory), the Trainer's
+end-of-training ``train_loss`` (see ``UNCOMPARED_KEYS``), the trainer's TensorBoard logs and
+pickled arguments (named by wall time), and the digests in the unit markers (they hash files
+that hold timings: the markers' status is compared).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _run(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 # train_loss: transformers averages it over the steps of the last session only, so a training
 # resumed from a checkpoint records the mean of the steps it ran (the weights, the optimizer
 # state and every score are equal).
-UNCOMPARED_KEYS = {"seconds", "created", "train_runtime", "total_flos", "train_loss"}
+UNCOMPARED_KEYS = {"seconds", "created", "train_runtime", "total_flos", "train_loss", "units"}
 
 
 def _without_timing(value: Any) -> Any:

@@ -11,7 +11,8 @@ interrupted, redone when its inputs changed.
     RUN/train/LABEL/     checkpoints, trainer state, selection.json
     RUN/eval/LABEL.json  forgetbench results of the base and of each selected checkpoint
     RUN/fisher/          the base Fisher, the reference set, the displacement report
-    RUN/run.json         the index of all of the above, with each method's label, kind and alpha
+    RUN/run.json         the index of all of the above, with each method's label, kind and alpha,
+                         and each unit's time and peak memory
     RUN/report.md        and RUN/plots/*.png
 """
 
@@ -78,6 +79,8 @@ def run_pipeline(config: RunConfig, *, progress: bool = True) -> tuple[dict[str,
             for k, t in targets.items()
         },
         "model": config.model,
+        # what each unit cost when it was built: seconds and this process's peak memory (GB)
+        "units": ctx.units.measured(),
     }
     write_json(ctx.paths.index, index)
     if config.report:

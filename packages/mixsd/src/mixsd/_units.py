@@ -9,12 +9,16 @@ the sha256 of its inputs (its config and the digests of the units it reads). The
   from what it left (rollout partial files, trainer checkpoints);
 * different digest (the config or an upstream output changed) -> its outputs are removed and it
   runs from scratch.
+
+Each unit that runs records its time and this process's peak resident memory while it ran (Linux:
+the high-water mark is reset before the unit; child processes are not counted).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +53,26 @@ class UnitLog:
     name: str
     status: str  # "ran", "resumed", "redone" or "reused"
     seconds: float
+    peak_gb: float | None = None  # this process's peak resident memory during the unit
+
+
+def _reset_peak_memory() -> bool:
+    """Reset this process's resident high-water mark (Linux >= 4.0); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_memory_gb() -> float | None:
+    """This process's resident high-water mark (VmHWM) in GB, None where /proc is missing."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) * 1024 / 1e9 if match else None
 
 
 @dataclass
@@ -98,30 +122,60 @@ class UnitRunner:
             self.echo(f"[{stage}] {name}")
         self._write(marker, {"digest": digest, "status": "running", "inputs": inputs})
         started = time.monotonic()
+        peak_was_reset = _reset_peak_memory()
         build()
         seconds = time.monotonic() - started
+        # Without a reset the mark would include earlier units: better none than a wrong one.
+        peak_gb = _peak_memory_gb() if peak_was_reset else None
         missing = [str(p) for p in outputs if not p.exists()]
         if missing:
             raise RuntimeError(f"[{stage}] {name} finished without writing {missing}")
         self._write(
             marker,
-            {"digest": digest, "status": "complete", "seconds": seconds, "inputs": inputs},
+            {
+                "digest": digest,
+                "status": "complete",
+                "seconds": seconds,
+                "peak_gb": peak_gb,
+                "inputs": inputs,
+            },
         )
-        self.log.append(UnitLog(stage, name, status, seconds))
+        self.log.append(UnitLog(stage, name, status, seconds, peak_gb))
         return digest
 
     def _write(self, path: Path, value: dict[str, Any]) -> None:
         write_text(path, json.dumps(_canonical(value), indent=2, default=str) + "\n")
 
+    def measured(self) -> list[dict[str, Any]]:
+        """Each unit of this run with the time and peak memory of the run that built it (a reused
+        unit's come from its marker, so a resumed pipeline still reports what each stage cost)."""
+        rows = []
+        for item in self.log:
+            marker = self._marker(item.stage, item.name)
+            recorded = read_json(marker) if marker.is_file() else {}
+            rows.append(
+                {
+                    "stage": item.stage,
+                    "name": item.name,
+                    "status": item.status,
+                    "seconds": recorded.get("seconds", item.seconds),
+                    "peak_gb": recorded.get("peak_gb", item.peak_gb),
+                }
+            )
+        return rows
+
     def summary(self) -> str:
-        """A table of what ran, what was reused and how long each stage took."""
-        rows = [("stage", "unit", "status", "time")]
+        """A table of what ran, what was reused, how long each unit took and its peak memory."""
+        rows = [("stage", "unit", "status", "time", "peak memory")]
         stages: dict[str, float] = {}
         for item in self.log:
-            rows.append((item.stage, item.name, item.status, _duration(item.seconds)))
+            peak = "" if item.peak_gb is None else f"{item.peak_gb:.1f} GB"
+            rows.append((item.stage, item.name, item.status, _duration(item.seconds), peak))
             stages[item.stage] = stages.get(item.stage, 0.0) + item.seconds
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         totals = ", ".join(f"{s} {_duration(t)}" for s, t in stages.items())
         lines.append(f"per stage: {totals}; total {_duration(sum(stages.values()))}")
         return "\n".join(lines)
