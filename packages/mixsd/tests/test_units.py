@@ -28,6 +28,8 @@ def test_each_unit_records_its_own_peak_memory(tmp_path: Path) -> None:
     assert peaks["big"] is not None and peaks["small"] is not None
     # the mark is reset before each unit: the small one does not inherit the big one's 400 MB
     assert peaks["big"] - peaks["small"] > 0.3, peaks
+    for row in units.measured():  # what the process held before the unit, below its peak
+        assert 0 < row["resident_before_gb"] <= row["peak_gb"], row
 
 
 def test_a_reused_unit_reports_the_time_and_memory_of_the_run_that_built_it(

@@ -65,13 +65,13 @@ def _reset_peak_memory() -> bool:
     return True
 
 
-def _peak_memory_gb() -> float | None:
-    """This process's resident high-water mark (VmHWM) in GB, None where /proc is missing."""
+def _resident_gb(field: str) -> float | None:
+    """A memory field of /proc/self/status in GB (VmHWM: the high-water mark, VmRSS: now)."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:
         return None
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) * 1024 / 1e9 if match else None
 
 
@@ -123,10 +123,12 @@ class UnitRunner:
         self._write(marker, {"digest": digest, "status": "running", "inputs": inputs})
         started = time.monotonic()
         peak_was_reset = _reset_peak_memory()
+        # What the process holds before the unit (earlier units' leftovers are part of its peak)
+        before_gb = _resident_gb("VmRSS")
         build()
         seconds = time.monotonic() - started
         # Without a reset the mark would include earlier units: better none than a wrong one.
-        peak_gb = _peak_memory_gb() if peak_was_reset else None
+        peak_gb = _resident_gb("VmHWM") if peak_was_reset else None
         missing = [str(p) for p in outputs if not p.exists()]
         if missing:
             raise RuntimeError(f"[{stage}] {name} finished without writing {missing}")
@@ -137,6 +139,7 @@ class UnitRunner:
                 "status": "complete",
                 "seconds": seconds,
                 "peak_gb": peak_gb,
+                "resident_before_gb": before_gb,
                 "inputs": inputs,
             },
         )
@@ -160,6 +163,7 @@ class UnitRunner:
                     "status": item.status,
                     "seconds": recorded.get("seconds", item.seconds),
                     "peak_gb": recorded.get("peak_gb", item.peak_gb),
+                    "resident_before_gb": recorded.get("resident_before_gb"),
                 }
             )
         return rows
