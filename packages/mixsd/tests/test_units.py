@@ -32,6 +32,29 @@ def test_each_unit_records_its_own_peak_memory(tmp_path: Path) -> None:
         assert 0 < row["resident_before_gb"] <= row["peak_gb"], row
 
 
+_LEFT: list[bytearray] = []
+
+
+def _fragment(out: Path) -> None:
+    """Free 300 MB of small heap blocks but keep the last one: glibc cannot shrink its heap past
+    it, so without a trim the freed pages stay resident."""
+    blocks = [bytearray(100_000) for _ in range(3000)]
+    _LEFT.append(blocks[-1])
+    del blocks
+    out.write_text("done")
+
+
+@pytest.mark.skipif(not LINUX, reason="resident memory is read from /proc")
+def test_memory_an_earlier_unit_freed_is_not_held_by_the_next(tmp_path: Path) -> None:
+    units = UnitRunner(tmp_path, echo=lambda _: None)
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    units.run("stage", "first", {}, [first], lambda: _fragment(first))
+    units.run("stage", "second", {}, [second], lambda: second.write_text("done"))
+    rows = {row["name"]: row for row in units.measured()}
+    # the first unit's peak holds its 300 MB; the second starts without them
+    assert rows["first"]["peak_gb"] - rows["second"]["resident_before_gb"] > 0.25, rows
+
+
 def test_a_reused_unit_reports_the_time_and_memory_of_the_run_that_built_it(
     tmp_path: Path,
 ) -> None:
