@@ -62,7 +62,8 @@ def scored(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
 
 def _statuses(output: str) -> dict[tuple[str, str], str]:
     rows = [line.split() for line in output.splitlines()]
-    return {(r[0], r[1]): r[2] for r in rows if len(r) == 4 and r[0] in ("train", "eval")}
+    # stage, unit, status, time (+ peak memory: "3.9 GB")
+    return {(r[0], r[1]): r[2] for r in rows if len(r) >= 4 and r[0] in ("train", "eval")}
 
 
 @pytest.mark.slow
