@@ -152,10 +152,10 @@ def response_nll_tensors(
             rows = [[*p, *r] for p, r in zip(prompts, responses, strict=True)]
             if padding == "right":
                 ids, attention = pad_right(rows, pad_id)
-                logits = model(
-                    input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False
-                ).logits
                 ids = ids.to(device)
+                logits = model(
+                    input_ids=ids, attention_mask=attention.to(device), use_cache=False
+                ).logits
                 for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
                     nll = token_nll(logits[i], ids[i])
                     out.append(nll[len(p) - 1 : len(p) - 1 + len(r)])  # token t at t - 1

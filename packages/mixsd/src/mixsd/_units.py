@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import hashlib
 import json
@@ -60,20 +61,29 @@ class UnitLog:
     status: str  # "ran", "resumed", "redone" or "reused"
     seconds: float
     peak_gb: float | None = None  # this process's peak resident memory during the unit
+    # the complete marker that describes the unit: written now, or read (reused)
+    marker: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up once (``find_library`` runs ldconfig); None elsewhere."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl)
+        return None
 
 
 def release_memory() -> None:
     """Collect garbage, then return the C heap's free pages to the system (glibc ``malloc_trim``;
     nothing elsewhere). Freed tensors' memory otherwise stays resident for the process's life."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl)
-        return
-    trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _reset_peak_memory() -> bool:
@@ -124,7 +134,7 @@ class UnitRunner:
             and previous.get("status") == "complete"
             and all(p.exists() for p in outputs)
         ):
-            self.log.append(UnitLog(stage, name, "reused", 0.0))
+            self.log.append(UnitLog(stage, name, "reused", 0.0, marker=previous))
             return digest
         status = "ran"
         if previous is not None and previous.get("digest") != digest:
@@ -153,41 +163,36 @@ class UnitRunner:
         missing = [str(p) for p in outputs if not p.exists()]
         if missing:
             raise RuntimeError(f"[{stage}] {name} finished without writing {missing}")
-        self._write(
-            marker,
-            {
-                "digest": digest,
-                "status": "complete",
-                "seconds": seconds,
-                "peak_gb": peak_gb,
-                "resident_before_gb": before_gb,
-                "inputs": inputs,
-            },
-        )
-        self.log.append(UnitLog(stage, name, status, seconds, peak_gb))
+        complete = {
+            "digest": digest,
+            "status": "complete",
+            "seconds": seconds,
+            "peak_gb": peak_gb,
+            "resident_before_gb": before_gb,
+            "inputs": inputs,
+        }
+        self._write(marker, complete)
+        self.log.append(UnitLog(stage, name, status, seconds, peak_gb, complete))
         return digest
 
     def _write(self, path: Path, value: dict[str, Any]) -> None:
         write_text(path, json.dumps(_canonical(value), indent=2, default=str) + "\n")
 
     def measured(self) -> list[dict[str, Any]]:
-        """Each unit of this run with the time and peak memory of the run that built it (a reused
-        unit's come from its marker, so a resumed pipeline still reports what each stage cost)."""
-        rows = []
-        for item in self.log:
-            marker = self._marker(item.stage, item.name)
-            recorded = read_json(marker) if marker.is_file() else {}
-            rows.append(
-                {
-                    "stage": item.stage,
-                    "name": item.name,
-                    "status": item.status,
-                    "seconds": recorded.get("seconds", item.seconds),
-                    "peak_gb": recorded.get("peak_gb", item.peak_gb),
-                    "resident_before_gb": recorded.get("resident_before_gb"),
-                }
-            )
-        return rows
+        """Each unit of this run with the time and memory of the run that built it (a reused
+        unit's come from its marker, so a resumed pipeline still reports what each stage cost;
+        a marker written before memory was recorded has none)."""
+        return [
+            {
+                "stage": item.stage,
+                "name": item.name,
+                "status": item.status,
+                "seconds": item.marker.get("seconds"),
+                "peak_gb": item.marker.get("peak_gb"),
+                "resident_before_gb": item.marker.get("resident_before_gb"),
+            }
+            for item in self.log
+        ]
 
     def summary(self) -> str:
         """A table of what ran, what was reused, how long each unit took and its peak memory."""
