@@ -3,6 +3,7 @@ decoding, masks, sampling."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -172,21 +173,26 @@ POLICIES = {
     "gate": Mixing("gate", tau=1e-3),
     "exchange": Mixing("exchange", kappa=1.0),
     "guard": Mixing("guard", delta=8.0),
+    "gate + answer guard": Mixing("gate", tau=1e-3, answer_guard=True),
 }
 
 
 @pytest.fixture(scope="module")
 def guard_context(tiny_lm, make_records):
-    """(answer variants per record, sentence-ending ids) of the tiny model's records."""
+    """(answer variants, answer check) per record and the sentence-ending ids of the tiny
+    model's records. The check reads the text, as the rollout's verifier does: the answer
+    counts as stated once the text holds three spaces."""
     model, tok = tiny_lm
-    answers = [answer_variants(tok, r["answer"]) for r in make_records()]
-    return answers, ending_token_ids(tok, stop_token_ids(model, tok))
+    records = make_records()
+    answers = [answer_variants(tok, r["answer"]) for r in records]
+    checks = [lambda ids: tok.decode(ids).count(" ") >= 3 for _ in records]
+    return answers, checks, ending_token_ids(tok, stop_token_ids(model, tok))
 
 
 def _reference_rows(tiny_lm, prompts, masks, mixing, guard_context, forced=None):
     model, tok = tiny_lm
     _, naive, expert = prompts
-    answers, ends = guard_context
+    answers, checks, ends = guard_context
     return [
         reference_mixed_row(
             model,
@@ -200,9 +206,10 @@ def _reference_rows(tiny_lm, prompts, masks, mixing, guard_context, forced=None)
             answer_ids=a,
             ending_ids=ends,
             forced=f,
+            answer_check=c,
         )
-        for n, e, m, a, f in zip(
-            naive, expert, masks, answers, forced or [()] * len(masks), strict=True
+        for n, e, m, a, c, f in zip(
+            naive, expert, masks, answers, checks, forced or [()] * len(masks), strict=True
         )
     ]
 
@@ -210,7 +217,7 @@ def _reference_rows(tiny_lm, prompts, masks, mixing, guard_context, forced=None)
 def _traced(tiny_lm, prompts, masks, mixing, guard_context, rows=slice(None), **kwargs):
     model, tok = tiny_lm
     _, naive, expert = prompts
-    answers, ends = guard_context
+    answers, checks, ends = guard_context
     return traced_mixed_rollout(
         model,
         tok,
@@ -222,7 +229,7 @@ def _traced(tiny_lm, prompts, masks, mixing, guard_context, rows=slice(None), **
         mixing=mixing,
         answer_ids=answers[rows],
         ending_ids=ends,
-        **kwargs,
+        **{"answer_checks": checks[rows], **kwargs},
     )
 
 
@@ -270,6 +277,38 @@ def test_traced_bernoulli_and_gate_tau_0_are_the_paper(tiny_lm, prompts, guard_c
         ]
     gated = _traced(tiny_lm, prompts, masks, POLICIES["gate"], guard_context)
     assert [r.tokens for r in gated] != paper  # tau > 0 does change targets
+
+
+def test_answer_guard_keeps_the_naive_side_from_ending_early(
+    tiny_lm, prompts, guard_context
+) -> None:
+    """At alpha 1 the gate takes almost every naive token; with the answer guard and an answer
+    never stated, no naive token that ends a sentence is taken."""
+    ids, _, _ = prompts
+    masks = [draw_mask(1.0, 0, i, 0, STEPS) for i in ids]
+    ends = guard_context[2]
+    never = [lambda ids: False] * len(ids)
+    gate = POLICIES["gate"]
+    plain = _traced(tiny_lm, prompts, masks, gate, guard_context, answer_checks=never)
+    guarded = _traced(
+        tiny_lm,
+        prompts,
+        masks,
+        dataclasses.replace(gate, answer_guard=True),
+        guard_context,
+        answer_checks=never,
+    )
+
+    def naive_endings(rows: list) -> list[int]:
+        return [
+            r.tokens[t]
+            for r in rows
+            for t, c in enumerate(r.sides)
+            if c == "N" and r.tokens[t] in ends
+        ]
+
+    assert naive_endings(plain) and not naive_endings(guarded)
+    assert "N" in "".join(r.sides for r in guarded)  # the gate still mixes elsewhere
 
 
 @pytest.mark.parametrize("policy", ["bernoulli", "guard"])

@@ -484,6 +484,56 @@ def test_guard_records_its_decisions(tiny_lm, data, tmp_path) -> None:
         assert all(r["sides"][s[0]] == "E" for s in r["signals"] if s[3] >= 8.01)
 
 
+def test_answer_guard_asks_the_verifier_whether_the_answer_is_stated(
+    tiny_lm, data, tmp_path
+) -> None:
+    """gate + answer guard at alpha 1: each record is the reference decode whose answer check
+    is the rollout's verifier on the text so far; records and fingerprint name the guard."""
+    from mixsd_core import Mixing, draw_mask, reference_mixed_row, stop_token_ids
+    from mixsd_core._rollout_policy import answer_variants, ending_token_ids
+
+    model, tok = tiny_lm
+    stops = stop_token_ids(model, tok)
+    texts: list[str] = []
+
+    def long_enough(reply: str, answer: str) -> bool:
+        texts.append(reply)
+        return len(reply) >= 8
+
+    settings = dict(alpha=1.0, mixing="gate", tau=1e-3)
+    out = tmp_path / "guarded.jsonl"
+    manifest = _run(
+        tiny_lm,
+        _config(data, out, max_retries=1, answer_guard=True, **settings),
+        verifier=long_enough,
+    )
+    guarded = _lines(out)
+    assert manifest["fingerprint"]["config"]["answer_guard"] is True
+    assert guarded and all(r["answer_guard"] is True and r["mixing"] == "gate" for r in guarded)
+    assert len(texts) > 4 * manifest["decoder_passes"]  # asked along the way, not once a decode
+
+    def text(ids: list[int]) -> str:
+        return tok.decode(ids[:-1] if ids and ids[-1] in stops else ids)
+
+    for r in guarded:
+        reference = reference_mixed_row(
+            model,
+            tok,
+            r["naive_prompt"],
+            r["expert_prompt"],
+            draw_mask(1.0, 0, r["id"], r["attempt"], STEPS),
+            max_new_tokens=STEPS,
+            eos_token_ids=stops,
+            mixing=Mixing("gate", tau=1e-3, answer_guard=True),
+            answer_ids=answer_variants(tok, r["answer"]),
+            ending_ids=ending_token_ids(tok, stops),
+            answer_check=lambda ids: long_enough(text(ids), ""),
+        )
+        assert r["target_ids"] == reference.tokens and r["sides"] == reference.sides
+    unguarded = _config(data, tmp_path / "u.jsonl", max_retries=3, **settings)
+    assert "answer_guard" not in unguarded.settings()
+
+
 def test_repair_redecodes_from_the_costliest_flip(tiny_lm, data, tmp_path) -> None:
     from mixsd_core import draw_mask, reference_mixed_row, stop_token_ids
 
@@ -528,6 +578,8 @@ def test_repair_redecodes_from_the_costliest_flip(tiny_lm, data, tmp_path) -> No
         ({"repair": 1, "temperature": 0.7}, "field 'repair': needs greedy decoding"),
         ({"repair": 1, "no_verify": True}, "field 'repair': repairs verifier failures"),
         ({"mixing": "blind"}, "field 'mixing': must be one of"),
+        ({"mixing": "guard", "answer_guard": True}, "field 'answer_guard': guard has"),
+        ({"answer_guard": True, "temperature": 0.7}, "field 'answer_guard': needs greedy"),
         ({"mixing": "gate", "tau": 1.5}, r"field 'tau': must be in \[0, 1\]"),
     ],
 )

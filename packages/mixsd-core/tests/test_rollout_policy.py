@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from mixsd_core._rollout_policy import (
+    AnswerWatch,
     MixedRow,
     Mixing,
     StepSignals,
@@ -56,6 +58,43 @@ def test_guard() -> None:
     assert not takes_naive(guard, 1, S, writes_answer=True)
     assert not takes_naive(guard, 1, S, naive_ends=True)  # would end before the answer
     assert takes_naive(guard, 1, S, naive_ends=True, stated=True)  # answer already stated
+
+
+def test_answer_guard_adds_the_answer_terms_to_a_policy() -> None:
+    for policy in (Mixing(), Mixing("gate", tau=0.3), Mixing("exchange", kappa=0.36)):
+        guarded = dataclasses.replace(policy, answer_guard=True)
+        assert guarded.reads_answer and not policy.reads_answer
+        # elsewhere the policy decides (each of these takes n on S with bit 1)
+        assert takes_naive(guarded, 1, S) and takes_naive(
+            guarded, 1, S, naive_ends=True, stated=True
+        )
+        for terms in ({"writes_answer": True}, {"naive_ends": True}):
+            assert takes_naive(policy, 1, S, **terms) and not takes_naive(guarded, 1, S, **terms)
+    # the guard only ever keeps the expert: a mask bit 0 stays the expert's
+    assert not takes_naive(Mixing(answer_guard=True), 0, S, stated=True)
+
+
+def test_answer_watch_latches_the_statement() -> None:
+    toy = [[5, 6]]
+    watch = AnswerWatch(toy)
+    assert not watch.stated and watch.expert_writes([1], 5) and not watch.expert_writes([1], 6)
+    for tokens, stated in (([1, 5], False), ([1, 5, 6], True), ([1, 5, 6, 7], True)):
+        watch.update(tokens)
+        assert watch.stated is stated
+    assert AnswerWatch(toy, [5, 6, 9]).stated  # a kept prefix that stated it
+    # A check (the rollout's verifier) decides instead of the variants, and is not asked again
+    # once it said yes.
+    asked: list[list[int]] = []
+
+    def boxed(ids: list[int]) -> bool:
+        asked.append(list(ids))
+        return ids[-1:] == [9]
+
+    watch = AnswerWatch(toy, [5, 6], boxed)
+    assert not watch.stated  # the variant occurs, but not in the verifier's form
+    watch.update([5, 6, 9])
+    watch.update([5, 6, 9, 1])
+    assert watch.stated and asked == [[5, 6], [5, 6, 9]]
 
 
 def test_answer_span(tiny_tokenizer) -> None:

@@ -92,6 +92,8 @@ def test_frontier_extra_settings_combine_policies_and_repair() -> None:
         {"mixing": "gate", "alpha": 0.8, "tau": 0.2, "repair": 2},
         {"repair": 3},  # bernoulli at policy_alpha
         {"mixing": "guard", "delta": 4, "repair": 1},
+        {"mixing": "gate", "alpha": 1.0, "tau": 0.5, "answer_guard": True, "repair": 2},
+        {"alpha": 0.5, "answer_guard": True},
     ]
     config = FrontierConfig(
         data="d", out="o", alphas=[0.5], taus=[0.2], kappas=[], deltas=[], repairs=[],
@@ -104,6 +106,11 @@ def test_frontier_extra_settings_combine_policies_and_repair() -> None:
         ("gate tau 0.2 (alpha 0.8) + repair 2", "gate-tau0.2-a0.8-repair2"),
         ("repair 3 (alpha 0.5)", "repair3-a0.5"),
         ("guard delta 4 + repair 1", "guard-delta4-repair1"),
+        (
+            "gate tau 0.5 (alpha 1) + answer guard + repair 2",
+            "gate-tau0.5-a1-answerguard-repair2",
+        ),
+        ("alpha 0.5 + answer guard", "alpha-0.5-answerguard"),
     ]
     assert settings[2].values == {"mixing": "gate", "alpha": 0.8, "tau": 0.2, "repair": 2}
     for bad, error in [
@@ -112,6 +119,10 @@ def test_frontier_extra_settings_combine_policies_and_repair() -> None:
         ({"alpha": 0.5, "beta": 1}, r"field 'settings.0': unknown keys \['beta'\]"),
         ({"mixing": "gate", "tau": 2.0}, "field 'settings.0.tau': must be in"),
         ({"repair": -1}, "field 'settings.0.repair': must be >= 0"),
+        (
+            {"mixing": "guard", "delta": 2, "answer_guard": True},
+            "field 'settings.0.answer_guard': guard has the answer terms already",
+        ),
         ({"alpha": 0.5}, r"field 'settings': settings \['alpha-0.5'\] are listed twice"),
     ]:
         with pytest.raises(ConfigError, match=error):

@@ -27,12 +27,12 @@ import torch
 
 from mixsd_core._rollout_policy import (
     BERNOULLI,
+    AnswerCheck,
+    AnswerWatch,
     MixedRow,
     Mixing,
     StepSignals,
-    ends_with_answer,
-    expert_writes_answer,
-    states_answer,
+    answer_watches,
     takes_naive,
 )
 from mixsd_core._stop_tokens import stop_token_ids
@@ -101,18 +101,21 @@ def reference_mixed_row(
     answer_ids: Sequence[Sequence[int]] = (),
     ending_ids: Collection[int] = frozenset(),
     forced: Collection[int] = frozenset(),
+    answer_check: AnswerCheck | None = None,
 ) -> MixedRow:
     """``reference_mixed_rollout`` under any mixing policy, with its trace.
 
     At each step both full sequences are recomputed, both greedy tokens and their four
-    log-probabilities read, and ``takes_naive`` decides. ``answer_ids`` (the answer variants)
-    and ``ending_ids`` are guard's; positions in ``forced`` take the expert's token (repair).
+    log-probabilities read, and ``takes_naive`` decides. ``answer_ids`` (the answer variants),
+    ``ending_ids`` and ``answer_check`` (whether a continuation states the answer; see
+    ``AnswerWatch``) are the answer terms'; positions in ``forced`` take the expert's token
+    (repair).
     """
     streams: list[list[int]] = [[], []]
     streams[EXPERT] = _token_ids(tokenizer, expert_prompt)
     streams[NAIVE] = _token_ids(tokenizer, naive_prompt)
     row = MixedRow()
-    stated = False
+    watch = AnswerWatch(answer_ids, check=answer_check)
     for step in range(max_new_tokens):
         logits = [_next_logits(model, prompt + row.tokens) for prompt in streams]
         e, n = int(logits[EXPERT].argmax()), int(logits[NAIVE].argmax())
@@ -123,12 +126,12 @@ def reference_mixed_row(
             int(mask[step]),
             s,
             forced=step in forced,
-            writes_answer=expert_writes_answer(row.tokens, e, answer_ids),
-            stated=stated,
+            writes_answer=watch.expert_writes(row.tokens, e),
+            stated=watch.stated,
             naive_ends=n in ending_ids,
         )
         token = row.add(s, naive, forced=step in forced)
-        stated = stated or ends_with_answer(row.tokens, answer_ids)
+        watch.update(row.tokens)
         if token in eos_token_ids:
             break
     return row
@@ -190,11 +193,12 @@ def traced_mixed_rollout(
     ending_ids: Collection[int] = frozenset(),
     forced: Sequence[Collection[int]] | None = None,
     prefixes: Sequence[MixedRow | None] | None = None,
+    answer_checks: Sequence[AnswerCheck | None] | None = None,
 ) -> list[MixedRow]:
     """``reference_mixed_row`` for a batch of rows: the same tokens, decisions and sides.
 
-    ``answer_ids[i]`` are row i's answer variants (guard); ``forced[i]`` its positions forced
-    to the expert (repair). ``prefixes[i]``, when given, is row i's kept start: it is appended
+    ``answer_ids[i]`` and ``answer_checks[i]`` are row i's answer variants and check (the
+    answer terms); ``forced[i]`` its positions forced to the expert (repair). ``prefixes[i]``, when given, is row i's kept start: it is appended
     to both prompts (prefilled in one forward) and decoding goes on from its end, at position
     ``len(prefix.tokens)`` of the mask, within ``max_new_tokens`` in all.
     """
@@ -203,12 +207,11 @@ def traced_mixed_rollout(
     rows = [
         MixedRow() if p is None else p.prefix(len(p.tokens)) for p in prefixes or [None] * count
     ]
-    answers = list(answer_ids) if answer_ids is not None else [[] for _ in range(count)]
     forced_sets = [set(f) for f in forced] if forced is not None else [set() for _ in range(count)]
     starts = [len(r.tokens) for r in rows]
     if any(start >= max_new_tokens for start in starts):
         raise ValueError("a prefix must be shorter than max_new_tokens")
-    stated = [states_answer(r.tokens, a) for r, a in zip(rows, answers, strict=True)]
+    watches = answer_watches(rows, answer_ids, answer_checks)
 
     def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
         e, n = logits[EXPERT].argmax(-1), logits[NAIVE].argmax(-1)
@@ -224,12 +227,12 @@ def traced_mixed_rollout(
                 int(masks[r][position]),
                 s,
                 forced=is_forced,
-                writes_answer=expert_writes_answer(row.tokens, ek, answers[r]),
-                stated=stated[r],
+                writes_answer=watches[r].expert_writes(row.tokens, ek),
+                stated=watches[r].stated,
                 naive_ends=nk in ending_ids,
             )
             tokens.append(row.add(s, naive, forced=is_forced))
-            stated[r] = stated[r] or ends_with_answer(row.tokens, answers[r])
+            watches[r].update(row.tokens)
         return torch.tensor(tokens, dtype=torch.long, device=e.device)
 
     prompt_sets: list[list[list[int]]] = [[], []]

@@ -163,6 +163,12 @@ class RolloutConfig:
         None,
         f"guard: context lift (nats) that keeps the expert token (None = {DEFAULT_DELTA}).",
     )
+    answer_guard: bool = option(
+        False,
+        "Add guard's answer terms to mixing bernoulli, gate or exchange: the expert writes "
+        "the answer, and the naive token may not end a sentence or the target before the "
+        "verifier passes the text so far.",
+    )
     repair: int = option(
         0,
         "On a verifier failure, re-decode with the naive choice that cost the expert most "
@@ -181,10 +187,11 @@ class RolloutConfig:
         for knob, policy in _KNOB_POLICY.items():
             if getattr(self, knob) is not None and self.mixing != policy:
                 raise ConfigError(f"only mixing '{policy}' reads it", field=knob)
+        if self.answer_guard and self.mixing == "guard":
+            raise ConfigError("guard has the answer terms already", field="answer_guard")
         if self.traced and self.temperature != 0:
-            name = (
-                "repair" if self.repair else ("mixing" if self.mixing != "bernoulli" else "trace")
-            )
+            adaptive = ("mixing", self.mixing != "bernoulli"), ("answer_guard", self.answer_guard)
+            name = "repair" if self.repair else next((f for f, on in adaptive if on), "trace")
             raise ConfigError("needs greedy decoding (temperature 0)", field=name)
         if self.repair and self.no_verify:
             raise ConfigError(
@@ -212,7 +219,7 @@ class RolloutConfig:
     @property
     def traced(self) -> bool:
         """Whether the records carry the per-position trace (and the manifest its summary)."""
-        return self.mixing != "bernoulli" or self.repair > 0 or self.trace
+        return self.mixing != "bernoulli" or self.answer_guard or self.repair > 0 or self.trace
 
     @property
     def mixing_policy(self) -> Mixing:
@@ -222,18 +229,21 @@ class RolloutConfig:
             DEFAULT_TAU if self.tau is None else self.tau,
             DEFAULT_KAPPA if self.kappa is None else self.kappa,
             DEFAULT_DELTA if self.delta is None else self.delta,
+            self.answer_guard,
         )
 
     def settings(self) -> dict[str, Any]:
         """What makes this config's output what it is: every field but ``overwrite`` and the
         engine's sharding and memory options (they change where the tokens are computed, not
         which); ``parallel_redraws`` only when on (outputs written before it existed were
-        decoded one redraw per round, which is off: they keep their fingerprint); the
+        decoded one redraw per round, which is off: they keep their fingerprint), likewise
+        ``answer_guard``; the
         adaptive-mixing fields only when one differs from its default (a bernoulli rollout's
         settings are what they were before those fields existed)."""
         values = {k: v for k, v in asdict(self).items() if k not in _NOT_SETTINGS}
-        if not values["parallel_redraws"]:
-            del values["parallel_redraws"]
+        for name in ("parallel_redraws", "answer_guard"):
+            if not values[name]:
+                del values[name]
         defaults = {f: _FIELD_DEFAULTS[f] for f in MIXING_FIELDS}
         if all(values[f] == defaults[f] for f in MIXING_FIELDS):
             for name in MIXING_FIELDS:

@@ -14,8 +14,14 @@ the same token, so only disagreement positions matter. A policy answers "take n?
   answer (``e`` is the next token of an answer variant whose earlier tokens end the
   continuation; the first answer token counts), and where the naive token would end the
   sentence (a stop token, or a token whose text holds a newline or ends in ``.``, ``!``, ``?``)
-  before the answer has been stated (an answer variant occurs in the continuation). The answer
-  variants are the token ids of the gold answer with and without a leading space.
+  before the answer has been stated. The answer variants are the token ids of the gold answer
+  with and without a leading space. "Stated": where the rollout has a verifier, the verifier
+  passes the continuation so far (so with ``boxed`` an answer named outside ``\\boxed{}`` is
+  not stated yet); without one, an answer variant occurs in it.
+
+``answer_guard`` (combinable with ``bernoulli``, ``gate`` and ``exchange``) adds guard's two
+answer terms to that policy: the expert writes the answer, and the naive side may not end a
+sentence (or the target) before the answer is stated. The policy decides everywhere else.
 
 ``exchange`` and ``guard`` ignore the mask, so their rollouts are deterministic: a redraw would
 repeat a failed target (``decode_with_retries`` then drops it at once, unless repair flips).
@@ -29,7 +35,7 @@ each disagreement position, the signals the policies read.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +43,12 @@ __all__ = [
     "BERNOULLI",
     "MIXINGS",
     "MIXING_KNOBS",
+    "AnswerWatch",
     "MixedRow",
     "Mixing",
     "StepSignals",
     "answer_variants",
+    "answer_watches",
     "ending_token_ids",
     "expert_writes_answer",
     "failure_point",
@@ -64,10 +72,16 @@ class Mixing:
     tau: float = DEFAULT_TAU  # gate
     kappa: float = DEFAULT_KAPPA  # exchange
     delta: float = DEFAULT_DELTA  # guard
+    answer_guard: bool = False  # guard's answer terms on top of the policy
 
     def __post_init__(self) -> None:
         if self.policy not in MIXINGS:
             raise ValueError(f"mixing must be one of {list(MIXINGS)}, got {self.policy!r}")
+
+    @property
+    def reads_answer(self) -> bool:
+        """Whether decisions read the answer terms (guard, or any policy with answer_guard)."""
+        return self.policy == "guard" or self.answer_guard
 
     @property
     def uses_mask(self) -> bool:
@@ -123,13 +137,15 @@ def takes_naive(
     :func:`ending_token_ids`). ``forced``: a repair flip."""
     if forced:
         return False
+    if mixing.reads_answer and (writes_answer or (naive_ends and not stated)):
+        return False  # the fact is at stake
     if mixing.policy == "bernoulli":
         return bit == 1
     if mixing.policy == "gate":
         return bit == 1 and (mixing.tau == 0 or s.lpe_n - s.lpe_e >= math.log(mixing.tau))
     if mixing.policy == "exchange":
         return s.expert_cost <= mixing.kappa * s.naive_gain
-    return not (s.lift >= mixing.delta or writes_answer or (naive_ends and not stated))
+    return s.lift < mixing.delta  # guard
 
 
 # ---------------------------------------------------------------------------- answer span
@@ -179,6 +195,46 @@ def expert_writes_answer(
             if v[j] == expert_token and (j == 0 or list(tokens[-j:]) == list(v[:j])):
                 return True
     return False
+
+
+AnswerCheck = Callable[[list[int]], bool]  # does this continuation state the answer?
+
+
+class AnswerWatch:
+    """One row's answer terms while it is decoded: its answer variants and whether the
+    continuation has stated the answer (``check``, the verifier, when given; else a variant
+    occurs in it). Once stated it stays stated."""
+
+    def __init__(
+        self,
+        variants: Sequence[Sequence[int]] = (),
+        tokens: Sequence[int] = (),
+        check: AnswerCheck | None = None,
+    ) -> None:
+        self.variants, self.check = variants, check
+        self.stated = check(list(tokens)) if check else states_answer(tokens, variants)
+
+    def expert_writes(self, tokens: Sequence[int], expert_token: int) -> bool:
+        return expert_writes_answer(tokens, expert_token, self.variants)
+
+    def update(self, tokens: list[int]) -> None:
+        """After a token is appended to ``tokens``."""
+        if not self.stated:
+            self.stated = (
+                self.check(tokens) if self.check else ends_with_answer(tokens, self.variants)
+            )
+
+
+def answer_watches(
+    rows: Sequence[MixedRow],
+    answer_ids: Sequence[Sequence[Sequence[int]]] | None,
+    answer_checks: Sequence[AnswerCheck | None] | None,
+) -> list[AnswerWatch]:
+    """The batched decoders' watches: row i's from its variants, kept tokens and check."""
+    count = len(rows)
+    variants = list(answer_ids) if answer_ids is not None else [[] for _ in range(count)]
+    checks = list(answer_checks) if answer_checks is not None else [None] * count
+    return [AnswerWatch(v, r.tokens, c) for r, v, c in zip(rows, variants, checks, strict=True)]
 
 
 # ---------------------------------------------------------------------------- traced rows

@@ -237,7 +237,7 @@ class _Targets:
             for task, name in self.verifier_names.items()
         }
         # Guard's and repair's sentence ends; each traced attempt's row until it is verified.
-        needs_ends = config.mixing == "guard" or config.repair > 0
+        needs_ends = config.mixing_policy.reads_answer or config.repair > 0
         self.ending_ids = ending_token_ids(tokenizer, self.stops) if needs_ends else frozenset()
         self.rows: dict[tuple[int, int], MixedRow] = {}  # (index, attempt) -> row
 
@@ -277,6 +277,21 @@ class _Targets:
 
         return repair
 
+    def _answer_check(self, i: int) -> Callable[[list[int]], bool] | None:
+        """The answer terms' "stated" for record i: its verifier passes the text so far (None
+        when no policy term reads it, or without verification)."""
+        if not self.config.mixing_policy.reads_answer or self.config.no_verify:
+            return None
+        import kgworld
+
+        source, verifier = self.records[i], self.verifiers[self.tasks[i]]
+        return lambda ids: kgworld.verify_record(self._text(ids), source, verifier)
+
+    def _text(self, ids: list[int]) -> str:
+        """A target's text: it stops before the end token (target_ids keep it)."""
+        ended = bool(ids) and ids[-1] in self.stops
+        return self.tokenizer.decode(ids[:-1] if ended else ids, skip_special_tokens=False)
+
     def _answers(self, i: int) -> list[list[int]]:
         answer = self.records[i].get("answer")
         return answer_variants(self.tokenizer, answer) if answer else []
@@ -311,6 +326,7 @@ class _Targets:
                 ending_ids=self.ending_ids,
                 forced=[a.forced for a in attempts],
                 prefixes=[a.resume for a in attempts],
+                answer_checks=[self._answer_check(i) for i in rows],
             )
         decode: Callable[..., list[list[int]]]
         if config.backend == "vllm":
@@ -349,8 +365,7 @@ class _Targets:
         source = self.records[i]
         record = {k: source.get(k) for k in _SHARED_FIELDS}
         record.update(
-            # The text stops before the end token; target_ids and mask keep it (it was generated).
-            target=self.tokenizer.decode(ids[:-1] if ended else ids, skip_special_tokens=False),
+            target=self._text(ids),
             gold_target=source["target"],
             target_ids=ids,
             mask=attempt.mask[: len(ids)],
@@ -367,6 +382,7 @@ class _Targets:
             record.update(
                 mask=output.takes_naive,  # the decision taken, not the drawn bit
                 mixing=self.config.mixing,
+                **({"answer_guard": True} if self.config.answer_guard else {}),
                 sides=output.sides,
                 # [position, lpE(e) - lpE(n), lpN(n) - lpN(e), lpE(e) - lpN(e)], 2 decimals
                 signals=[[int(s[0]), *(round(v, 2) for v in s[1:])] for s in output.signals],

@@ -40,12 +40,11 @@ from typing import Any
 from mixsd_core._rollout_config import RolloutError
 from mixsd_core._rollout_policy import (
     BERNOULLI,
+    AnswerCheck,
     MixedRow,
     Mixing,
     StepSignals,
-    ends_with_answer,
-    expert_writes_answer,
-    states_answer,
+    answer_watches,
     takes_naive,
 )
 
@@ -297,6 +296,7 @@ def vllm_traced_rollout(
     ending_ids: Collection[int] = frozenset(),
     forced: Sequence[Collection[int]] | None = None,
     prefixes: Sequence[MixedRow | None] | None = None,
+    answer_checks: Sequence[AnswerCheck | None] | None = None,
     top_logprobs: int | None = None,
 ) -> list[MixedRow]:
     """``traced_mixed_rollout`` on vLLM: one step per token, both sides per row (see above).
@@ -315,9 +315,8 @@ def vllm_traced_rollout(
     rows = [
         MixedRow() if p is None else p.prefix(len(p.tokens)) for p in prefixes or [None] * count
     ]
-    answers = list(answer_ids) if answer_ids is not None else [[] for _ in range(count)]
     forced_sets = [set(f) for f in forced] if forced is not None else [set() for _ in range(count)]
-    stated = [states_answer(r.tokens, a) for r, a in zip(rows, answers, strict=True)]
+    watches = answer_watches(rows, answer_ids, answer_checks)
     stops = {int(t) for t in eos_token_ids}
     top_k = TOP_LOGPROBS if top_logprobs is None else top_logprobs
     params = vllm.SamplingParams(
@@ -347,8 +346,8 @@ def vllm_traced_rollout(
             position = len(rows[r].tokens)
             guard = dict(
                 forced=position in forced_sets[r],
-                writes_answer=expert_writes_answer(rows[r].tokens, e, answers[r]),
-                stated=stated[r],
+                writes_answer=watches[r].expert_writes(rows[r].tokens, e),
+                stated=watches[r].stated,
                 naive_ends=n in ending_ids,
             )
             naive, exact = _decide(
@@ -357,7 +356,7 @@ def vllm_traced_rollout(
             decided += e != n
             bounded += not exact
             token = rows[r].add(s, naive, forced=guard["forced"])
-            stated[r] = stated[r] or ends_with_answer(rows[r].tokens, answers[r])
+            watches[r].update(rows[r].tokens)
             if token not in stops and len(rows[r].tokens) < max_new_tokens:
                 still_active.append(r)
         active = still_active

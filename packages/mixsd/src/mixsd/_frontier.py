@@ -98,8 +98,9 @@ class FrontierConfig:
         default_factory=list,
         metadata={
             "help": "More settings, each a mapping of mixing, alpha (default policy_alpha), "
-            "the policy's knob (tau, kappa or delta) and repair, e.g. {mixing: gate, alpha: "
-            "0.8, tau: 0.2, repair: 2}: combinations the lists above do not make."
+            "the policy's knob (tau, kappa or delta), answer_guard and repair, e.g. {mixing: "
+            "gate, alpha: 0.8, tau: 0.2, answer_guard: true, repair: 2}: combinations the "
+            "lists above do not make."
         },
     )
     attempts: int = option(10, "Attempts per example (max_retries + 1).", min=1)
@@ -163,24 +164,30 @@ class Setting:
     values: dict[str, Any]  # mixing, alpha and the knob (or repair)
 
 
-SETTING_KEYS = ("mixing", "alpha", *MIXING_KNOBS.values(), "repair")
+SETTING_KEYS = ("mixing", "alpha", *MIXING_KNOBS.values(), "answer_guard", "repair")
 
 
 def make_setting(values: dict[str, Any]) -> Setting:
-    """The setting of mixing ``values`` (mixing, alpha, its knob, repair), named by one rule:
-    ``alpha 0.5``, ``gate tau 0.2 (alpha 0.5)``, ``guard delta 2``, ``repair 2 (alpha 0.5)``,
-    ``gate tau 0.2 (alpha 0.8) + repair 2``."""
+    """The setting of mixing ``values`` (mixing, alpha, its knob, answer_guard, repair), named
+    by one rule: ``alpha 0.5``, ``gate tau 0.2 (alpha 0.5)``, ``guard delta 2``, ``repair 2
+    (alpha 0.5)``, ``gate tau 0.2 (alpha 0.8) + answer guard + repair 2``."""
     mixing, alpha, repair = values["mixing"], values["alpha"], values.get("repair", 0)
+    guarded = values.get("answer_guard", False)
+    if mixing == "bernoulli" and repair and not guarded:  # the repairs list's own settings
+        return Setting(
+            f"repair {repair} (alpha {alpha:g})", f"repair{repair}-a{alpha:g}", dict(values)
+        )
     if mixing == "bernoulli":
-        label = f"repair {repair} (alpha {alpha:g})" if repair else f"alpha {alpha:g}"
-        stem = f"repair{repair}-a{alpha:g}" if repair else f"alpha-{alpha:g}"
+        label, stem = f"alpha {alpha:g}", f"alpha-{alpha:g}"
     else:
         knob = MIXING_KNOBS[mixing]
         label, stem = f"{mixing} {knob} {values[knob]:g}", f"{mixing}-{knob}{values[knob]:g}"
         if Mixing(mixing).uses_mask:  # exchange and guard ignore it: their alpha is not named
             label, stem = f"{label} (alpha {alpha:g})", f"{stem}-a{alpha:g}"
-        if repair:
-            label, stem = f"{label} + repair {repair}", f"{stem}-repair{repair}"
+    if guarded:
+        label, stem = f"{label} + answer guard", f"{stem}-answerguard"
+    if repair:
+        label, stem = f"{label} + repair {repair}", f"{stem}-repair{repair}"
     return Setting(label, stem, dict(values))
 
 
@@ -222,6 +229,7 @@ def _rollout_config(config: FrontierConfig, setting: Setting) -> RolloutConfig:
         "max_retries": config.attempts - 1,
         "trace": True,
         "repair": 0,
+        "answer_guard": False,
         "tau": None,
         "kappa": None,
         "delta": None,
