@@ -27,7 +27,6 @@ from typing import Any
 import torch
 
 from mixsd_core import (
-    Mixing,
     draw_mask,
     load_model,
     mixed_rollout,
@@ -38,14 +37,8 @@ from mixsd_core import (
 )
 from mixsd_core._rollout_policy import answer_variants, ending_token_ids
 from mixsd_core.pytest_plugin import make_records
-from mixsd_core.testing import build_tiny_model
+from mixsd_core.testing import EXAMPLE_POLICIES, build_tiny_model
 
-POLICIES = {
-    "bernoulli": Mixing(),
-    "gate": Mixing("gate", tau=1e-3),
-    "exchange": Mixing("exchange", kappa=1.0),
-    "guard": Mixing("guard", delta=8.0),
-}
 QWEN3_1_7B: dict[str, Any] = {
     "hidden_size": 2048,
     "num_hidden_layers": 28,
@@ -72,7 +65,7 @@ def policy_agreement(folder: Path, device: str, dtype: str, steps: int, batch: i
     ends = ending_token_ids(tok, eos)
     masks = [draw_mask(0.5, 1, r["id"], 0, steps) for r in records]
     out = {}
-    for name, mixing in POLICIES.items():
+    for name, mixing in EXAMPLE_POLICIES.items():
         got = []
         for s in range(0, len(records), batch):
             part = slice(s, s + batch)
@@ -150,7 +143,7 @@ def rollout_speed(
                 masks[:n],
                 max_new_tokens=steps,
                 eos_token_ids=[],
-                mixing=POLICIES["guard"],
+                mixing=EXAMPLE_POLICIES["guard"],
                 answer_ids=[[] for _ in range(n)],
             )
         ],

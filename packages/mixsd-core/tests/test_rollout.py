@@ -24,6 +24,7 @@ from mixsd_core import (
     traced_mixed_rollout,
 )
 from mixsd_core._rollout_policy import answer_variants, ending_token_ids
+from mixsd_core.testing import EXAMPLE_POLICIES
 
 STEPS = 20
 
@@ -166,16 +167,6 @@ def test_greedy_generate_is_generate(tiny_lm, prompts, batch_size) -> None:
 
 # ---------------------------------------------------------------------------- adaptive mixing
 
-# Knobs that split the tiny model's disagreements between the sides (its context lifts range
-# 0-16 nats, the expert's cost of the naive token 0.5-19).
-POLICIES = {
-    "bernoulli": Mixing(),
-    "gate": Mixing("gate", tau=1e-3),
-    "exchange": Mixing("exchange", kappa=1.0),
-    "guard": Mixing("guard", delta=8.0),
-    "gate + answer guard": Mixing("gate", tau=1e-3, answer_guard=True),
-}
-
 
 @pytest.fixture(scope="module")
 def guard_context(tiny_lm, make_records):
@@ -233,13 +224,13 @@ def _traced(tiny_lm, prompts, masks, mixing, guard_context, rows=slice(None), **
     )
 
 
-@pytest.mark.parametrize("policy", sorted(POLICIES))
+@pytest.mark.parametrize("policy", sorted(EXAMPLE_POLICIES))
 @pytest.mark.parametrize("batch_size", [3, 8])
 def test_traced_batched_equals_reference(
     tiny_lm, prompts, guard_context, policy, batch_size
 ) -> None:
     ids, _, _ = prompts
-    mixing = POLICIES[policy]
+    mixing = EXAMPLE_POLICIES[policy]
     masks = [draw_mask(0.5, 1, i, 0, STEPS) for i in ids]
     got = []
     for s in range(0, len(ids), batch_size):
@@ -275,7 +266,7 @@ def test_traced_bernoulli_and_gate_tau_0_are_the_paper(tiny_lm, prompts, guard_c
         assert [r.takes_naive for r in rows] == [
             m[: len(p)] for m, p in zip(masks, paper, strict=True)
         ]
-    gated = _traced(tiny_lm, prompts, masks, POLICIES["gate"], guard_context)
+    gated = _traced(tiny_lm, prompts, masks, EXAMPLE_POLICIES["gate"], guard_context)
     assert [r.tokens for r in gated] != paper  # tau > 0 does change targets
 
 
@@ -288,7 +279,7 @@ def test_answer_guard_keeps_the_naive_side_from_ending_early(
     masks = [draw_mask(1.0, 0, i, 0, STEPS) for i in ids]
     ends = guard_context[2]
     never = [lambda ids: False] * len(ids)
-    gate = POLICIES["gate"]
+    gate = EXAMPLE_POLICIES["gate"]
     plain = _traced(tiny_lm, prompts, masks, gate, guard_context, answer_checks=never)
     guarded = _traced(
         tiny_lm,
@@ -318,7 +309,7 @@ def test_resuming_from_a_prefix_equals_the_forced_reference(
     """Repair's re-decode (kept prefix + a forced position) is the method with that position
     forced from the start."""
     ids, _, _ = prompts
-    mixing = POLICIES[policy]
+    mixing = EXAMPLE_POLICIES[policy]
     masks = [draw_mask(0.5, 4, i, 0, STEPS) for i in ids]
     first = _traced(tiny_lm, prompts, masks, mixing, guard_context)
     flips = [next((t for t, c in enumerate(r.sides) if c == "N"), None) for r in first]

@@ -60,10 +60,10 @@ def scored(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
     yield calls
 
 
-def _statuses(output: str) -> dict[tuple[str, str], str]:
-    rows = [line.split() for line in output.splitlines()]
-    # stage, unit, status, time (+ peak memory: "3.9 GB")
-    return {(r[0], r[1]): r[2] for r in rows if len(r) >= 4 and r[0] in ("train", "eval")}
+def _statuses(run: Path) -> dict[tuple[str, str], str]:
+    """(stage, unit) -> status of the training and evaluation units, from run.json."""
+    units = json.loads((run / "run.json").read_text())["units"]
+    return {(u["stage"], u["name"]): u["status"] for u in units if u["stage"] in ("train", "eval")}
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_sweep_trains_each_rate_picks_on_validation_and_resumes(
     scored.clear()
     again = runner.invoke(app, ["run", str(config), "--quiet"])
     assert again.exit_code == 0, again.output
-    statuses = _statuses(again.output)
+    statuses = _statuses(run)
     assert {k[1] for k in statuses if k[0] == "train"} == {"sft@lr0.0001", "sft@lr0.001", "sft"}
     assert set(statuses.values()) == {"reused"}, again.output
     assert scored == []
@@ -116,7 +116,7 @@ def test_sweep_trains_each_rate_picks_on_validation_and_resumes(
     wider = _config(tmp_path, tiny_model_dir, train=grid)
     third = runner.invoke(app, ["run", str(wider), "--quiet"])
     assert third.exit_code == 0, third.output
-    statuses = _statuses(third.output)
+    statuses = _statuses(run)
     assert statuses[("train", "sft@lr0.0001")] == "reused"
     assert statuses[("train", "sft@lr0.003")] == "ran"
     assert statuses[("train", "sft")] == "redone"

@@ -20,9 +20,11 @@ from pathlib import Path
 
 # The same ChatML template the registry gives a GGUF without one.
 from mixsd_core._model_registry import CHATML_TEMPLATE
+from mixsd_core._rollout_policy import Mixing
 
 __all__ = [
     "CHATML_TEMPLATE",
+    "EXAMPLE_POLICIES",
     "HYBRID_THINKING_TEMPLATE",
     "SPECIAL_TOKENS",
     "THINKING_OFF_REPLY_START",
@@ -31,6 +33,17 @@ __all__ = [
 ]
 
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>")
+
+# One setting per mixing policy whose knob splits the tiny model's disagreements between the
+# sides (its context lifts range 0-16 nats, the expert's cost of the naive token 0.5-19), so a
+# test comparing decoders sees both sides taken; the GPU check uses the same settings.
+EXAMPLE_POLICIES = {
+    "bernoulli": Mixing(),
+    "gate": Mixing("gate", tau=1e-3),
+    "exchange": Mixing("exchange", kappa=1.0),
+    "guard": Mixing("guard", delta=8.0),
+    "gate + answer guard": Mixing("gate", tau=1e-3, answer_guard=True),
+}
 
 # A hybrid-thinking ChatML template with Qwen3's ``enable_thinking`` switch, cut down to what the
 # pipeline renders (no tools, no system-prompt handling). As in Qwen3's: with thinking off the
