@@ -99,8 +99,12 @@ def test_answer_watch_latches_the_statement() -> None:
 
 def test_answer_span(tiny_tokenizer) -> None:
     variants = answer_variants(tiny_tokenizer, "Ormavel Dynamics")
-    assert len(variants) == 2 and all(variants)
-    assert tiny_tokenizer.decode(variants[1]) == " Ormavel Dynamics"
+    assert [tiny_tokenizer.decode(v) for v in variants] == [
+        "Ormavel Dynamics",
+        " Ormavel Dynamics",
+        "\\boxed{Ormavel Dynamics",
+        " \\boxed{Ormavel Dynamics",
+    ]
     v = variants[1]
     text = [7, 8, *v, 9]
     assert states_answer(text, variants) and not states_answer(text[:-2], variants)

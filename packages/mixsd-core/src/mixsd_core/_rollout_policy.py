@@ -15,9 +15,10 @@ the same token, so only disagreement positions matter. A policy answers "take n?
   continuation; the first answer token counts), and where the naive token would end the
   sentence (a stop token, or a token whose text holds a newline or ends in ``.``, ``!``, ``?``)
   before the answer has been stated. The answer variants are the token ids of the gold answer
-  with and without a leading space. "Stated": where the rollout has a verifier, the verifier
-  passes the continuation so far (so with ``boxed`` an answer named outside ``\\boxed{}`` is
-  not stated yet); without one, an answer variant occurs in it.
+  and of ``\\boxed{`` + the answer, each with and without a leading space. "Stated": where
+  the rollout has a verifier, the verifier passes the continuation so far (so with ``boxed`` an
+  answer named outside ``\\boxed{}`` is not stated yet); without one, an answer variant occurs
+  in it.
 
 ``answer_guard`` (combinable with ``bernoulli``, ``gate`` and ``exchange``) adds guard's two
 answer terms to that policy: the expert writes the answer, and the naive side may not end a
@@ -152,9 +153,11 @@ def takes_naive(
 
 
 def answer_variants(tokenizer: Any, answer: str) -> list[list[int]]:
-    """The gold answer's token ids as the continuation may hold them: alone and after a space."""
+    """The gold answer's token ids as the continuation may hold them: alone, and opened by
+    ``\\boxed{`` as every prompt asks it written (the closing brace left out: the tokenizer
+    merges it with what follows, e.g. ``}.``), each also after a space."""
     variants: list[list[int]] = []
-    for text in (answer, f" {answer}"):
+    for text in (answer, f" {answer}", f"\\boxed{{{answer}", f" \\boxed{{{answer}"):
         ids = [int(t) for t in tokenizer(text, add_special_tokens=False)["input_ids"]]
         if ids and ids not in variants:
             variants.append(ids)
