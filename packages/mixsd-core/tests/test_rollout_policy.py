@@ -130,6 +130,10 @@ def test_repair_picks_the_costliest_naive_choice_before_the_failure() -> None:
     row = _row([10, 11, 12, 99, 13, 14], "NEN.NN", {0: 1.0, 2: 2.0, 4: 9.0})
     assert failure_point(row, answer, ends) == 3
     assert repair_position(row, answer, ends) == 2  # 4 costs more but comes after the failure
+    # no naive choice up to the failure point: the costliest anywhere (the naive side led the
+    # text to an unverified end later on, e.g. an answer named without its box)
+    late = _row([10, 11, 12, 99, 13, 14], "EE..NN", {4: 1.0, 5: 3.0})
+    assert repair_position(late, answer, ends) == 5
     # the answer stated before the end: no early failure, the whole row counts
     stated = _row([50, 51, 99, 13], "N.NN", {0: 1.0, 3: 4.0})
     assert failure_point(stated, answer, ends) == 3

@@ -304,10 +304,12 @@ def repair_position(
     row: MixedRow, variants: Sequence[Sequence[int]], ending_ids: Collection[int]
 ) -> int | None:
     """The naive choice to flip back to the expert after a verifier failure: among positions up
-    to the failure point where the naive token was taken over a different expert token, the one
-    that cost the expert most (``lpE(e) - lpE(n)``; the earliest on a tie). None: no such one."""
+    to the failure point where the naive token was taken over a different expert token (or,
+    when there is none, at any position), the one that cost the expert most
+    (``lpE(e) - lpE(n)``; the earliest on a tie). None: no naive choice at all."""
     end = failure_point(row, variants, ending_ids)
-    candidates = [s for s in row.signals if s[0] <= end and row.sides[int(s[0])] == "N"]
+    naive = [s for s in row.signals if row.sides[int(s[0])] == "N"]
+    candidates = [s for s in naive if s[0] <= end] or naive
     if not candidates:
         return None
     best = max(candidates, key=lambda s: (s[1], -s[0]))
