@@ -198,9 +198,10 @@ def traced_mixed_rollout(
     """``reference_mixed_row`` for a batch of rows: the same tokens, decisions and sides.
 
     ``answer_ids[i]`` and ``answer_checks[i]`` are row i's answer variants and check (the
-    answer terms); ``forced[i]`` its positions forced to the expert (repair). ``prefixes[i]``, when given, is row i's kept start: it is appended
-    to both prompts (prefilled in one forward) and decoding goes on from its end, at position
-    ``len(prefix.tokens)`` of the mask, within ``max_new_tokens`` in all.
+    answer terms); ``forced[i]`` its positions forced to the expert (repair). ``prefixes[i]``,
+    when given, is row i's kept start: it is appended to both prompts (prefilled in one
+    forward) and decoding goes on from its end, at position ``len(prefix.tokens)`` of the mask,
+    within ``max_new_tokens`` in all.
     """
     _check_rows(naive_prompts, expert_prompts, masks, max_new_tokens)
     count = len(masks)

@@ -237,9 +237,8 @@ class RolloutConfig:
         engine's sharding and memory options (they change where the tokens are computed, not
         which); ``parallel_redraws`` only when on (outputs written before it existed were
         decoded one redraw per round, which is off: they keep their fingerprint), likewise
-        ``answer_guard``; the
-        adaptive-mixing fields only when one differs from its default (a bernoulli rollout's
-        settings are what they were before those fields existed)."""
+        ``answer_guard``; the adaptive-mixing fields only when one differs from its default (a
+        bernoulli rollout's settings are what they were before those fields existed)."""
         values = {k: v for k, v in asdict(self).items() if k not in _NOT_SETTINGS}
         for name in ("parallel_redraws", "answer_guard"):
             if not values[name]:

@@ -44,6 +44,7 @@ __all__ = [
     "BERNOULLI",
     "MIXINGS",
     "MIXING_KNOBS",
+    "AnswerCheck",
     "AnswerWatch",
     "MixedRow",
     "Mixing",

@@ -39,6 +39,7 @@ from mixsd_core._rollout_io import (
     write_output,
 )
 from mixsd_core._rollout_policy import (
+    AnswerCheck,
     MixedRow,
     answer_variants,
     ending_token_ids,
@@ -277,7 +278,7 @@ class _Targets:
 
         return repair
 
-    def _answer_check(self, i: int) -> Callable[[list[int]], bool] | None:
+    def _answer_check(self, i: int) -> AnswerCheck | None:
         """The answer terms' "stated" for record i: its verifier passes the text so far (None
         when no policy term reads it, or without verification)."""
         if not self.config.mixing_policy.reads_answer or self.config.no_verify:
