@@ -293,6 +293,7 @@ def test_a_method_with_its_own_rollout_options_gets_its_own_rollout_file(
 ) -> None:
     """{method: mixsd, alpha: 0.5, rollout: {mixing: gate, tau: 0.2}} beside plain mixsd@0.5:
     two rollout files, the plain one built exactly as before (same settings, same name)."""
+    from mixsd._methods import method_label
     from mixsd._run_config import load_run_config
     from mixsd._stages.rollout import rollout_config
 
@@ -316,6 +317,9 @@ def test_a_method_with_its_own_rollout_options_gets_its_own_rollout_file(
         "mixsd-a0.5-gate-tau0.2",
         gate["rollout"],
     )
+    guarded = {"mixing": "gate", "tau": 0.5, "answer_guard": True, "repair": 2}
+    assert method_label("mixsd", 1.0, guarded) == "mixsd-a1-gate-answer_guard-repair2-tau0.5"
+    assert method_label("mixsd", 0.5, {"answer_guard": False}) == "mixsd-a0.5-no_answer_guard"
 
 
 @pytest.mark.slow

@@ -48,16 +48,19 @@ def method_label(
     method: str, alpha: float | None = None, rollout: Mapping[str, Any] | None = None
 ) -> str:
     """``sft``, ``mixsd-a0.3``, ``mixsd-a0.5-gate-tau0.2``: a method's default label (its
-    rollout options after the alpha: the mixing policy by name, then each other key and value)."""
+    rollout options after the alpha: the mixing policy by name, then each other key and value;
+    a switch by its name alone, ``mixsd-a1-gate-answer_guard-tau0.5``)."""
     if alpha is None:
         return method
     items = sorted((rollout or {}).items(), key=lambda kv: (kv[0] != "mixing", kv[0]))
-    parts = [str(v) if k == "mixing" else f"{k}{_short(v)}" for k, v in items]
+    parts = [str(v) if k == "mixing" else _part(k, v) for k, v in items]
     return "-".join([f"{method}-a{alpha:g}", *parts])
 
 
-def _short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _part(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return key if value else f"no_{key}"
+    return f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
 
 
 def rollout_key(label: str) -> str:
