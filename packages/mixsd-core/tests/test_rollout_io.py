@@ -484,12 +484,29 @@ def test_guard_records_its_decisions(tiny_lm, data, tmp_path) -> None:
         assert all(r["sides"][s[0]] == "E" for s in r["signals"] if s[3] >= 8.01)
 
 
+def _reference_row(tiny_lm, record: dict[str, Any], mask: list[int], **policy: Any) -> Any:
+    """``reference_mixed_row`` for a written record's prompts under ``mask`` and ``policy``."""
+    from mixsd_core import reference_mixed_row, stop_token_ids
+
+    model, tok = tiny_lm
+    return reference_mixed_row(
+        model,
+        tok,
+        record["naive_prompt"],
+        record["expert_prompt"],
+        mask,
+        max_new_tokens=STEPS,
+        eos_token_ids=stop_token_ids(model, tok),
+        **policy,
+    )
+
+
 def test_answer_guard_asks_the_verifier_whether_the_answer_is_stated(
     tiny_lm, data, tmp_path
 ) -> None:
     """gate + answer guard at alpha 1: each record is the reference decode whose answer check
     is the rollout's verifier on the text so far; records and fingerprint name the guard."""
-    from mixsd_core import Mixing, draw_mask, reference_mixed_row, stop_token_ids
+    from mixsd_core import Mixing, draw_mask, stop_token_ids
     from mixsd_core._rollout_policy import answer_variants, ending_token_ids
 
     model, tok = tiny_lm
@@ -516,14 +533,10 @@ def test_answer_guard_asks_the_verifier_whether_the_answer_is_stated(
         return tok.decode(ids[:-1] if ids and ids[-1] in stops else ids)
 
     for r in guarded:
-        reference = reference_mixed_row(
-            model,
-            tok,
-            r["naive_prompt"],
-            r["expert_prompt"],
+        reference = _reference_row(
+            tiny_lm,
+            r,
             draw_mask(1.0, 0, r["id"], r["attempt"], STEPS),
-            max_new_tokens=STEPS,
-            eos_token_ids=stops,
             mixing=Mixing("gate", tau=1e-3, answer_guard=True),
             answer_ids=answer_variants(tok, r["answer"]),
             ending_ids=ending_token_ids(tok, stops),
@@ -535,9 +548,8 @@ def test_answer_guard_asks_the_verifier_whether_the_answer_is_stated(
 
 
 def test_repair_redecodes_from_the_costliest_flip(tiny_lm, data, tmp_path) -> None:
-    from mixsd_core import draw_mask, reference_mixed_row, stop_token_ids
+    from mixsd_core import draw_mask
 
-    model, tok = tiny_lm
     calls: dict[str, int] = {}
 
     def third_time_lucky(reply: str, answer: str) -> bool:
@@ -555,15 +567,8 @@ def test_repair_redecodes_from_the_costliest_flip(tiny_lm, data, tmp_path) -> No
         # earlier one may fall where the re-decoded text no longer disagrees (or has ended).
         assert {t for t, c in enumerate(r["sides"]) if c == "R"} <= set(r["repairs"])
         assert not r["repairs"] or r["sides"][r["repairs"][-1]] == "R"
-        reference = reference_mixed_row(
-            model,
-            tok,
-            r["naive_prompt"],
-            r["expert_prompt"],
-            draw_mask(0.5, 0, r["id"], r["draw"], STEPS),
-            max_new_tokens=STEPS,
-            eos_token_ids=stop_token_ids(model, tok),
-            forced=set(r["repairs"]),
+        reference = _reference_row(
+            tiny_lm, r, draw_mask(0.5, 0, r["id"], r["draw"], STEPS), forced=set(r["repairs"])
         )
         assert r["target_ids"] == reference.tokens and r["sides"] == reference.sides
     assert manifest["decoder_passes"] == 8 * 3
