@@ -3,8 +3,8 @@ equal the reference token for token", here on CUDA), and its speed at a paper mo
 
 1. The tiny random chat model of the tests on the device, fp32 and bf16: for each policy of
    ``mixsd_core.testing.EXAMPLE_POLICIES`` (bernoulli, gate, exchange, guard, gate + answer
-   guard) the batched, cached ``traced_mixed_rollout`` against the
-   no-cache ``reference_mixed_row``, row by row: tokens, sides and decisions. fp32 must agree
+   guard) the batched, cached ``traced_mixed_rollout`` against the no-cache
+   ``reference_mixed_row``, row by row: tokens, sides and decisions. fp32 must agree
    exactly (exit 1 otherwise); bf16 is reported (a row's logits there depend on its batch's
    padding, so near-ties may break another way, as on a CPU).
 2. A randomly initialised Qwen3 of Qwen3-1.7B's shape (config written here, nothing is
