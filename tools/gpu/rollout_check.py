@@ -102,7 +102,7 @@ def policy_agreement(folder: Path, device: str, dtype: str, steps: int, batch: i
             for g, r in zip(got, reference, strict=True)
         )
         sides = "".join(r.sides for r in reference)
-        out[name] = (same, len(records), sides.count("N") + sides.count("C"), sides.count("E"))
+        out[name] = (same, len(records), sides.count("N"), sides.count("E"))
     return out
 
 

@@ -474,13 +474,14 @@ def test_guard_records_its_decisions(tiny_lm, data, tmp_path) -> None:
     assert [r["target_ids"] for r in guarded] != [r["target_ids"] for r in paper]
     assert manifest["fingerprint"]["config"]["mixing"] == "guard"
     for r in guarded:
-        taken = [r["mask"][t] for t, c in enumerate(r["sides"]) if c in "NCE"]
-        assert taken == [int(c in "NC") for c in r["sides"] if c in "NCE"]
+        taken = [r["mask"][t] for t, c in enumerate(r["sides"]) if c in "NE"]
+        assert taken == [int(c == "N") for c in r["sides"] if c in "NE"]
         share = r["naive_share"]
-        naive = r["sides"].count("N") + r["sides"].count("C")  # C: where the expert would stop
-        assert share is None or share == naive / (len(r["sides"]) - r["sides"].count("."))
-        # guard keeps the expert wherever the lift reaches delta, unless it would stop (C)
-        assert all(r["sides"][s[0]] in "EC" for s in r["signals"] if s[3] >= 8.01)
+        assert share is None or share == r["sides"].count("N") / (
+            len(r["sides"]) - r["sides"].count(".")
+        )
+        # guard keeps the expert wherever the lift reaches delta
+        assert all(r["sides"][s[0]] == "E" for s in r["signals"] if s[3] >= 8.01)
 
 
 def _reference_row(tiny_lm, record: dict[str, Any], mask: list[int], **policy: Any) -> Any:

@@ -14,10 +14,8 @@ from mixsd_core._rollout_policy import (
     StepSignals,
     answer_variants,
     ending_token_ids,
-    expert_stops_early,
     expert_writes_answer,
     failure_point,
-    naive_share,
     repair_position,
     states_answer,
     takes_naive,
@@ -72,29 +70,8 @@ def test_answer_guard_adds_the_answer_terms_to_a_policy() -> None:
         )
         for terms in ({"writes_answer": True}, {"naive_ends": True}):
             assert takes_naive(policy, 1, S, **terms) and not takes_naive(guarded, 1, S, **terms)
-    # elsewhere the answer terms only keep the expert: a mask bit 0 stays the expert's
+    # the guard only ever keeps the expert: a mask bit 0 stays the expert's
     assert not takes_naive(Mixing(answer_guard=True), 0, S, stated=True)
-
-
-def test_the_answer_terms_do_not_let_the_expert_end_the_target_early() -> None:
-    stops = {9}
-    gate, guarded = Mixing("gate", tau=0.3), Mixing("gate", tau=0.3, answer_guard=True)
-    assert expert_stops_early(guarded, 9, 2, stops, stated=False)
-    assert expert_stops_early(Mixing("guard"), 9, 2, stops, stated=False)
-    assert not expert_stops_early(guarded, 9, 2, stops, stated=True)  # the answer is in
-    assert not expert_stops_early(guarded, 9, 8, {8, 9}, stated=False)  # both would stop
-    assert not expert_stops_early(guarded, 2, 9, stops, stated=False)  # only the naive would
-    assert not expert_stops_early(gate, 9, 2, stops, stated=False)  # no answer terms
-    # the naive token, over a mask bit 0 and over a naive sentence end; a repair flip still wins
-    assert takes_naive(guarded, 0, S, expert_stops=True, naive_ends=True)
-    assert not takes_naive(guarded, 0, S, expert_stops=True, forced=True)
-    assert not takes_naive(gate, 0, S, expert_stops=True)
-    # traced as C: a naive token of the share, but no repair candidate (a flip would end there)
-    row = MixedRow()
-    row.add(StepSignals(3, 4, -0.1, -2.0, -0.5, -1.0), True)
-    row.add(StepSignals(9, 2, -0.01, -6.0, -0.2, -3.0), True, expert_stops=True)
-    assert row.sides == "NC" and row.naive_share == 1.0 == naive_share("NC")
-    assert repair_position(row, [[7]], {9}) == 0  # the costlier C position is passed over
 
 
 def test_answer_watch_latches_the_statement() -> None:

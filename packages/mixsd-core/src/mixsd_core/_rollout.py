@@ -33,7 +33,6 @@ from mixsd_core._rollout_policy import (
     Mixing,
     StepSignals,
     answer_watches,
-    expert_stops_early,
     takes_naive,
 )
 from mixsd_core._stop_tokens import stop_token_ids
@@ -122,7 +121,6 @@ def reference_mixed_row(
         e, n = int(logits[EXPERT].argmax()), int(logits[NAIVE].argmax())
         lp_e, lp_n = (x.log_softmax(-1) for x in (logits[EXPERT], logits[NAIVE]))
         s = StepSignals(e, n, float(lp_e[e]), float(lp_e[n]), float(lp_n[n]), float(lp_n[e]))
-        stops = expert_stops_early(mixing, e, n, eos_token_ids, watch.stated)
         naive = takes_naive(
             mixing,
             int(mask[step]),
@@ -131,9 +129,8 @@ def reference_mixed_row(
             writes_answer=watch.expert_writes(row.tokens, e),
             stated=watch.stated,
             naive_ends=n in ending_ids,
-            expert_stops=stops,
         )
-        token = row.add(s, naive, forced=step in forced, expert_stops=stops)
+        token = row.add(s, naive, forced=step in forced)
         watch.update(row.tokens)
         if token in eos_token_ids:
             break
@@ -216,7 +213,6 @@ def traced_mixed_rollout(
     if any(start >= max_new_tokens for start in starts):
         raise ValueError("a prefix must be shorter than max_new_tokens")
     watches = answer_watches(rows, answer_ids, answer_checks)
-    stop_set = {int(t) for t in eos_token_ids}
 
     def choose(step: int, active: torch.Tensor, logits: list[torch.Tensor]) -> torch.Tensor:
         e, n = logits[EXPERT].argmax(-1), logits[NAIVE].argmax(-1)
@@ -227,7 +223,6 @@ def traced_mixed_rollout(
             row, position = rows[r], starts[r] + step
             s = StepSignals(ek, nk, lp_e[k][0], lp_e[k][1], lp_n[k][0], lp_n[k][1])
             is_forced = position in forced_sets[r]
-            stops = expert_stops_early(mixing, ek, nk, stop_set, watches[r].stated)
             naive = takes_naive(
                 mixing,
                 int(masks[r][position]),
@@ -236,9 +231,8 @@ def traced_mixed_rollout(
                 writes_answer=watches[r].expert_writes(row.tokens, ek),
                 stated=watches[r].stated,
                 naive_ends=nk in ending_ids,
-                expert_stops=stops,
             )
-            tokens.append(row.add(s, naive, forced=is_forced, expert_stops=stops))
+            tokens.append(row.add(s, naive, forced=is_forced))
             watches[r].update(row.tokens)
         return torch.tensor(tokens, dtype=torch.long, device=e.device)
 

@@ -28,7 +28,6 @@ from mixsd_base import (
     write_text,
 )
 from mixsd_core._rollout_config import RolloutConfig, RolloutError
-from mixsd_core._rollout_policy import naive_share
 
 # Characters of a dropped example's last attempt kept in the manifest (the answer sits at the end).
 DROPPED_ENDING = 160
@@ -295,6 +294,6 @@ def _trace_summary(kept: list[dict[str, Any]], done: dict[int, Entry]) -> dict[s
     passes = sum(e["record"]["attempt"] + 1 if e["kept"] else e["attempts"] for e in done.values())
     return {
         "disagreement_positions": disagreements,
-        "effective_naive_share": naive_share(sides),
+        "effective_naive_share": sides.count("N") / disagreements if disagreements else None,
         "decoder_passes": passes,
     }

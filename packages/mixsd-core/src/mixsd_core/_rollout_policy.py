@@ -14,18 +14,15 @@ the same token, so only disagreement positions matter. A policy answers "take n?
   answer (``e`` is the next token of an answer variant whose earlier tokens end the
   continuation; the first answer token counts), and where the naive token would end the
   sentence (a stop token, or a token whose text holds a newline or ends in ``.``, ``!``, ``?``)
-  before the answer has been stated. And the reverse: where the expert's token would end the
-  target (a stop token) before the answer is stated and the naive's would not, the naive token
-  (the target goes on; ``C`` in ``sides``). The answer variants are the token ids of the gold answer
+  before the answer has been stated. The answer variants are the token ids of the gold answer
   and of ``\\boxed{`` + the answer, each with and without a leading space. "Stated": where
   the rollout has a verifier, the verifier passes the continuation so far (so with ``boxed`` an
   answer named outside ``\\boxed{}`` is not stated yet); without one, an answer variant occurs
   in it.
 
-``answer_guard`` (combinable with ``bernoulli``, ``gate`` and ``exchange``) adds guard's answer
-terms to that policy: the expert writes the answer, the naive side may not end a sentence (or
-the target) before the answer is stated, and the expert side may not end the target then
-either. The policy decides everywhere else.
+``answer_guard`` (combinable with ``bernoulli``, ``gate`` and ``exchange``) adds guard's two
+answer terms to that policy: the expert writes the answer, and the naive side may not end a
+sentence (or the target) before the answer is stated. The policy decides everywhere else.
 
 ``exchange`` and ``guard`` ignore the mask, so their rollouts are deterministic: a redraw would
 repeat a failed target (``decode_with_retries`` then drops it at once, unless repair flips).
@@ -55,10 +52,8 @@ __all__ = [
     "answer_variants",
     "answer_watches",
     "ending_token_ids",
-    "expert_stops_early",
     "expert_writes_answer",
     "failure_point",
-    "naive_share",
     "repair_position",
     "states_answer",
     "takes_naive",
@@ -135,19 +130,15 @@ def takes_naive(
     writes_answer: bool = False,
     stated: bool = False,
     naive_ends: bool = False,
-    expert_stops: bool = False,
 ) -> bool:
     """One position's decision (True = the naive token), written plainly: the reference method
     and the vLLM backend use it; the batched decoder's tensor form must agree with it.
 
     Guard's facts: ``writes_answer`` (:func:`expert_writes_answer`), ``stated``
     (:func:`states_answer` of the continuation so far), ``naive_ends`` (the naive token is in
-    :func:`ending_token_ids`), ``expert_stops`` (:func:`expert_stops_early`). ``forced``: a
-    repair flip."""
+    :func:`ending_token_ids`). ``forced``: a repair flip."""
     if forced:
         return False
-    if mixing.reads_answer and expert_stops:
-        return True  # the target would end before the answer: the naive side goes on
     if mixing.reads_answer and (writes_answer or (naive_ends and not stated)):
         return False  # the fact is at stake
     if mixing.policy == "bernoulli":
@@ -182,20 +173,6 @@ def ending_token_ids(tokenizer: Any, stop_ids: Collection[int]) -> frozenset[int
         i for i, text in enumerate(texts) if "\n" in text or text.rstrip().endswith(_SENTENCE_ENDS)
     }
     return frozenset(ends | {int(t) for t in stop_ids})
-
-
-def expert_stops_early(
-    mixing: Mixing, expert_token: int, naive_token: int, stop_ids: Collection[int], stated: bool
-) -> bool:
-    """Whether, under a policy with the answer terms, the expert's token would end the target
-    before the answer is stated where the naive's would not (``takes_naive``'s
-    ``expert_stops``)."""
-    return (
-        mixing.reads_answer
-        and not stated
-        and expert_token in stop_ids
-        and naive_token not in stop_ids
-    )
 
 
 def states_answer(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> bool:
@@ -273,10 +250,8 @@ class MixedRow:
 
     ``takes_naive[t]`` is the policy's decision at position t (1 = the naive stream's token).
     ``sides[t]``: ``.`` both streams' greedy tokens agree, ``N`` the naive token was taken,
-    ``C`` the naive token was taken where the expert's would have ended the target early (the
-    answer terms; repair never flips it back), ``E`` the expert's by the policy, ``R`` the
-    expert's forced by repair. ``signals``: one ``[t, lpE(e) - lpE(n), lpN(n) - lpN(e),
-    lpE(e) - lpN(e)]`` per disagreement position.
+    ``E`` the expert's by the policy, ``R`` the expert's forced by repair. ``signals``: one
+    ``[t, lpE(e) - lpE(n), lpN(n) - lpN(e), lpE(e) - lpN(e)]`` per disagreement position.
     """
 
     tokens: list[int] = field(default_factory=list)
@@ -284,9 +259,7 @@ class MixedRow:
     sides: str = ""
     signals: list[list[float]] = field(default_factory=list)
 
-    def add(
-        self, s: StepSignals, naive: bool, *, forced: bool = False, expert_stops: bool = False
-    ) -> int:
+    def add(self, s: StepSignals, naive: bool, *, forced: bool = False) -> int:
         """Append one position; returns the token taken."""
         t = len(self.tokens)
         token = s.naive_token if naive else s.expert_token
@@ -294,12 +267,9 @@ class MixedRow:
         self.takes_naive.append(int(naive))
         if s.naive_token == s.expert_token:
             self.sides += "."
-            return token
-        if naive:
-            self.sides += "C" if expert_stops else "N"
         else:
-            self.sides += "R" if forced else "E"
-        self.signals.append([t, s.expert_cost, s.naive_gain, s.lift])
+            self.sides += "R" if forced else ("N" if naive else "E")
+            self.signals.append([t, s.expert_cost, s.naive_gain, s.lift])
         return token
 
     def prefix(self, length: int) -> MixedRow:
@@ -314,16 +284,8 @@ class MixedRow:
     @property
     def naive_share(self) -> float | None:
         """Naive tokens taken / disagreement positions (None without any)."""
-        return naive_share(self.sides)
-
-
-NAIVE_SIDES = ("N", "C")  # the side letters of a naive token at a disagreement position
-
-
-def naive_share(sides: str) -> float | None:
-    """Naive tokens taken / disagreement positions of a ``sides`` string (None without any)."""
-    differ = sum(c != "." for c in sides)
-    return sum(sides.count(c) for c in NAIVE_SIDES) / differ if differ else None
+        differ = sum(c != "." for c in self.sides)
+        return self.sides.count("N") / differ if differ else None
 
 
 def failure_point(
@@ -345,10 +307,9 @@ def repair_position(
     """The naive choice to flip back to the expert after a verifier failure: among positions up
     to the failure point where the naive token was taken over a different expert token (or,
     when there is none, at any position), the one that cost the expert most
-    (``lpE(e) - lpE(n)``; the earliest on a tie). None: no naive choice at all. A ``C``
-    position is no candidate: flipping it would end the target there."""
+    (``lpE(e) - lpE(n)``; the earliest on a tie). None: no naive choice at all."""
     end = failure_point(row, variants, ending_ids)
-    naive = [s for s in row.signals if row.sides[int(s[0])] == "N"]  # not C
+    naive = [s for s in row.signals if row.sides[int(s[0])] == "N"]
     candidates = [s for s in naive if s[0] <= end] or naive
     if not candidates:
         return None

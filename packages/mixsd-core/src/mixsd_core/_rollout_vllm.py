@@ -45,7 +45,6 @@ from mixsd_core._rollout_policy import (
     Mixing,
     StepSignals,
     answer_watches,
-    expert_stops_early,
     takes_naive,
 )
 
@@ -350,16 +349,13 @@ def vllm_traced_rollout(
                 writes_answer=watches[r].expert_writes(rows[r].tokens, e),
                 stated=watches[r].stated,
                 naive_ends=n in ending_ids,
-                expert_stops=expert_stops_early(mixing, e, n, stops, watches[r].stated),
             )
             naive, exact = _decide(
                 mixing, int(masks[r][position]), s, (n not in top_e, e not in top_n), guard
             )
             decided += e != n
             bounded += not exact
-            token = rows[r].add(
-                s, naive, forced=guard["forced"], expert_stops=guard["expert_stops"]
-            )
+            token = rows[r].add(s, naive, forced=guard["forced"])
             watches[r].update(rows[r].tokens)
             if token not in stops and len(rows[r].tokens) < max_new_tokens:
                 still_active.append(r)
