@@ -372,9 +372,44 @@ def test_training_frontier_judges_each_adaptive_method_against_the_fixed_alphas(
     ]
     lines = frontier_lines(rows, "kgfact/train")
     gate = next(x for x in lines if x.startswith("| mixsd-a0.5-gate-tau0.2 |"))
-    assert gate == "| mixsd-a0.5-gate-tau0.2 | 100.0 | +0.0000 | yes | 1 | yes | +0.0200 | yes |"
+    assert gate == (
+        "| mixsd-a0.5-gate-tau0.2 | 100.0 | +0.0000 | yes | 1 | yes | +0.0200 | yes | – |"
+    )  # no per-prompt sums: no paired difference
     guard = next(x for x in lines if x.startswith("| mixsd-a0.5-guard |"))
     # 90% is below 95% of SFT's; alpha 0.3 reaches it forgetting less; the mix of 0.3 and 0.5
     # at 90% forgets 0.02 * 0.6 - 0.02 * 0.4 = +0.004 < 0.03.
-    assert guard == "| mixsd-a0.5-guard | 90.0 | +0.0300 | **no** | 1 | **no** | +0.0040 | **no** |"
+    assert guard == (
+        "| mixsd-a0.5-guard | 90.0 | +0.0300 | **no** | 1 | **no** | +0.0040 | **no** | – |"
+    )
     assert frontier_lines([r for r in rows if not r["rollout_options"]], "kgfact/train") == []
+
+
+def test_training_frontier_pairs_the_reference_prompts():
+    from forgetbench import delta_l_ref_se
+    from mixsd._training_frontier import frontier_lines, paired_difference
+
+    # Three reference responses of 10, 20 and 10 tokens; summed NLL per response.
+    fixed = {"label": "mixsd-a0", "refloss_sums": [[5.0, 10], [9.0, 20], [6.0, 10]]}
+    gate = {"label": "gate", "refloss_sums": [[4.0, 10], [8.5, 20], [5.0, 10]]}
+    diff, se = paired_difference(gate, fixed)
+    assert diff == pytest.approx((17.5 - 20.0) / 40)
+    assert se == pytest.approx(delta_l_ref_se([(4.0, 10), (8.5, 20), (5.0, 10)],
+                                              [(5.0, 10), (9.0, 20), (6.0, 10)]))  # fmt: skip
+    assert se > 0
+    assert paired_difference(gate, {"refloss_sums": [[5.0, 11], [9.0, 20], [6.0, 10]]}) is None
+    assert paired_difference(gate, {"refloss_sums": None}) is None
+
+    def row(label, acc, dl, sums, options=None):
+        return {"label": label, "method": "mixsd", "refloss": dl, "selection": None,
+                "indomain": {"kgfact/train": acc}, "rollout_options": options or {},
+                "refloss_sums": sums}  # fmt: skip
+
+    rows = [
+        {"label": "sft", "method": "sft", "refloss": 0.1, "indomain": {"kgfact/train": 1.0}},
+        row("mixsd-a0", 0.9, 0.01, fixed["refloss_sums"]),
+        row("mixsd-a0.3", 0.7, -0.02, [[1.0, 10], [1.0, 20], [1.0, 10]]),
+        row("gate", 0.95, -0.0625, gate["refloss_sums"], {"mixing": "gate"}),
+    ]
+    line = next(x for x in frontier_lines(rows, "kgfact/train") if x.startswith("| gate |"))
+    # compared with the most accurate fixed alpha (0.9), not the one forgetting least
+    assert line.endswith(f"| {diff:+.4f} ± {se:.4f} (mixsd-a0) |")

@@ -33,7 +33,13 @@ from forgetbench._heldout import HELDOUT_TASKS, HeldoutTask, run_heldout, tasks_
 from forgetbench._indomain import INDOMAIN_SPLITS, QA_SPLITS, run_indomain
 from forgetbench._prompts import code_prompt, math_prompt, mmlu_prompt, mmlu_split
 from forgetbench._protocol import PROTOCOLS, HeldoutProtocol, resolve_protocol
-from forgetbench._refloss import l_ref, reference_prompts, reference_set, run_refloss
+from forgetbench._refloss import (
+    delta_l_ref_se,
+    l_ref,
+    reference_prompts,
+    reference_set,
+    run_refloss,
+)
 from forgetbench._runner import evaluate, retention
 from forgetbench._sandbox import code_execution_allowed, run_humaneval
 from forgetbench._scoring import (
@@ -70,6 +76,7 @@ __all__ = [
     "code_execution_allowed",
     "code_prompt",
     "data_dir",
+    "delta_l_ref_se",
     "evaluate",
     "extract_code",
     "fetch_benchmark",

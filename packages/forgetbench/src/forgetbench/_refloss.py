@@ -169,7 +169,8 @@ def run_refloss(
     is_base: bool = False,
 ) -> dict[str, Any]:
     """L_ref of ``model`` on the base model's reference responses, and ΔL_ref (token mean), its
-    increase over the base model's (key ``delta_l_ref``)."""
+    increase over the base model's (key ``delta_l_ref``). ``nll_sums`` keeps each response's
+    ``[summed NLL, tokens]``, so that two models can be compared prompt by prompt (paired)."""
     prompts = reference_prompts(n_prompts, prompts_file=prompts_file)
     ref = reference_set(
         base_spec,
@@ -197,4 +198,5 @@ def run_refloss(
         "delta_l_ref_se": delta_l_ref_se(sums, [tuple(p) for p in ref["nll_sums"]]),
         "n_prompts": len(prompts),
         "n_tokens": tokens,
+        "nll_sums": [[s, n] for s, n in sums],
     }

@@ -133,6 +133,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 else (100.0 if method == "base" else None),
                 "refloss": _delta_l_ref(result.get("refloss") or {}),
                 "refloss_se": (result.get("refloss") or {}).get("delta_l_ref_se"),
+                "refloss_sums": (result.get("refloss") or {}).get("nll_sums"),
                 "taxonomy": _taxonomy_totals(result.get("taxonomy") or {}),
                 "selection": selection,
             }

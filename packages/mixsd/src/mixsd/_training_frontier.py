@@ -10,15 +10,26 @@ adaptive method (its own ``rollout:`` options, e.g. the gate) is judged against 
 * above the fixed-alpha hull: its ΔL_ref is below the lower envelope of every mix of two fixed
   alphas (training each on its share of the facts: the convex combination) whose accuracy is at
   least its own. With no fixed alpha that accurate, nothing on the frontier matches it.
+
+Each ΔL_ref has a standard error over the reference prompts, but the methods share those
+prompts, so the table also gives the difference to the most accurate fixed alpha paired prompt
+by prompt (its standard error is usually much smaller than either one's).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from forgetbench import delta_l_ref_se
 from mixsd._report import training_accuracy
 
-__all__ = ["SFT_SHARE", "beats_fixed_alphas", "frontier_lines", "hull_delta_at"]
+__all__ = [
+    "SFT_SHARE",
+    "beats_fixed_alphas",
+    "frontier_lines",
+    "hull_delta_at",
+    "paired_difference",
+]
 
 SFT_SHARE = 0.95  # the accuracy an adaptive setting must keep, as a share of SFT's
 
@@ -54,6 +65,23 @@ def beats_fixed_alphas(point: Point, fixed: list[Point], sft_accuracy: float) ->
     }
 
 
+def paired_difference(row: dict[str, Any], other: dict[str, Any]) -> tuple[float, float] | None:
+    """ΔL_ref(row) − ΔL_ref(other) and its standard error, prompt by prompt over the shared
+    reference responses (each eval's ``nll_sums``); None without them or on other prompts."""
+    mine, theirs = row.get("refloss_sums"), other.get("refloss_sums")
+    if not mine or not theirs or len(mine) != len(theirs):
+        return None
+    if any(int(a[1]) != int(b[1]) for a, b in zip(mine, theirs, strict=True)):
+        return None  # other responses: no pairing
+    pairs_mine = [(float(s), int(n)) for s, n in mine]
+    pairs_theirs = [(float(s), int(n)) for s, n in theirs]
+    se = delta_l_ref_se(pairs_mine, pairs_theirs)
+    if se is None:
+        return None
+    tokens = sum(n for _, n in pairs_mine)
+    return (sum(s for s, _ in pairs_mine) - sum(s for s, _ in pairs_theirs)) / tokens, se
+
+
 def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
     """The report's section, or nothing without an adaptive MixSD method and a fixed one."""
     mixsd = [r for r in rows if r["method"] == "mixsd" and r["refloss"] is not None]
@@ -76,28 +104,39 @@ def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
         f"alphas: {', '.join(r['label'] for r in fixed)}. An adaptive method beats them when it "
         f"keeps ≥ {SFT_SHARE:.0%} of SFT's accuracy ({sft_accuracy * 100:.1f}%) with ΔL_ref below "
         "every fixed alpha that is as accurate, and lies above their hull when no mix of two "
-        "fixed alphas that accurate forgets as little.",
+        "fixed alphas that accurate forgets as little. The last column is its ΔL_ref minus "
+        "that of the most accurate fixed alpha, paired over the reference prompts (± its "
+        "standard error).",
         "",
         "| method | accuracy | ΔL_ref | ≥ 0.95 × SFT | fixed alphas as accurate | ΔL_ref below them "
-        "| hull ΔL_ref there | above the hull |",
-        "|---|---|---|---|---|---|---|---|",
+        "| hull ΔL_ref there | above the hull | ΔL_ref − most accurate fixed alpha's (paired) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in fixed:
         accuracy, delta = points[row["label"]]
         shown = "–" if accuracy is None else f"{accuracy * 100:.1f}"
-        lines.append(f"| {row['label']} (fixed) | {shown} | {delta:+.4f} | | | | | |")
+        lines.append(f"| {row['label']} (fixed) | {shown} | {delta:+.4f} | | | | | | |")
+    rated = [r for r in fixed if points[r["label"]][0] is not None]
+    # The strongest rival: the most accurate fixed alpha, the one forgetting least on a tie.
+    rival = max(rated, key=lambda r: (points[r["label"]][0], -points[r["label"]][1]), default=None)
     for row in adaptive:
         accuracy, delta = points[row["label"]]
         if accuracy is None:
-            lines.append(f"| {row['label']} | – | {delta:+.4f} | | | | | |")
+            lines.append(f"| {row['label']} | – | {delta:+.4f} | | | | | | |")
             continue
         test = beats_fixed_alphas((accuracy, delta), fixed_points, sft_accuracy)
         hull = "none reaches it" if test["hull"] is None else f"{test['hull']:+.4f}"
+        paired = None if rival is None else paired_difference(row, rival)
+        versus = (
+            "–"
+            if paired is None or rival is None
+            else f"{paired[0]:+.4f} ± {paired[1]:.4f} ({rival['label']})"
+        )
         lines.append(
             f"| {row['label']} | {accuracy * 100:.1f} | {delta:+.4f} | "
             f"{_yes(test['keeps_accuracy'])} | {test['reaching']} | "
             f"{_yes(test['below_reaching']) if test['reaching'] else 'n/a'} | {hull} | "
-            f"{_yes(test['above_hull'])} |"
+            f"{_yes(test['above_hull'])} | {versus} |"
         )
     return [*lines, ""]
 
