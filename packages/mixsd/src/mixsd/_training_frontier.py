@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forgetbench import delta_l_ref_se
+from forgetbench import delta_l_ref_se, l_ref
 from mixsd._report import training_accuracy
 
 __all__ = [
@@ -78,8 +78,7 @@ def paired_difference(row: dict[str, Any], other: dict[str, Any]) -> tuple[float
     se = delta_l_ref_se(pairs_mine, pairs_theirs)
     if se is None:
         return None
-    tokens = sum(n for _, n in pairs_mine)
-    return (sum(s for s, _ in pairs_mine) - sum(s for s, _ in pairs_theirs)) / tokens, se
+    return l_ref(pairs_mine)[0] - l_ref(pairs_theirs)[0], se  # the same tokens on both sides
 
 
 def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
