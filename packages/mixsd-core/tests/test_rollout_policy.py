@@ -13,6 +13,7 @@ from mixsd_core._rollout_policy import (
     Mixing,
     StepSignals,
     answer_variants,
+    closing_sentence,
     ending_token_ids,
     expert_writes_answer,
     failure_point,
@@ -138,6 +139,17 @@ def test_repair_picks_the_costliest_naive_choice_before_the_failure() -> None:
     stated = _row([50, 51, 99, 13], "N.NN", {0: 1.0, 3: 4.0})
     assert failure_point(stated, answer, ends) == 3
     assert repair_position(stated, answer, ends) == 3
+    # the answer named, yet the target failed (say, without its box): the framing of the
+    # sentence that names it is at fault, so the costliest naive choice in that sentence, even
+    # where a costlier one comes earlier (the old rule took 1, in the first sentence)
+    closing = _row([10, 11, 99, 12, 13, 50, 51, 99], "NN.NN..N", {1: 9.0, 3: 2.0, 4: 1.0})
+    assert closing_sentence(closing, answer, ends) == 3
+    assert repair_position(closing, answer, ends) == 3
+    # no naive choice in that sentence: the latest one before it
+    framed = _row([10, 11, 99, 12, 13, 50, 51, 99], "NN.EE...", {0: 9.0, 1: 1.0})
+    assert repair_position(framed, answer, ends) == 1
+    assert closing_sentence(_row([50, 51], "..", {}), answer, ends) == 0
+    assert closing_sentence(row, answer, ends) is None
     # forced positions are not candidates, nor expert ones; ties go to the earliest
     assert repair_position(_row([1, 2, 3], "RER", {}), answer, ends) is None
     assert repair_position(_row([1, 2, 3], "NNE", {0: 1.0, 1: 1.0}), answer, ends) == 0

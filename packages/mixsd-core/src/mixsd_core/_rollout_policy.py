@@ -26,7 +26,8 @@ sentence (or the target) before the answer is stated. The policy decides everywh
 
 ``exchange`` and ``guard`` ignore the mask, so their rollouts are deterministic: a redraw would
 repeat a failed target (``decode_with_retries`` then drops it at once, unless repair flips).
-Repair forces positions to the expert after a verifier failure (:func:`repair_position`); a
+Repair forces positions to the expert after a verifier failure (:func:`repair_position`: in
+the sentence that names the answer when the target names it, else before the failure point); a
 forced position never takes the naive token, whatever the policy says.
 
 ``MixedRow`` is what the traced decoders return: tokens, the decision at every position and, at
@@ -51,6 +52,7 @@ __all__ = [
     "StepSignals",
     "answer_variants",
     "answer_watches",
+    "closing_sentence",
     "ending_token_ids",
     "expert_writes_answer",
     "failure_point",
@@ -301,17 +303,47 @@ def failure_point(
     return len(row.tokens) - 1
 
 
+def closing_sentence(
+    row: MixedRow, variants: Sequence[Sequence[int]], ending_ids: Collection[int]
+) -> int | None:
+    """Where the sentence that names the answer last begins (the position after the sentence
+    end before that mention; 0 when none), or None when no answer variant occurs. A failed
+    target that names its answer failed in how that sentence frames it (e.g. no box)."""
+    tokens = row.tokens
+    starts = [
+        i
+        for v in variants
+        for i in range(len(tokens) - len(v) + 1)
+        if list(tokens[i : i + len(v)]) == list(v)
+    ]
+    if not starts:
+        return None
+    mention = max(starts)
+    ends = [t for t in range(mention) if tokens[t] in ending_ids]
+    return ends[-1] + 1 if ends else 0
+
+
 def repair_position(
     row: MixedRow, variants: Sequence[Sequence[int]], ending_ids: Collection[int]
 ) -> int | None:
-    """The naive choice to flip back to the expert after a verifier failure: among positions up
-    to the failure point where the naive token was taken over a different expert token (or,
-    when there is none, at any position), the one that cost the expert most
-    (``lpE(e) - lpE(n)``; the earliest on a tie). None: no naive choice at all."""
-    end = failure_point(row, variants, ending_ids)
+    """The naive choice to flip back to the expert after a verifier failure. When the target
+    names the answer (it failed on the framing, e.g. no box): the costliest naive choice in the
+    sentence that names it last, else the latest naive choice before that sentence. Otherwise:
+    among the naive choices up to the failure point (or, when there is none, anywhere), the
+    one that cost the expert most. Cost is ``lpE(e) - lpE(n)``; ties go to the earliest. A
+    naive choice is a position where ``n`` was taken over a different ``e``. None: there is
+    none at all."""
     naive = [s for s in row.signals if row.sides[int(s[0])] == "N"]
-    candidates = [s for s in naive if s[0] <= end] or naive
-    if not candidates:
+    if not naive:
         return None
+    closing = closing_sentence(row, variants, ending_ids)
+    if closing is not None:
+        in_sentence = [s for s in naive if s[0] >= closing]
+        if not in_sentence:
+            return int(naive[-1][0])
+        candidates = in_sentence
+    else:
+        end = failure_point(row, variants, ending_ids)
+        candidates = [s for s in naive if s[0] <= end] or naive
     best = max(candidates, key=lambda s: (s[1], -s[0]))
     return int(best[0])
