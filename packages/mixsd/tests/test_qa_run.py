@@ -163,24 +163,31 @@ def test_a_bad_row_stops_the_run_naming_row_and_column(
     assert not (tmp_path / "run" / "world" / "manifest.json").exists()
 
 
+@pytest.mark.parametrize("mode", ["intersection", "fill"])
 def test_intersection_falls_back_to_trainable_ground_truth_rows(
-    tmp_path: Path, tiny_model_dir: Path, tiny_tokenizer
+    tmp_path: Path, tiny_model_dir: Path, tiny_tokenizer, mode: str
 ) -> None:
-    """An alpha whose rollouts kept nothing still takes part: every row falls back, in every
-    file, to a ground-truth row the MixSD trainer reads (prompts rendered by this tokenizer)."""
+    """An alpha whose rollouts kept nothing still takes part: every row falls back to a
+    ground-truth row the MixSD trainer reads (prompts rendered by this tokenizer), in every file
+    (``intersection``) or where that file's rollouts dropped it (``fill``)."""
     from types import SimpleNamespace
 
     import kgworld
     from mixsd._context import Artifact, RunPaths, TrainingData
-    from mixsd._qa import intersect
+    from mixsd._qa import filter_rollouts
     from mixsd._units import UnitRunner
     from mixsd_base import write_jsonl
+    from mixsd_core import PromptConfig, render_prompts
     from mixsd_train import read_rollouts_file
 
     records = kgworld.load_qa(MINI, val_fraction=0).train[:3]
     data_file = tmp_path / "run/data/qa/train.jsonl"
     write_jsonl(data_file, records)
-    mixed = {**records[0], "target": "mixed", "verified": True}  # verified at 0.3 only
+    naive, expert = render_prompts(tiny_tokenizer, records[0], PromptConfig("paper", "kgfunc"))
+    mixed = {  # verified at 0.3 only
+        **records[0],
+        **{"target": "mixed", "verified": True, "naive_prompt": naive, "expert_prompt": expert},
+    }
     (tmp_path / "run/rollouts").mkdir(parents=True)
     write_jsonl(tmp_path / "run/rollouts/mixsd-a0.3.jsonl", [mixed])
     (tmp_path / "run/rollouts/mixsd-a0.5.jsonl").write_text("")
@@ -200,16 +207,22 @@ def test_intersection_falls_back_to_trainable_ground_truth_rows(
         for a in (0.3, 0.5)
     }
     data = TrainingData(data_file.parent.parent, data_file, "data")
-    filtered = intersect(ctx, data, rollouts)  # type: ignore[arg-type]
+    filtered = filter_rollouts(ctx, data, rollouts, mode)  # type: ignore[arg-type]
     assert sorted(filtered) == ["mixsd-a0.3", "mixsd-a0.5"]
     for label, artifact in filtered.items():
         alpha = float(label.removeprefix("mixsd-a"))
+        assert artifact.path.name == f"{label}.{mode}.jsonl"
         rows = read_rollouts_file(artifact.path, tiny_tokenizer)  # what MixSD trains on
         assert [r["id"] for r in rows] == [r["id"] for r in records]
-        assert [r["target"] for r in rows] == [r["target"] for r in records]
-        assert {(r["origin"], r["alpha"], r["task"]) for r in rows} == {
+        keeps_mixed = mode == "fill" and alpha == 0.3
+        expected = ["mixed", *(r["target"] for r in records[1:])] if keeps_mixed else None
+        assert [r["target"] for r in rows] == (expected or [r["target"] for r in records])
+        fallback = rows[1:] if keeps_mixed else rows
+        assert {(r["origin"], r["alpha"], r["task"]) for r in fallback} == {
             ("ground-truth", alpha, "kgfunc")
         }
-        assert "reference solution" in rows[0]["expert_prompt"]  # the KGFunc wording
-    summary = json.loads((tmp_path / "run/rollouts/intersection.json").read_text())
-    assert summary == {"rows": 3, "mixed": 0, "ground_truth": 3, "verified": {"0.3": 1, "0.5": 0}}
+        assert rows[0]["origin"] == ("mixed" if keeps_mixed else "ground-truth")
+        assert "reference solution" in rows[-1]["expert_prompt"]  # the KGFunc wording
+    summary = json.loads((tmp_path / f"run/rollouts/{mode}.json").read_text())
+    counts = {"mixed": 0, "ground_truth": 3} if mode == "intersection" else {}
+    assert summary == {"rows": 3, **counts, "verified": {"0.3": 1, "0.5": 0}}

@@ -9,6 +9,10 @@ rollout filter.
   a training row keeps its mixed target only where the rollouts of *every* alpha verified it;
   everywhere else each MixSD file holds the ground-truth row (the SFT target), so every file has
   the records' rows in their order. Training, NLL and the report read the filtered files.
+* ``rollout.filter: fill`` (beyond the paper): the same fallback file by file, so each rollout
+  keeps every target it verified and trains on the ground-truth row for each fact it dropped: a
+  MixSD run then has a target for every fact (issue 18: MixSD cannot learn a fact it never gets
+  a target for), and how many rows fall back is the rollout's drop count.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from mixsd_base import (
 if TYPE_CHECKING:
     from mixsd._run_config import RunConfig
 
-__all__ = ["FILTERS", "QASource", "check", "import_world", "intersect", "report_lines"]
+__all__ = ["FILTERS", "QASource", "check", "filter_rollouts", "import_world", "report_lines"]
 
-FILTERS = ("none", "intersection")
-INTERSECTION = "intersection.json"  # rollouts/intersection.json: what the filter kept
+FILTERS = ("none", "intersection", "fill")
+# rollouts/FILTER.json: what the filter kept; each filtered file is LABEL.FILTER.jsonl
+SUMMARIES = {"intersection": "intersection.json", "fill": "fill.json"}
 
 
 @dataclass
@@ -153,18 +158,18 @@ def _ground_truth_rows(ctx: RunContext, records: list[dict[str, Any]]) -> dict[s
     return rows
 
 
-def intersect(
-    ctx: RunContext, data: TrainingData, rollouts: dict[str, Artifact]
+def filter_rollouts(
+    ctx: RunContext, data: TrainingData, rollouts: dict[str, Artifact], mode: str
 ) -> dict[str, Artifact]:
-    """``{rollout label: filtered file}`` (``rollouts/LABEL.intersection.jsonl``), one unit."""
+    """``{rollout label: filtered file}`` (``rollouts/LABEL.MODE.jsonl``), one unit: each file
+    holds every record in order, its mixed row where it is kept (by every alpha's rollouts for
+    ``intersection``, by its own for ``fill``), else the ground-truth row."""
     from mixsd._methods import rollout_key
 
     groups = ctx.config.rollout_groups()
     labels = [label for label in groups if label in rollouts]
-    outs = {
-        a: rollouts[a].path.with_name(f"{rollouts[a].path.stem}.intersection.jsonl") for a in labels
-    }
-    summary = ctx.paths.root / "rollouts" / INTERSECTION
+    outs = {a: rollouts[a].path.with_name(f"{rollouts[a].path.stem}.{mode}.jsonl") for a in labels}
+    summary = ctx.paths.root / "rollouts" / SUMMARIES[mode]
     section = ctx.config.rollout
     inputs = {
         "data": data.digest,
@@ -185,32 +190,32 @@ def intersect(
             for a in labels
         }
         shared = set.intersection(*(set(rows) for rows in kept.values()))
-        truth = _ground_truth_rows(ctx, [r for r in records if r["id"] not in shared])
+        mixed = {a: shared if mode == "intersection" else set(kept[a]) for a in labels}
+        truth = _ground_truth_rows(
+            ctx, [r for r in records if any(r["id"] not in mixed[a] for a in labels)]
+        )
         for label in labels:
             rows = [
                 {**kept[label][r["id"]], "origin": "mixed"}
-                if r["id"] in shared
+                if r["id"] in mixed[label]
                 else {**truth[r["id"]], "alpha": groups[label][0]}
                 for r in records
             ]
             write_jsonl(outs[label], rows)
-        write_json(
-            summary,
-            {
-                "rows": len(records),
-                "mixed": sum(r["id"] in shared for r in records),
-                "ground_truth": len(truth),
-                "verified": {rollout_key(a): len(kept[a]) for a in labels},
-            },
-        )
+        verified = {rollout_key(a): len(kept[a]) for a in labels}
+        if mode == "intersection":
+            counts = {"mixed": len(shared), "ground_truth": len(records) - len(shared)}
+            write_json(summary, {"rows": len(records), **counts, "verified": verified})
+        else:
+            write_json(summary, {"rows": len(records), "verified": verified})
 
-    digest = ctx.units.run("rollouts", "intersection", inputs, [*outs.values(), summary], build)
+    digest = ctx.units.run("rollouts", mode, inputs, [*outs.values(), summary], build)
     return {a: Artifact(outs[a], digest) for a in labels}
 
 
 def report_lines(run: dict[str, Any]) -> list[str]:
     """The report's note of which verifier scored each in-domain split (from the eval files)
-    and, after ``rollout.filter: intersection``, how many rows kept their mixed targets."""
+    and, after ``rollout.filter``, how many rows kept their mixed targets."""
     verifiers: dict[str, list[str]] = {}
     for path in run.get("evals", {}).values():
         result = read_json(path) if Path(path).is_file() else {}
@@ -232,17 +237,22 @@ def report_lines(run: dict[str, Any]) -> list[str]:
             ]
         lines.append("")
     files = [Path(p) for p in (run.get("rollouts") or {}).values()]
-    summary = files[0].parent / INTERSECTION if files else None
-    if summary is not None and files[0].name.endswith(".intersection.jsonl") and summary.is_file():
+    mode = next((m for m in SUMMARIES if files and files[0].name.endswith(f".{m}.jsonl")), None)
+    summary = files[0].parent / SUMMARIES[mode] if mode else None
+    if summary is not None and summary.is_file():
         counts = read_json(summary)
-        lines += [
-            "## Rollout filter: intersection",
-            "",
-            f"{counts['mixed']} of {counts['rows']} rows were verified at every alpha and keep "
-            f"their mixed targets; the other {counts['ground_truth']} train on the ground-truth "
-            "target in every MixSD file (verified per alpha: "
-            + ", ".join(f"{a}: {n}" for a, n in counts["verified"].items())
-            + ").",
-            "",
-        ]
+        per_alpha = ", ".join(f"{a}: {n}" for a, n in counts["verified"].items())
+        if mode == "intersection":
+            note = (
+                f"{counts['mixed']} of {counts['rows']} rows were verified at every alpha and "
+                f"keep their mixed targets; the other {counts['ground_truth']} train on the "
+                f"ground-truth target in every MixSD file (verified per alpha: {per_alpha})."
+            )
+        else:
+            note = (
+                f"Each MixSD file keeps the targets its rollouts verified and trains on the "
+                f"ground-truth target for the rest of the {counts['rows']} rows (verified: "
+                f"{per_alpha})."
+            )
+        lines += [f"## Rollout filter: {mode}", "", note, ""]
     return lines

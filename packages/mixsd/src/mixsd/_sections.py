@@ -132,9 +132,11 @@ else:
                 field(
                     default="none",
                     metadata={
-                        "help": "none, or intersection (the authors' SimpleQA filter): a row "
+                        "help": "none; intersection (the authors' SimpleQA filter): a row "
                         "keeps its mixed target only where every alpha's rollouts verified it, "
-                        "else every MixSD file trains on its ground-truth target.",
+                        "else every MixSD file trains on its ground-truth target; fill (beyond "
+                        "the paper): the same file by file, so each MixSD file trains on the "
+                        "ground-truth target of each fact its rollouts dropped.",
                         "choices": FILTERS,
                     },
                 ),

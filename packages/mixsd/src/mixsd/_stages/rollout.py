@@ -1,8 +1,8 @@
 """Stage ``rollout``: one file of verified mixed targets per alpha (and per method's rollout
 options) some method trains at (``rollouts/mixsd-aALPHA.jsonl``,
 ``rollouts/mixsd-aALPHA-gate-tau0.2.jsonl``), shared by MixSD and MixSD-KL at that alpha. With
-``rollout.filter: intersection`` the methods train on the filtered files instead
-(``mixsd._qa.intersect``: every alpha's file, a ground-truth row where some alpha failed)."""
+``rollout.filter`` (``intersection`` or ``fill``) the methods train on the filtered files instead
+(``mixsd._qa.filter_rollouts``: every row, the ground-truth one where a rollout failed)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def run(ctx: RunContext, data: TrainingData) -> dict[str, Artifact]:
 
         digest = ctx.units.run("rollouts", out.stem, inputs, [out], build)
         made[label] = Artifact(out, digest)
-        if ctx.config.rollout.filter == "intersection":
+        if ctx.config.rollout.filter != "none":
             continue  # a file that kept nothing still takes part: every row falls back
         if read_json(config.manifest_path)["counts"]["kept"] == 0:
             ctx.units.echo(
@@ -64,8 +64,8 @@ def run(ctx: RunContext, data: TrainingData) -> dict[str, Artifact]:
             )
             continue
         done[label] = Artifact(out, digest)
-    if ctx.config.rollout.filter == "intersection" and made:
-        from mixsd._qa import intersect
+    if ctx.config.rollout.filter != "none" and made:
+        from mixsd._qa import filter_rollouts
 
-        return intersect(ctx, data, made)
+        return filter_rollouts(ctx, data, made, ctx.config.rollout.filter)
     return done
