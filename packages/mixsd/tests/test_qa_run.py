@@ -226,3 +226,35 @@ def test_intersection_falls_back_to_trainable_ground_truth_rows(
     summary = json.loads((tmp_path / f"run/rollouts/{mode}.json").read_text())
     counts = {"mixed": 0, "ground_truth": 3} if mode == "intersection" else {}
     assert summary == {"rows": 3, **counts, "verified": {"0.3": 1, "0.5": 0}}
+
+
+@pytest.mark.parametrize(
+    ("mode", "summary", "expected"),
+    [
+        (
+            "intersection",
+            {"rows": 3, "mixed": 1, "ground_truth": 2, "verified": {"0.3": 2, "0.5": 1}},
+            "1 of 3 rows were verified at every alpha and keep their mixed targets; the other 2 "
+            "train on the ground-truth target in every MixSD file (verified per alpha: 0.3: 2, "
+            "0.5: 1).",
+        ),
+        (
+            "fill",
+            {"rows": 3, "verified": {"0.3": 2, "0.5": 1}},
+            "Each MixSD file keeps the targets its rollouts verified and trains on the "
+            "ground-truth target for the rest of the 3 rows (verified: 0.3: 2, 0.5: 1).",
+        ),
+    ],
+)
+def test_report_notes_the_filter(
+    tmp_path: Path, mode: str, summary: dict[str, object], expected: str
+) -> None:
+    from mixsd._qa import SUMMARIES, report_lines
+
+    folder = tmp_path / "rollouts"
+    folder.mkdir()
+    (folder / SUMMARIES[mode]).write_text(json.dumps(summary))
+    files = {a: str(folder / f"mixsd-a{a}.{mode}.jsonl") for a in ("0.3", "0.5")}
+    assert report_lines({"rollouts": files}) == [f"## Rollout filter: {mode}", "", expected, ""]
+    # unfiltered files: no note
+    assert report_lines({"rollouts": {"0.3": str(folder / "mixsd-a0.3.jsonl")}}) == []
