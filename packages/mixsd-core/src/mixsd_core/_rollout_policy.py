@@ -177,13 +177,19 @@ def ending_token_ids(tokenizer: Any, stop_ids: Collection[int]) -> frozenset[int
     return frozenset(ends | {int(t) for t in stop_ids})
 
 
-def states_answer(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> bool:
-    """Whether some answer variant occurs in ``tokens`` as a contiguous run."""
-    return any(
-        list(tokens[i : i + len(v)]) == list(v)
+def answer_starts(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> list[int]:
+    """Where an answer variant begins in ``tokens`` as a contiguous run (every occurrence)."""
+    return [
+        i
         for v in variants
         for i in range(len(tokens) - len(v) + 1)
-    )
+        if list(tokens[i : i + len(v)]) == list(v)
+    ]
+
+
+def states_answer(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> bool:
+    """Whether some answer variant occurs in ``tokens`` as a contiguous run."""
+    return bool(answer_starts(tokens, variants))
 
 
 def ends_with_answer(tokens: Sequence[int], variants: Sequence[Sequence[int]]) -> bool:
@@ -310,12 +316,7 @@ def closing_sentence(
     end before that mention; 0 when none), or None when no answer variant occurs. A failed
     target that names its answer failed in how that sentence frames it (e.g. no box)."""
     tokens = row.tokens
-    starts = [
-        i
-        for v in variants
-        for i in range(len(tokens) - len(v) + 1)
-        if list(tokens[i : i + len(v)]) == list(v)
-    ]
+    starts = answer_starts(tokens, variants)
     if not starts:
         return None
     mention = max(starts)
