@@ -105,6 +105,7 @@ def test_run_end_to_end_then_reuse_and_redo(tmp_path: Path, tiny_model_dir: Path
         assert heading in report
     # The Pareto figure comes first, then what this budget can test, then the results.
     assert report.index("(plots/pareto.png)") < report.index("## What this run can test")
+    assert not (run / "plots/training_frontier.png").exists()  # no adaptive method: no frontier
     assert report.index("## What this run can test") < report.index("## Results")
     assert "| R2 (forgets less at equal accuracy) |" in report
     assert "| mixsd-a0.5 |" in report
@@ -352,6 +353,8 @@ def test_an_adaptive_method_runs_end_to_end_beside_the_papers(
     assert f"| {label} |" in report and "SFT ÷ mixsd-a0.5 " in report
     frontier = report.split("## Adaptive mixing against the fixed alphas")[1]
     assert f"| {label} | " in frontier and "| mixsd-a0.5 (fixed) |" in frontier
+    assert "(plots/training_frontier.png)" in frontier
+    assert (run / "plots/training_frontier.png").is_file()
 
 
 @pytest.mark.parametrize(

@@ -189,13 +189,14 @@ def test_intersection_falls_back_to_trainable_ground_truth_rows(
         **{"target": "mixed", "verified": True, "naive_prompt": naive, "expert_prompt": expert},
     }
     (tmp_path / "run/rollouts").mkdir(parents=True)
+    groups = {"mixsd-a0.3": (0.3, {}), "mixsd-a0.5": (0.5, {})}
     write_jsonl(tmp_path / "run/rollouts/mixsd-a0.3.jsonl", [mixed])
     (tmp_path / "run/rollouts/mixsd-a0.5.jsonl").write_text("")
     ctx = SimpleNamespace(
         config=SimpleNamespace(
             rollout=SimpleNamespace(prompt_style="paper", task="kgfunc"),
             seed=0,
-            rollout_groups=lambda: {"mixsd-a0.3": (0.3, {}), "mixsd-a0.5": (0.5, {})},
+            rollout_groups=lambda: groups,
         ),
         paths=RunPaths(tmp_path / "run"),
         units=UnitRunner(tmp_path / "run", echo=lambda line: None),
@@ -226,6 +227,16 @@ def test_intersection_falls_back_to_trainable_ground_truth_rows(
     summary = json.loads((tmp_path / f"run/rollouts/{mode}.json").read_text())
     counts = {"mixed": 0, "ground_truth": 3} if mode == "intersection" else {}
     assert summary == {"rows": 3, **counts, "verified": {"0.3": 1, "0.5": 0}}
+    # A third method joins the run: a fill file's digest (what training and scoring key on)
+    # stays, so the others are not retrained; an intersection file's changes with the others.
+    groups["mixsd-a0.7"] = (0.7, {})
+    (tmp_path / "run/rollouts/mixsd-a0.7.jsonl").write_text("")
+    rollouts["mixsd-a0.7"] = Artifact(tmp_path / "run/rollouts/mixsd-a0.7.jsonl", "d0.7")
+    again = filter_rollouts(ctx, data, rollouts, mode)  # type: ignore[arg-type]
+    assert sorted(again) == ["mixsd-a0.3", "mixsd-a0.5", "mixsd-a0.7"]
+    same = again["mixsd-a0.3"].digest == filtered["mixsd-a0.3"].digest
+    assert same == (mode == "fill")
+    assert again["mixsd-a0.3"].digest != again["mixsd-a0.5"].digest or mode == "intersection"
 
 
 @pytest.mark.parametrize(

@@ -413,3 +413,48 @@ def test_training_frontier_pairs_the_reference_prompts():
     line = next(x for x in frontier_lines(rows, "kgfact/train") if x.startswith("| gate |"))
     # compared with the most accurate fixed alpha (0.9), not the one forgetting least
     assert line.endswith(f"| {diff:+.4f} ± {se:.4f} (mixsd-a0) |")
+
+
+def test_training_frontier_pairs_every_fixed_alpha_as_accurate():
+    from mixsd._training_frontier import frontier_lines
+
+    def row(label, acc, dl, sums, options=None):
+        return {"label": label, "method": "mixsd", "refloss": dl, "selection": None,
+                "indomain": {"kgfact/train": acc}, "rollout_options": options or {},
+                "refloss_sums": sums}  # fmt: skip
+
+    rows = [
+        {"label": "sft", "method": "sft", "refloss": 0.1, "indomain": {"kgfact/train": 1.0}},
+        row("mixsd-a0", 1.0, 0.0, [[5.0, 10], [9.0, 20]]),
+        row("mixsd-a0.3", 1.0, -0.01, [[4.8, 10], [8.9, 20]]),
+        row("mixsd-a0.5", 0.5, -0.03, [[4.0, 10], [8.0, 20]]),
+        row("gate", 1.0, -0.02, [[4.7, 10], [8.7, 20]], {"mixing": "gate"}),
+    ]
+    line = next(x for x in frontier_lines(rows, "kgfact/train") if x.startswith("| gate |"))
+    versus = line.rsplit("|", 2)[1]
+    # both fixed alphas as accurate are paired, the less accurate alpha 0.5 is not
+    assert "(mixsd-a0)" in versus and "(mixsd-a0.3)" in versus and "mixsd-a0.5" not in versus
+    assert versus.strip().startswith(f"{(13.4 - 14.0) / 30:+.4f} ± ")
+
+
+def test_training_frontier_plot_is_drawn_only_with_an_adaptive_method(tmp_path):
+    from mixsd._plots import training_frontier_plot
+
+    def row(label, method, acc, dl, options=None):
+        return {"label": label, "method": method, "refloss": dl, "refloss_se": 0.004,
+                "selection": None, "indomain": {"kgfact/train": acc},
+                "rollout_options": options or {}}  # fmt: skip
+
+    rows = [
+        row("sft", "sft", 1.0, 0.15),
+        row("mixsd-a0", "mixsd", 1.0, 0.0),
+        row("mixsd-a0.5", "mixsd", 0.75, -0.02),
+    ]
+    assert training_frontier_plot(rows, "kgfact/train", tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+    rows.append(row("gate", "mixsd", 1.0, -0.01, {"mixing": "gate"}))
+    first = training_frontier_plot(rows, "kgfact/train", tmp_path / "a.png")
+    second = training_frontier_plot(rows, "kgfact/train", tmp_path / "b.png")
+    assert first is not None and second is not None
+    assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert first.read_bytes() == second.read_bytes()  # no timestamp: the same bytes

@@ -8,7 +8,10 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-__all__ = ["pareto_plot", "plot_nll_cdf", "plot_taxonomy"]
+from mixsd._report import training_accuracy
+from mixsd._training_frontier import SFT_SHARE, frontier_methods, hull_delta_at
+
+__all__ = ["pareto_plot", "plot_nll_cdf", "plot_taxonomy", "training_frontier_plot"]
 
 # One colour per method family, so alphas of the same method read as one series.
 COLORS = {
@@ -27,17 +30,9 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _train_accuracy(row: dict[str, Any]) -> float | None:
-    """The evaluated accuracy on the trained split (every fact), else the selected
-    checkpoint's validation accuracy (the first train.eval_limit facts)."""
-    for split in ("kgfact/train", "qa/train", "edit/train", "kgfunc/test"):
-        if row["indomain"].get(split) is not None:
-            return row["indomain"][split]
-    return row["selection"]["val_accuracy"] if row["selection"] else None
-
-
-def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Memorisation (training accuracy) against retention: held-out average and ΔL_ref."""
+def pareto_plot(rows: list[dict[str, Any]], split: str | None, path: Path) -> Path:
+    """Memorisation (training accuracy on ``split``) against retention: held-out average and
+    ΔL_ref."""
     fig = Figure(figsize=(11, 4.5))
     panels = (
         ("heldout_average", "held-out average accuracy (%)", 100.0, "higher is better"),
@@ -46,7 +41,7 @@ def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:
     for index, (key, ylabel, scale, hint) in enumerate(panels, 1):
         ax = fig.add_subplot(1, 2, index)
         for row in rows:
-            x, y = _train_accuracy(row), row[key]
+            x, y = training_accuracy(row, split), row[key]
             if x is None or y is None:
                 continue
             ax.scatter(
@@ -67,6 +62,65 @@ def pareto_plot(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel(ylabel)
         ax.set_title(f"memorisation vs retention ({hint})")
         ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def training_frontier_plot(
+    rows: list[dict[str, Any]], split: str | None, path: Path
+) -> Path | None:
+    """Issue 18's training frontier: ΔL_ref (± its standard error) against training accuracy for
+    the fixed alphas (circles), the hull of their two-at-a-time mixes (dashed) and the adaptive
+    methods (diamonds), with the 0.95 × SFT accuracy bar; None without an adaptive method."""
+    found = frontier_methods(rows, split)
+    if found is None:
+        return None
+    fixed, adaptive, sft_accuracy = found
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    fixed_points: list[tuple[float, float]] = []
+    for group, marker in ((fixed, "o"), (adaptive, "D")):
+        for row in group:
+            x = training_accuracy(row, split)
+            if x is None:
+                continue
+            if group is fixed:
+                fixed_points.append((x, float(row["refloss"])))
+            ax.errorbar(
+                [x * 100],
+                [row["refloss"]],
+                yerr=None if row.get("refloss_se") is None else [row["refloss_se"]],
+                fmt=marker,
+                markersize=7,
+                capsize=3,
+                color="tab:blue" if group is fixed else "tab:green",
+                zorder=3,
+            )
+            ax.annotate(
+                row["label"], (x * 100, row["refloss"]), textcoords="offset points", xytext=(5, 5)
+            )
+    if fixed_points:
+        top = max(accuracy for accuracy, _ in fixed_points)
+        grid = [top * k / 200 for k in range(201)]
+        hull = [(a * 100, hull_delta_at(a, fixed_points)) for a in grid]
+        ax.plot(
+            [a for a, d in hull if d is not None],
+            [d for _, d in hull if d is not None],
+            "--",
+            color="tab:blue",
+            alpha=0.6,
+            label="fixed-alpha hull (mixes of two)",
+        )
+    ax.axvline(
+        SFT_SHARE * sft_accuracy * 100,
+        color="tab:red",
+        linestyle=":",
+        label=f"{SFT_SHARE:.2f} × SFT's accuracy",
+    )
+    ax.set_xlabel("training accuracy over every trained fact (%)")
+    ax.set_ylabel("reference-loss increase ΔL_ref (nats/token)")
+    ax.set_title("Training frontier: adaptive mixing against fixed alphas (lower right wins)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
 
 

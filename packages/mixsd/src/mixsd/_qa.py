@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mixsd._context import Artifact, RunContext, TrainingData
+from mixsd._units import digest_of
 from mixsd_base import (
     check_fields,
     file_sha256,
@@ -163,7 +164,8 @@ def filter_rollouts(
 ) -> dict[str, Artifact]:
     """``{rollout label: filtered file}`` (``rollouts/LABEL.MODE.jsonl``), one unit: each file
     holds every record in order, its mixed row where it is kept (by every alpha's rollouts for
-    ``intersection``, by its own for ``fill``), else the ground-truth row."""
+    ``intersection``, by its own for ``fill``), else the ground-truth row. A ``fill`` file's
+    digest covers its own rollouts only, an ``intersection`` file's every alpha's."""
     from mixsd._methods import rollout_key
 
     groups = ctx.config.rollout_groups()
@@ -210,7 +212,15 @@ def filter_rollouts(
             write_json(summary, {"rows": len(records), "verified": verified})
 
     digest = ctx.units.run("rollouts", mode, inputs, [*outs.values(), summary], build)
-    return {a: Artifact(outs[a], digest) for a in labels}
+    if mode == "intersection":  # every file depends on every alpha's rollouts
+        return {a: Artifact(outs[a], digest) for a in labels}
+    # A fill file depends on its own rollouts only: adding a method to the run must not retrain
+    # (or re-score) the others.
+    own = {k: v for k, v in inputs.items() if k != "rollouts"}
+    return {
+        a: Artifact(outs[a], digest_of({"filter": mode, **own, "rollout": rollouts[a].digest}))
+        for a in labels
+    }
 
 
 def report_lines(run: dict[str, Any]) -> list[str]:

@@ -651,16 +651,24 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
     run_dir = Path(run_dir).absolute()
     data = collect(run_dir)
     rows, run = data["rows"], data["run"]
-    images: dict[str, Path | None] = dict.fromkeys(("pareto", "nll", "taxonomy"))
+    images: dict[str, Path | None] = dict.fromkeys(("pareto", "nll", "taxonomy", "frontier"))
     if config.plots:
-        from mixsd._plots import pareto_plot, plot_nll_cdf, plot_taxonomy
+        from mixsd._plots import (
+            pareto_plot,
+            plot_nll_cdf,
+            plot_taxonomy,
+            training_frontier_plot,
+        )
 
         plots = run_dir / "plots"
         plots.mkdir(parents=True, exist_ok=True)
         images = {
-            "pareto": pareto_plot(rows, plots / "pareto.png"),
+            "pareto": pareto_plot(rows, run.get("split"), plots / "pareto.png"),
             "nll": plot_nll_cdf(data["nll"], plots / "nll_cdf.png"),
             "taxonomy": plot_taxonomy(rows, plots / "taxonomy.png"),
+            "frontier": training_frontier_plot(
+                rows, run.get("split"), plots / "training_frontier.png"
+            ),
         }
     nll_md, ratios = nll_table(data["nll"], data["targets"], data["nll_paired"])
     r4 = r4_points(data) if data["fisher"] is not None else None
@@ -736,7 +744,9 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Pat
         parts += target_frontier_lines(Path(run["frontier"]), run_dir)
     from mixsd._training_frontier import frontier_lines
 
-    parts += frontier_lines(rows, run.get("split"))
+    parts += frontier_lines(
+        rows, run.get("split"), _image("training frontier", images["frontier"], run_dir)
+    )
     from mixsd._qa import report_lines  # which verifier scored each split; the QA filter
 
     parts += report_lines(run)

@@ -12,8 +12,9 @@ adaptive method (its own ``rollout:`` options, e.g. the gate) is judged against 
   least its own. With no fixed alpha that accurate, nothing on the frontier matches it.
 
 Each ΔL_ref has a standard error over the reference prompts, but the methods share those
-prompts, so the table also gives the difference to the most accurate fixed alpha paired prompt
-by prompt (its standard error is usually much smaller than either one's).
+prompts, so the table also gives the difference to each fixed alpha as accurate (else to the
+most accurate one) paired prompt by prompt (its standard error is usually much smaller than
+either one's).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "SFT_SHARE",
     "beats_fixed_alphas",
     "frontier_lines",
+    "frontier_methods",
     "hull_delta_at",
     "paired_difference",
 ]
@@ -81,16 +83,32 @@ def paired_difference(row: dict[str, Any], other: dict[str, Any]) -> tuple[float
     return l_ref(pairs_mine)[0] - l_ref(pairs_theirs)[0], se  # the same tokens on both sides
 
 
-def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
-    """The report's section, or nothing without an adaptive MixSD method and a fixed one."""
+def frontier_methods(
+    rows: list[dict[str, Any]], split: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float] | None:
+    """The fixed-alpha and the adaptive MixSD rows that have a ΔL_ref, and SFT's training
+    accuracy; None when the run has no training frontier (no adaptive method, no fixed alpha
+    or no SFT accuracy)."""
     mixsd = [r for r in rows if r["method"] == "mixsd" and r["refloss"] is not None]
     adaptive = [r for r in mixsd if r.get("rollout_options")]
     fixed = [r for r in mixsd if not r.get("rollout_options")]
     sft = next((r for r in rows if r["method"] == "sft"), None)
     sft_accuracy = training_accuracy(sft, split) if sft else None
     if not adaptive or not fixed or sft_accuracy is None:
+        return None
+    return fixed, adaptive, sft_accuracy
+
+
+def frontier_lines(
+    rows: list[dict[str, Any]], split: str | None, image: list[str] | None = None
+) -> list[str]:
+    """The report's section (with ``image``'s lines under its heading), or nothing without an
+    adaptive MixSD method and a fixed one."""
+    found = frontier_methods(rows, split)
+    if found is None:
         return []
-    points = {r["label"]: (training_accuracy(r, split), r["refloss"]) for r in mixsd}
+    fixed, adaptive, sft_accuracy = found
+    points = {r["label"]: (training_accuracy(r, split), r["refloss"]) for r in fixed + adaptive}
     fixed_points: list[Point] = []
     for r in fixed:
         accuracy, delta = points[r["label"]]
@@ -99,25 +117,30 @@ def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
     lines = [
         "## Adaptive mixing against the fixed alphas (training frontier)",
         "",
+        *(image or []),
         f"Each MixSD method after training: accuracy over every trained fact and ΔL_ref. Fixed "
         f"alphas: {', '.join(r['label'] for r in fixed)}. An adaptive method beats them when it "
         f"keeps ≥ {SFT_SHARE:.0%} of SFT's accuracy ({sft_accuracy * 100:.1f}%) with ΔL_ref below "
         "every fixed alpha that is as accurate, and lies above their hull when no mix of two "
         "fixed alphas that accurate forgets as little. The last column is its ΔL_ref minus "
-        "that of the most accurate fixed alpha, paired over the reference prompts (± its "
-        "standard error).",
+        "that of each fixed alpha as accurate (else of the most accurate one), paired over the "
+        "reference prompts (± its standard error).",
         "",
         "| method | accuracy | ΔL_ref | ≥ 0.95 × SFT | fixed alphas as accurate | ΔL_ref below them "
-        "| hull ΔL_ref there | above the hull | ΔL_ref − most accurate fixed alpha's (paired) |",
+        "| hull ΔL_ref there | above the hull | ΔL_ref − fixed alpha's (paired) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in fixed:
         accuracy, delta = points[row["label"]]
         shown = "–" if accuracy is None else f"{accuracy * 100:.1f}"
         lines.append(f"| {row['label']} (fixed) | {shown} | {delta:+.4f} | | | | | | |")
-    rated = [r for r in fixed if points[r["label"]][0] is not None]
-    # The strongest rival: the most accurate fixed alpha, the one forgetting least on a tie.
-    rival = max(rated, key=lambda r: (points[r["label"]][0], -points[r["label"]][1]), default=None)
+    accuracy_of = {r["label"]: a for r in fixed if (a := points[r["label"]][0]) is not None}
+    rated = [r for r in fixed if r["label"] in accuracy_of]
+    # The strongest rival when none is as accurate: the most accurate fixed alpha, the one
+    # forgetting least on a tie.
+    rival = max(
+        rated, key=lambda r: (accuracy_of[r["label"]], -points[r["label"]][1]), default=None
+    )
     for row in adaptive:
         accuracy, delta = points[row["label"]]
         if accuracy is None:
@@ -125,17 +148,16 @@ def frontier_lines(rows: list[dict[str, Any]], split: str | None) -> list[str]:
             continue
         test = beats_fixed_alphas((accuracy, delta), fixed_points, sft_accuracy)
         hull = "none reaches it" if test["hull"] is None else f"{test['hull']:+.4f}"
-        paired = None if rival is None else paired_difference(row, rival)
-        versus = (
-            "–"
-            if paired is None or rival is None
-            else f"{paired[0]:+.4f} ± {paired[1]:.4f} ({rival['label']})"
+        rivals = [r for r in rated if accuracy_of[r["label"]] >= accuracy] or (
+            [] if rival is None else [rival]
         )
+        paired = [(r["label"], paired_difference(row, r)) for r in rivals]
+        versus = "; ".join(f"{d[0]:+.4f} ± {d[1]:.4f} ({label})" for label, d in paired if d)
         lines.append(
             f"| {row['label']} | {accuracy * 100:.1f} | {delta:+.4f} | "
             f"{_yes(test['keeps_accuracy'])} | {test['reaching']} | "
             f"{_yes(test['below_reaching']) if test['reaching'] else 'n/a'} | {hull} | "
-            f"{_yes(test['above_hull'])} | {versus} |"
+            f"{_yes(test['above_hull'])} | {versus or '–'} |"
         )
     return [*lines, ""]
 
