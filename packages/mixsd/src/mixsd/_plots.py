@@ -78,6 +78,7 @@ def training_frontier_plot(
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     fixed_points: list[tuple[float, float]] = []
+    drawn: list[float] = [SFT_SHARE * sft_accuracy]
     for group, marker in ((fixed, "o"), (adaptive, "D")):
         for row in group:
             x = training_accuracy(row, split)
@@ -85,6 +86,7 @@ def training_frontier_plot(
                 continue
             if group is fixed:
                 fixed_points.append((x, float(row["refloss"])))
+            drawn.append(x)
             ax.errorbar(
                 [x * 100],
                 [row["refloss"]],
@@ -96,11 +98,16 @@ def training_frontier_plot(
                 zorder=3,
             )
             ax.annotate(
-                row["label"], (x * 100, row["refloss"]), textcoords="offset points", xytext=(5, 5)
+                row["label"],
+                (x * 100, row["refloss"]),
+                textcoords="offset points",
+                xytext=(6, 4 if len(drawn) % 2 else -11),  # alternate: ties stay readable
             )
+    # The accuracies the points span (with a margin), not 0-100: the frontier is near the top.
+    low = max(0.0, min(drawn) - 0.1)
     if fixed_points:
         top = max(accuracy for accuracy, _ in fixed_points)
-        grid = [top * k / 200 for k in range(201)]
+        grid = [low + (top - low) * k / 200 for k in range(201)]
         hull = [(a * 100, hull_delta_at(a, fixed_points)) for a in grid]
         ax.plot(
             [a for a, d in hull if d is not None],
@@ -116,6 +123,7 @@ def training_frontier_plot(
         linestyle=":",
         label=f"{SFT_SHARE:.2f} × SFT's accuracy",
     )
+    ax.set_xlim(low * 100 - 1, 102)
     ax.set_xlabel("training accuracy over every trained fact (%)")
     ax.set_ylabel("reference-loss increase ΔL_ref (nats/token)")
     ax.set_title("Training frontier: adaptive mixing against fixed alphas (lower right wins)")
