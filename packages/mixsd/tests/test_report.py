@@ -346,6 +346,13 @@ def test_r2_reads_training_accuracy_from_the_evaluation_over_every_fact():
     assert r2[1].endswith("accuracy 87.5% vs 100.0%") and r2[2] == "**no**"
 
 
+def _frontier_row(label, acc, dl, sums=None, options=None, method="mixsd", se=None) -> dict:
+    """A report row as the training frontier reads it."""
+    return {"label": label, "method": method, "refloss": dl, "refloss_se": se, "selection": None,
+            "indomain": {"kgfact/train": acc}, "rollout_options": options or {},
+            "refloss_sums": sums}  # fmt: skip
+
+
 def test_hull_delta_mixes_two_fixed_alphas():
     from mixsd._training_frontier import hull_delta_at
 
@@ -359,16 +366,13 @@ def test_hull_delta_mixes_two_fixed_alphas():
 def test_training_frontier_judges_each_adaptive_method_against_the_fixed_alphas():
     from mixsd._training_frontier import frontier_lines
 
-    def row(label: str, method: str, acc: float, dl: float, options: dict | None = None) -> dict:
-        return {"label": label, "method": method, "refloss": dl, "selection": None,
-                "indomain": {"kgfact/train": acc}, "rollout_options": options or {}}  # fmt: skip
-
+    row = _frontier_row
     rows = [
-        row("sft", "sft", 1.0, 0.15),
-        row("mixsd-a0.3", "mixsd", 1.0, 0.02),
-        row("mixsd-a0.5", "mixsd", 0.75, -0.02),
-        row("mixsd-a0.5-gate-tau0.2", "mixsd", 1.0, 0.0, {"mixing": "gate", "tau": 0.2}),
-        row("mixsd-a0.5-guard", "mixsd", 0.9, 0.03, {"mixing": "guard"}),
+        row("sft", 1.0, 0.15, method="sft"),
+        row("mixsd-a0.3", 1.0, 0.02),
+        row("mixsd-a0.5", 0.75, -0.02),
+        row("mixsd-a0.5-gate-tau0.2", 1.0, 0.0, options={"mixing": "gate", "tau": 0.2}),
+        row("mixsd-a0.5-guard", 0.9, 0.03, options={"mixing": "guard"}),
     ]
     lines = frontier_lines(rows, "kgfact/train")
     gate = next(x for x in lines if x.startswith("| mixsd-a0.5-gate-tau0.2 |"))
@@ -399,11 +403,7 @@ def test_training_frontier_pairs_the_reference_prompts():
     assert paired_difference(gate, {"refloss_sums": [[5.0, 11], [9.0, 20], [6.0, 10]]}) is None
     assert paired_difference(gate, {"refloss_sums": None}) is None
 
-    def row(label, acc, dl, sums, options=None):
-        return {"label": label, "method": "mixsd", "refloss": dl, "selection": None,
-                "indomain": {"kgfact/train": acc}, "rollout_options": options or {},
-                "refloss_sums": sums}  # fmt: skip
-
+    row = _frontier_row
     rows = [
         {"label": "sft", "method": "sft", "refloss": 0.1, "indomain": {"kgfact/train": 1.0}},
         row("mixsd-a0", 0.9, 0.01, fixed["refloss_sums"]),
@@ -418,11 +418,7 @@ def test_training_frontier_pairs_the_reference_prompts():
 def test_training_frontier_pairs_every_fixed_alpha_as_accurate():
     from mixsd._training_frontier import frontier_lines
 
-    def row(label, acc, dl, sums, options=None):
-        return {"label": label, "method": "mixsd", "refloss": dl, "selection": None,
-                "indomain": {"kgfact/train": acc}, "rollout_options": options or {},
-                "refloss_sums": sums}  # fmt: skip
-
+    row = _frontier_row
     rows = [
         {"label": "sft", "method": "sft", "refloss": 0.1, "indomain": {"kgfact/train": 1.0}},
         row("mixsd-a0", 1.0, 0.0, [[5.0, 10], [9.0, 20]]),
@@ -440,19 +436,17 @@ def test_training_frontier_pairs_every_fixed_alpha_as_accurate():
 def test_training_frontier_plot_is_drawn_only_with_an_adaptive_method(tmp_path):
     from mixsd._plots import training_frontier_plot
 
-    def row(label, method, acc, dl, options=None):
-        return {"label": label, "method": method, "refloss": dl, "refloss_se": 0.004,
-                "selection": None, "indomain": {"kgfact/train": acc},
-                "rollout_options": options or {}}  # fmt: skip
+    def row(label, acc, dl, options=None, method="mixsd"):
+        return _frontier_row(label, acc, dl, options=options, method=method, se=0.004)
 
     rows = [
-        row("sft", "sft", 1.0, 0.15),
-        row("mixsd-a0", "mixsd", 1.0, 0.0),
-        row("mixsd-a0.5", "mixsd", 0.75, -0.02),
+        row("sft", 1.0, 0.15, method="sft"),
+        row("mixsd-a0", 1.0, 0.0),
+        row("mixsd-a0.5", 0.75, -0.02),
     ]
     assert training_frontier_plot(rows, "kgfact/train", tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
-    rows.append(row("gate", "mixsd", 1.0, -0.01, {"mixing": "gate"}))
+    rows.append(row("gate", 1.0, -0.01, {"mixing": "gate"}))
     first = training_frontier_plot(rows, "kgfact/train", tmp_path / "a.png")
     second = training_frontier_plot(rows, "kgfact/train", tmp_path / "b.png")
     assert first is not None and second is not None

@@ -24,6 +24,16 @@ COLORS = {
 }
 
 
+def _label(ax: Any, xlabel: str, ylabel: str, title: str, legend: str | None = None) -> None:
+    """Axis labels, title, a light grid and (at ``legend``'s location) the legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend is not None:
+        ax.legend(fontsize=8, loc=legend)
+
+
 def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
@@ -58,10 +68,7 @@ def pareto_plot(rows: list[dict[str, Any]], split: str | None, path: Path) -> Pa
         if not ax.collections:
             ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
         ax.set_xlim(-5, 105)  # accuracies: the whole range, so runs compare at a glance
-        ax.set_xlabel("training accuracy (%)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"memorisation vs retention ({hint})")
-        ax.grid(alpha=0.3)
+        _label(ax, "training accuracy (%)", ylabel, f"memorisation vs retention ({hint})")
     return _save(fig, path)
 
 
@@ -124,11 +131,13 @@ def training_frontier_plot(
         label=f"{SFT_SHARE:.2f} × SFT's accuracy",
     )
     ax.set_xlim(low * 100 - 1, 102)
-    ax.set_xlabel("training accuracy over every trained fact (%)")
-    ax.set_ylabel("reference-loss increase ΔL_ref (nats/token)")
-    ax.set_title("Training frontier: adaptive mixing against fixed alphas (lower right wins)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    _label(
+        ax,
+        "training accuracy over every trained fact (%)",
+        "reference-loss increase ΔL_ref (nats/token)",
+        "Training frontier: adaptive mixing against fixed alphas (lower right wins)",
+        legend="upper left",
+    )
     return _save(fig, path)
 
 
@@ -149,11 +158,13 @@ def plot_nll_cdf(nll: dict[str, dict[str, Any]], path: Path) -> Path:
             label=label,
         )
     ax.axvline(8.0, color="gray", linestyle=":", label="NLL = 8")
-    ax.set_xlabel("per-token NLL under the base model (nats)")
-    ax.set_ylabel("cumulative share of target tokens")
-    ax.set_title("How probable are the training targets to the base model?")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    _label(
+        ax,
+        "per-token NLL under the base model (nats)",
+        "cumulative share of target tokens",
+        "How probable are the training targets to the base model?",
+        legend="lower right",
+    )
     return _save(fig, path)
 
 
