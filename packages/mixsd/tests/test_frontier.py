@@ -44,6 +44,7 @@ def test_frontier_table(tiny_lm, make_records, write_jsonl, tmp_path) -> None:
         assert row["yield_within"]["1"] == sum(r["attempt"] == 0 for r in records) / 8
         assert row["yield_within"]["3"] == len(records) / 8
         assert row["passes_per_kept"] == manifest["decoder_passes"] / len(records)
+        assert row["answer_guard"] is False
         sides = "".join(r["sides"] for r in records)
         assert row["effective_naive_share"] == sides.count("N") / (len(sides) - sides.count("."))
         nll = row["nll"]
@@ -143,3 +144,15 @@ def test_frontier_command(tiny_model_dir, make_records, write_jsonl, tmp_path) -
     assert result.exit_code == 0, result.output
     assert "| exchange kappa 1 |" in result.output and (out / "frontier.md").is_file()
     assert len(json.loads((out / "frontier.json").read_text())["settings"]) == 5
+
+
+def test_only_the_blind_mask_alone_is_drawn_as_a_fixed_alpha() -> None:
+    from mixsd._frontier import paper_alphas
+
+    def row(mixing: str, repair: int = 0, guard: bool = False) -> dict:
+        return {"mixing": mixing, "repair": repair, "answer_guard": guard}
+
+    rows = [row("bernoulli"), row("bernoulli", repair=1), row("bernoulli", guard=True),
+            row("gate"), {"mixing": "bernoulli", "repair": 0}]  # fmt: skip
+    # an older frontier.json without the answer_guard field reads as unguarded
+    assert paper_alphas(rows) == [rows[0], rows[4]]

@@ -329,6 +329,7 @@ def _yield_row(
         "alpha": rollout.alpha,
         "knob": {k: v for k, v in setting.values.items() if k in ("tau", "kappa", "delta")},
         "repair": rollout.repair,
+        "answer_guard": rollout.answer_guard,
         "file": rollout.out,
         "kept": len(kept),
         "yield_within": within,
@@ -424,14 +425,26 @@ def _filled_mean(row: dict[str, Any]) -> float | None:
     return None if filled is None else filled["mean"]
 
 
+def paper_alphas(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the paper's fixed alphas: the blind mask alone (no repair, no answer guard)."""
+    return [
+        r
+        for r in rows
+        if r["mixing"] == "bernoulli" and not r["repair"] and not r.get("answer_guard")
+    ]
+
+
 def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     """Verified yield (within 1 and within all attempts) and the filled NLL against the effective
-    naive share: the fixed alphas as lines, every other setting as labelled points."""
+    naive share: the paper's fixed alphas (the blind mask alone) as a labelled line, every other
+    setting as labelled points."""
     from matplotlib.figure import Figure
+
+    from mixsd._plots import _label, _save
 
     attempts = str(table["attempts"])
     rows = [r for r in table["settings"] if r["effective_naive_share"] is not None]
-    fixed = [r for r in rows if r["mixing"] == "bernoulli" and not r["repair"]]
+    fixed = sorted(paper_alphas(rows), key=lambda r: r["effective_naive_share"])
     others = [r for r in rows if r not in fixed]
     series: tuple[tuple[int, str, _RowValue, str, str], ...] = (  # panel, name, value, line, marker
         (0, "within 1 attempt", lambda r: 100 * r["yield_within"]["1"], "--", "^"),
@@ -442,32 +455,32 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     axes = [fig.add_subplot(1, 2, k) for k in (1, 2)]
     for panel, name, value, line, marker in series:
         ax = axes[panel]
-        points = [(r["effective_naive_share"], value(r)) for r in fixed if value(r) is not None]
+        points = [(r["effective_naive_share"], value(r), r) for r in fixed if value(r) is not None]
         if points:
-            xs, ys = zip(*points, strict=True)
+            xs, ys, _ = zip(*points, strict=True)
             ax.plot(xs, ys, line + marker, color="tab:blue", label=f"fixed alpha, {name}")
-        for r in others:
-            y = value(r)
-            if y is None:
-                continue
-            ax.scatter([r["effective_naive_share"]], [y], marker=marker, color="tab:orange")
+            for x, y, r in points:
+                if marker == "o":
+                    ax.annotate(f"{r['alpha']:g}", (x, y), textcoords="offset points",
+                                xytext=(-4, -11), fontsize=7, color="tab:blue")  # fmt: skip
+        drawn = [(r["effective_naive_share"], value(r), r) for r in others if value(r) is not None]
+        for index, (x, y, r) in enumerate(drawn):
+            ax.scatter([x], [y], marker=marker, color="tab:orange",
+                       label=f"other settings, {name}" if index == 0 else None)  # fmt: skip
             if marker == "o":
-                ax.annotate(
-                    r["label"],
-                    (r["effective_naive_share"], y),
-                    textcoords="offset points",
-                    xytext=(4, 4),
-                    fontsize=7,
-                )
-    axes[0].set_ylabel("verified yield (% of examples)")
-    axes[1].set_ylabel("base-model NLL of the targets, filled (nats/token)")
-    for ax in axes:
-        ax.set_xlabel("effective naive share (over disagreement positions)")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
-    return path
+                ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4),
+                            fontsize=7)  # fmt: skip
+    for ax, ylabel in zip(
+        axes,
+        ("verified yield (% of examples)", "base-model NLL of the targets, filled (nats/token)"),
+        strict=True,
+    ):
+        if not ax.collections and not ax.lines:
+            ax.text(0.5, 0.5, "not computed (nll: false)", ha="center", transform=ax.transAxes)
+        handles = ax.get_legend_handles_labels()[0]
+        _label(ax, "effective naive share (over disagreement positions)", ylabel,
+               "", legend="best" if handles else None)  # fmt: skip
+    return _save(fig, path)
 
 
 def report_lines(table_path: Path, run_dir: Path) -> list[str]:
