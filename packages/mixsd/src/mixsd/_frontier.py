@@ -425,6 +425,18 @@ def _filled_mean(row: dict[str, Any]) -> float | None:
     return None if filled is None else filled["mean"]
 
 
+def _points(
+    rows: list[dict[str, Any]], value: _RowValue
+) -> list[tuple[float, float, dict[str, Any]]]:
+    """(effective naive share, value, row) of the rows that have the value."""
+    points = []
+    for row in rows:
+        y = value(row)
+        if y is not None:
+            points.append((float(row["effective_naive_share"]), y, row))
+    return points
+
+
 def paper_alphas(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of the paper's fixed alphas: the blind mask alone (no repair, no answer guard)."""
     return [
@@ -455,7 +467,7 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     axes = [fig.add_subplot(1, 2, k) for k in (1, 2)]
     for panel, name, value, line, marker in series:
         ax = axes[panel]
-        points = [(r["effective_naive_share"], value(r), r) for r in fixed if value(r) is not None]
+        points = _points(fixed, value)
         if points:
             xs, ys, _ = zip(*points, strict=True)
             ax.plot(xs, ys, line + marker, color="tab:blue", label=f"fixed alpha, {name}")
@@ -463,8 +475,7 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
                 if marker == "o":
                     ax.annotate(f"{r['alpha']:g}", (x, y), textcoords="offset points",
                                 xytext=(-4, -11), fontsize=7, color="tab:blue")  # fmt: skip
-        drawn = [(r["effective_naive_share"], value(r), r) for r in others if value(r) is not None]
-        for index, (x, y, r) in enumerate(drawn):
+        for index, (x, y, r) in enumerate(_points(others, value)):
             ax.scatter([x], [y], marker=marker, color="tab:orange",
                        label=f"other settings, {name}" if index == 0 else None)  # fmt: skip
             if marker == "o":
