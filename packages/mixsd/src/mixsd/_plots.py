@@ -34,8 +34,9 @@ def _label(ax: Any, xlabel: str, ylabel: str, title: str, legend: str | None = N
         ax.legend(fontsize=8, loc=legend)
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """Lay the figure out (within ``rect``, a share of it, where given) and write the PNG."""
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
     return path
 
