@@ -452,7 +452,7 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     setting as labelled points."""
     from matplotlib.figure import Figure
 
-    from mixsd._plots import _label, _save
+    from mixsd._plots import label_axes, save_png
 
     attempts = str(table["attempts"])
     rows = [r for r in table["settings"] if r["effective_naive_share"] is not None]
@@ -467,7 +467,7 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     axes = [fig.add_subplot(1, 2, k) for k in (1, 2)]
     # The other settings are numbered on the points and named in a key under the panels: their
     # labels are long and their points often close.
-    number = {id(r): str(k) for k, r in enumerate(others, 1)}
+    number = {r["label"]: str(k) for k, r in enumerate(others, 1)}
     for panel, name, value, line, marker in series:
         ax = axes[panel]
         points = _points(fixed, value)
@@ -482,7 +482,7 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
             ax.scatter([x], [y], marker=marker, color="tab:orange",
                        label=f"other settings, {name}" if index == 0 else None)  # fmt: skip
             if marker == "o":
-                ax.annotate(number[id(r)], (x, y), textcoords="offset points", xytext=(4, 4),
+                ax.annotate(number[r["label"]], (x, y), textcoords="offset points", xytext=(4, 4),
                             fontsize=8, color="tab:orange")  # fmt: skip
     for ax, ylabel in zip(
         axes,
@@ -491,13 +491,13 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     ):
         if not ax.collections and not ax.lines:
             ax.text(0.5, 0.5, "not computed (nll: false)", ha="center", transform=ax.transAxes)
-        _label(ax, "effective naive share (over disagreement positions)", ylabel, "")
+        label_axes(ax, "effective naive share (over disagreement positions)", ylabel, "")
         if ax.get_legend_handles_labels()[0]:  # under the panel, off the points
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    key = [f"{number[id(r)]}: {r['label']}" for r in others]
+    key = [f"{number[r['label']]}: {r['label']}" for r in others]
     if key:
         fig.text(0.01, 0.01, "\n".join(key), fontsize=8, va="bottom", color="tab:orange")
-    return _save(fig, path, rect=(0, 0.03 * len(key) + 0.01, 1, 1))  # room for the key
+    return save_png(fig, path, rect=(0, 0.03 * len(key) + 0.01, 1, 1))  # room for the key
 
 
 def report_lines(table_path: Path, run_dir: Path) -> list[str]:

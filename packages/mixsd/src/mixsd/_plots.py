@@ -11,7 +11,14 @@ from matplotlib.figure import Figure
 from mixsd._report import training_accuracy
 from mixsd._training_frontier import SFT_SHARE, frontier_methods, hull_delta_at
 
-__all__ = ["pareto_plot", "plot_nll_cdf", "plot_taxonomy", "training_frontier_plot"]
+__all__ = [
+    "label_axes",
+    "pareto_plot",
+    "plot_nll_cdf",
+    "plot_taxonomy",
+    "save_png",
+    "training_frontier_plot",
+]
 
 # One colour per method family, so alphas of the same method read as one series.
 COLORS = {
@@ -24,7 +31,7 @@ COLORS = {
 }
 
 
-def _label(ax: Any, xlabel: str, ylabel: str, title: str, legend: str | None = None) -> None:
+def label_axes(ax: Any, xlabel: str, ylabel: str, title: str, legend: str | None = None) -> None:
     """Axis labels, title, a light grid and (at ``legend``'s location) the legend."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -34,7 +41,9 @@ def _label(ax: Any, xlabel: str, ylabel: str, title: str, legend: str | None = N
         ax.legend(fontsize=8, loc=legend)
 
 
-def _save(fig: Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+def save_png(
+    fig: Figure, path: Path, rect: tuple[float, float, float, float] | None = None
+) -> Path:
     """Lay the figure out (within ``rect``, a share of it, where given) and write the PNG."""
     fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=120, metadata={"Software": None})  # no version stamp: stable bytes
@@ -69,8 +78,8 @@ def pareto_plot(rows: list[dict[str, Any]], split: str | None, path: Path) -> Pa
         if not ax.collections:
             ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
         ax.set_xlim(-5, 105)  # accuracies: the whole range, so runs compare at a glance
-        _label(ax, "training accuracy (%)", ylabel, f"memorisation vs retention ({hint})")
-    return _save(fig, path)
+        label_axes(ax, "training accuracy (%)", ylabel, f"memorisation vs retention ({hint})")
+    return save_png(fig, path)
 
 
 def training_frontier_plot(
@@ -132,14 +141,14 @@ def training_frontier_plot(
         label=f"{SFT_SHARE:.2f} × SFT's accuracy",
     )
     ax.set_xlim(low * 100 - 1, 102)
-    _label(
+    label_axes(
         ax,
         "training accuracy over every trained fact (%)",
         "reference-loss increase ΔL_ref (nats/token)",
         "Training frontier: adaptive mixing against fixed alphas (lower right wins)",
         legend="upper left",
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_nll_cdf(nll: dict[str, dict[str, Any]], path: Path) -> Path:
@@ -159,14 +168,14 @@ def plot_nll_cdf(nll: dict[str, dict[str, Any]], path: Path) -> Path:
             label=label,
         )
     ax.axvline(8.0, color="gray", linestyle=":", label="NLL = 8")
-    _label(
+    label_axes(
         ax,
         "per-token NLL under the base model (nats)",
         "cumulative share of target tokens",
         "How probable are the training targets to the base model?",
         legend="lower right",
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_taxonomy(rows: list[dict[str, Any]], path: Path) -> Path | None:
@@ -190,4 +199,4 @@ def plot_taxonomy(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_title("Why held-out answers fail, per method")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)

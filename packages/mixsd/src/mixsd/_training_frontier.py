@@ -109,11 +109,12 @@ def frontier_lines(
         return []
     fixed, adaptive, sft_accuracy = found
     points = {r["label"]: (training_accuracy(r, split), r["refloss"]) for r in fixed + adaptive}
-    fixed_points: list[Point] = []
-    for r in fixed:
-        accuracy, delta = points[r["label"]]
-        if accuracy is not None:
-            fixed_points.append((accuracy, float(delta)))
+    # The fixed alphas that have an accuracy: the hull's points and the paired rivals.
+    accuracy_of = {r["label"]: a for r in fixed if (a := points[r["label"]][0]) is not None}
+    rated = [r for r in fixed if r["label"] in accuracy_of]
+    fixed_points: list[Point] = [
+        (accuracy_of[r["label"]], float(points[r["label"]][1])) for r in rated
+    ]
     lines = [
         "## Adaptive mixing against the fixed alphas (training frontier)",
         "",
@@ -134,8 +135,6 @@ def frontier_lines(
         accuracy, delta = points[row["label"]]
         shown = "–" if accuracy is None else f"{accuracy * 100:.1f}"
         lines.append(f"| {row['label']} (fixed) | {shown} | {delta:+.4f} | | | | | | |")
-    accuracy_of = {r["label"]: a for r in fixed if (a := points[r["label"]][0]) is not None}
-    rated = [r for r in fixed if r["label"] in accuracy_of]
     # The strongest rival when none is as accurate: the most accurate fixed alpha, the one
     # forgetting least on a tie.
     rival = max(
