@@ -169,6 +169,10 @@ def test_cli_eval_end_to_end(tiny_model_dir, small_world_dir, tmp_path):
     assert manifest["versions"]["lm-eval"] != "not installed"
     samples = [json.loads(x) for x in (out.parent / "tiny.samples.jsonl").read_text().splitlines()]
     assert {s["task"] for s in samples} >= {"fb_gsm8k100", "kgfact/train", "kgfunc/unseen"}
+    # Per item, for paired comparisons: the held-out task's one problem, not in-domain samples.
+    items = forgetbench.heldout_item_scores(out)
+    assert list(items) == ["fb_gsm8k100"] and len(items["fb_gsm8k100"]) == 1
+    assert list(items["fb_gsm8k100"].values()) == [held["fb_gsm8k100"]["score"]]
 
     # Retention against the same run: 100% wherever the base scored above zero.
     out2 = tmp_path / "again.json"
@@ -269,3 +273,22 @@ def test_loglikelihood_rows_are_one_on_cpu_and_the_batch_on_an_accelerator():
     cuda = SimpleNamespace(device=torch.device("cuda", 0))  # a device object needs no GPU
     assert loglikelihood_rows(cpu, 16) == 1
     assert loglikelihood_rows(cuda, 16) == 16
+
+
+def test_heldout_item_scores_name_a_bad_sample_line(tmp_path):
+    out = tmp_path / "m.json"
+    out.write_text(json.dumps({"heldout": {"fb_humaneval": {"score": 0.5}},
+                               "samples_file": "m.samples.jsonl"}))  # fmt: skip
+    rows = [{"task": "kgfact/train", "id": "k0", "acc": 1.0},
+            {"task": "fb_humaneval", "id": "HumanEval/0", "pass@1": 1.0},
+            {"task": "fb_humaneval", "id": "HumanEval/1", "pass@1": 0.0}]  # fmt: skip
+    sidecar = tmp_path / "m.samples.jsonl"
+    sidecar.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert forgetbench.heldout_item_scores(out) == {
+        "fb_humaneval": {"HumanEval/0": 1.0, "HumanEval/1": 0.0}
+    }
+    sidecar.write_text(sidecar.read_text() + json.dumps({"task": "fb_humaneval", "id": "x"}) + "\n")
+    with pytest.raises(forgetbench.EvalError, match=r"m\.samples\.jsonl:4: field 'pass@1'"):
+        forgetbench.heldout_item_scores(out)
+    out.write_text(json.dumps({"indomain": {}, "samples_file": "m.samples.jsonl"}))
+    assert forgetbench.heldout_item_scores(out) == {}  # no held-out task ran

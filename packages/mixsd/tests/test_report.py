@@ -346,11 +346,15 @@ def test_r2_reads_training_accuracy_from_the_evaluation_over_every_fact():
     assert r2[1].endswith("accuracy 87.5% vs 100.0%") and r2[2] == "**no**"
 
 
-def _frontier_row(label, acc, dl, sums=None, options=None, method="mixsd", se=None) -> dict:
-    """A report row as the training frontier reads it."""
+def _frontier_row(
+    label, acc, dl, sums=None, options=None, method="mixsd", se=None, heldout=None
+) -> dict:
+    """A report row as the training frontier reads it (``heldout``: per-item scores of one
+    held-out task)."""
     return {"label": label, "method": method, "refloss": dl, "refloss_se": se, "selection": None,
             "indomain": {"kgfact/train": acc}, "rollout_options": options or {},
-            "refloss_sums": sums}  # fmt: skip
+            "refloss_sums": sums,
+            "heldout_items": {"fb_humaneval": heldout} if heldout else {}}  # fmt: skip
 
 
 def test_hull_delta_mixes_two_fixed_alphas():
@@ -452,3 +456,52 @@ def test_training_frontier_plot_is_drawn_only_with_an_adaptive_method(tmp_path):
     assert first is not None and second is not None
     assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert first.read_bytes() == second.read_bytes()  # no timestamp: the same bytes
+
+
+def test_training_frontier_pairs_the_held_out_problems(tmp_path):
+    from mixsd._plots import training_frontier_plot
+    from mixsd._training_frontier import (
+        frontier_lines,
+        heldout_mean,
+        paired_heldout_difference,
+    )
+
+    def solved(*ids: int) -> dict[str, float]:  # four problems, the named ones passed
+        return {f"HumanEval/{i}": float(i in ids) for i in range(4)}
+
+    row = _frontier_row
+    rows = [
+        row("base", 0.0, 0.0, method="base", heldout=solved(0, 1, 2)),
+        row("sft", 1.0, 0.15, method="sft", heldout=solved(0)),
+        row("mixsd-a0", 1.0, 0.0, se=0.01, heldout=solved(0, 1)),
+        row("gate", 1.0, -0.01, options={"mixing": "gate"}, se=0.01, heldout=solved(0, 1, 2)),
+    ]
+    mean, se = heldout_mean(rows[3])
+    assert mean == pytest.approx(0.75) and se == pytest.approx((0.25 / 4) ** 0.5)
+    diff, se = paired_heldout_difference(rows[3], rows[2])  # +1 on one problem of four
+    assert diff == pytest.approx(0.25) and se == pytest.approx((0.25 / 4) ** 0.5)
+    other = {"heldout_items": {"fb_humaneval": {"HumanEval/9": 1.0}}}
+    assert paired_heldout_difference(rows[3], other) is None  # no problem in common
+
+    lines = frontier_lines(rows, "kgfact/train")
+    header = next(x for x in lines if x.startswith("| method |"))
+    assert header.endswith("| held-out | held-out − fixed alpha's (paired) |")
+    gate = next(x for x in lines if x.startswith("| gate |"))
+    assert gate.endswith("| 75.0 ± 25.0 | +25.0 ± 25.0 (mixsd-a0) |")
+    fixed = next(x for x in lines if x.startswith("| mixsd-a0 (fixed) |"))
+    assert fixed.endswith("| 50.0 ± 28.9 | – |")
+    # Without held-out items the table keeps its nine columns.
+    plain = [{**r, "heldout_items": {}} for r in rows]
+    header = next(x for x in frontier_lines(plain, "kgfact/train") if x.startswith("| method |"))
+    assert header.count("|") == 10 and "held-out" not in header
+
+    # The plot gains the held-out panel: a wider figure than without it.
+    wide = training_frontier_plot(rows, "kgfact/train", tmp_path / "wide.png")
+    narrow = training_frontier_plot(plain, "kgfact/train", tmp_path / "narrow.png")
+    assert wide is not None and narrow is not None
+    width = lambda png: int.from_bytes(png.read_bytes()[16:20], "big")  # noqa: E731 (IHDR)
+    assert width(wide) > width(narrow)
+    assert (
+        wide.read_bytes()
+        == training_frontier_plot(rows, "kgfact/train", tmp_path / "b.png").read_bytes()
+    )

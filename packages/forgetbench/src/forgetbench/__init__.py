@@ -40,7 +40,7 @@ from forgetbench._refloss import (
     reference_set,
     run_refloss,
 )
-from forgetbench._runner import evaluate, retention
+from forgetbench._runner import evaluate, heldout_item_scores, retention
 from forgetbench._sandbox import code_execution_allowed, run_humaneval
 from forgetbench._scoring import (
     extract_code,
@@ -82,6 +82,7 @@ __all__ = [
     "fetch_benchmark",
     "get_benchmark",
     "has_code_block",
+    "heldout_item_scores",
     "l_ref",
     "last_boxed",
     "leakage_entities",

@@ -15,12 +15,13 @@ from typing import Any
 
 from forgetbench._config import EvalConfig
 from forgetbench._errors import EvalError
+from forgetbench._heldout import HELDOUT_TASKS
 from forgetbench._refloss import reference_prompts
 from forgetbench._suites import SUITES, SuiteRun, retention
 from forgetbench._taxonomy import TaxonomyConfig, leakage_entities
-from mixsd_base import package_versions, read_json, write_json, write_jsonl
+from mixsd_base import iter_jsonl, package_versions, read_json, write_json, write_jsonl
 
-__all__ = ["evaluate", "retention"]
+__all__ = ["evaluate", "heldout_item_scores", "retention"]
 
 # What the manifest records besides the workspace's own packages.
 _VERSIONS = ("forgetbench", "mixsd-base", "mixsd-core", "kgworld", "lm-eval", "torch",
@@ -84,3 +85,30 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     write_jsonl(sidecar, run.samples)
     write_json(out, result)  # last: its presence marks the run complete
     return result
+
+
+def heldout_item_scores(eval_json: str | Path) -> dict[str, dict[str, float]]:
+    """``{task: {item id: score}}`` of an eval's held-out tasks, read from its samples sidecar:
+    what a paired comparison of two models on the same held-out items needs. Empty when the eval
+    ran no held-out task (or predates the sidecar)."""
+    path = Path(eval_json)
+    result = read_json(path, what="eval JSON")
+    tasks = (result.get("heldout") or {}) if isinstance(result, dict) else {}
+    sidecar = path.parent / str(result.get("samples_file") or "")
+    if not tasks or not result.get("samples_file") or not sidecar.is_file():
+        return {}
+    scores: dict[str, dict[str, float]] = {}
+    for number, record in iter_jsonl(sidecar, what="eval samples"):
+        task = record.get("task")
+        if task not in tasks or task not in HELDOUT_TASKS:
+            continue  # an in-domain or edit sample
+        metric = HELDOUT_TASKS[task].metric
+        if not isinstance(record.get(metric), int | float) or record.get("id") is None:
+            raise EvalError(
+                f"a held-out sample without its id or {metric!r} score",
+                path=sidecar,
+                line=number,
+                field=metric,
+            )
+        scores.setdefault(task, {})[str(record["id"])] = float(record[metric])
+    return scores

@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from mixsd._report import training_accuracy
-from mixsd._training_frontier import SFT_SHARE, frontier_methods, hull_delta_at
+from mixsd._training_frontier import SFT_SHARE, frontier_methods, heldout_mean, hull_delta_at
 
 __all__ = [
     "label_axes",
@@ -82,46 +82,67 @@ def pareto_plot(rows: list[dict[str, Any]], split: str | None, path: Path) -> Pa
     return save_png(fig, path)
 
 
+def _frontier_points(
+    ax: Any,
+    groups: list[tuple[list[dict[str, Any]], str, str]],
+    split: str | None,
+    value: Any,
+) -> list[float]:
+    """Each row of each (rows, marker, colour) group as a point with error bars at (training
+    accuracy, ``value(row)`` = (y, its standard error or None), or None to skip); returns the
+    accuracies drawn."""
+    drawn: list[float] = []
+    placed: list[tuple[float, float]] = []
+    for rows, marker, color in groups:
+        for row in rows:
+            x, y = training_accuracy(row, split), value(row)
+            if x is None or y is None:
+                continue
+            drawn.append(x)
+            ties = placed.count((x, y[0]))  # exact ties (held-out counts): stack their labels
+            placed.append((x, y[0]))
+            ax.errorbar(
+                [x * 100],
+                [y[0]],
+                yerr=None if y[1] is None else [y[1]],
+                fmt=marker,
+                markersize=7,
+                capsize=3,
+                color=color,
+                zorder=3,
+            )
+            ax.annotate(
+                row["label"],
+                (x * 100, y[0]),
+                textcoords="offset points",
+                # alternate above and below: near-ties stay readable
+                xytext=(6, (4 if len(drawn) % 2 else -11) - 12 * ties),
+            )
+    return drawn
+
+
 def training_frontier_plot(
     rows: list[dict[str, Any]], split: str | None, path: Path
 ) -> Path | None:
     """Issue 18's training frontier: ΔL_ref (± its standard error) against training accuracy for
     the fixed alphas (circles), the hull of their two-at-a-time mixes (dashed) and the adaptive
-    methods (diamonds), with the 0.95 × SFT accuracy bar; None without an adaptive method."""
+    methods (diamonds), with the 0.95 × SFT accuracy bar; beside it, when the run measured
+    held-out tasks, their average (± its standard error) against the same accuracy, with the
+    base model's as a line. None without an adaptive method."""
     found = frontier_methods(rows, split)
     if found is None:
         return None
     fixed, adaptive, sft_accuracy = found
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot(1, 1, 1)
-    fixed_points: list[tuple[float, float]] = []
-    drawn: list[float] = [SFT_SHARE * sft_accuracy]
-    for group, marker in ((fixed, "o"), (adaptive, "D")):
-        for row in group:
-            x = training_accuracy(row, split)
-            if x is None:
-                continue
-            if group is fixed:
-                fixed_points.append((x, float(row["refloss"])))
-            drawn.append(x)
-            ax.errorbar(
-                [x * 100],
-                [row["refloss"]],
-                yerr=None if row.get("refloss_se") is None else [row["refloss_se"]],
-                fmt=marker,
-                markersize=7,
-                capsize=3,
-                color="tab:blue" if group is fixed else "tab:green",
-                zorder=3,
-            )
-            ax.annotate(
-                row["label"],
-                (x * 100, row["refloss"]),
-                textcoords="offset points",
-                xytext=(6, 4 if len(drawn) % 2 else -11),  # alternate: ties stay readable
-            )
+    groups = [(fixed, "o", "tab:blue"), (adaptive, "D", "tab:green")]
+    with_heldout = any(heldout_mean(r) for r in fixed + adaptive)
+    fig = Figure(figsize=(13, 4.5) if with_heldout else (7, 4.5))
+    ax = fig.add_subplot(1, 2 if with_heldout else 1, 1)
+    drawn = _frontier_points(ax, groups, split, lambda r: (r["refloss"], r.get("refloss_se")))
     # The accuracies the points span (with a margin), not 0-100: the frontier is near the top.
-    low = max(0.0, min(drawn) - 0.1)
+    low = max(0.0, min([*drawn, SFT_SHARE * sft_accuracy]) - 0.1)
+    fixed_points = [
+        (a, float(r["refloss"])) for r in fixed if (a := training_accuracy(r, split)) is not None
+    ]
     if fixed_points:
         top = max(accuracy for accuracy, _ in fixed_points)
         grid = [low + (top - low) * k / 200 for k in range(201)]
@@ -134,19 +155,39 @@ def training_frontier_plot(
             alpha=0.6,
             label="fixed-alpha hull (mixes of two)",
         )
-    ax.axvline(
-        SFT_SHARE * sft_accuracy * 100,
-        color="tab:red",
-        linestyle=":",
-        label=f"{SFT_SHARE:.2f} × SFT's accuracy",
-    )
-    ax.set_xlim(low * 100 - 1, 102)
+    axes = [ax]
+    if with_heldout:
+        right = fig.add_subplot(1, 2, 2)
+        axes.append(right)
+
+        def in_points(row: dict[str, Any]) -> tuple[float, float | None] | None:
+            found = heldout_mean(row)
+            return None if found is None else (found[0] * 100, found[1] and found[1] * 100)
+
+        _frontier_points(right, groups, split, in_points)
+        base = next((in_points(r) for r in rows if r["method"] == "base"), None)
+        if base is not None:
+            right.axhline(base[0], color="black", linestyle="-.", label="base model")
+        label_axes(
+            right,
+            "training accuracy over every trained fact (%)",
+            "held-out average accuracy (%)",
+            "Held-out retention (upper right wins)",
+        )
+    for panel in axes:
+        panel.axvline(
+            SFT_SHARE * sft_accuracy * 100,
+            color="tab:red",
+            linestyle=":",
+            label=f"{SFT_SHARE:.2f} × SFT's accuracy",
+        )
+        panel.set_xlim(low * 100 - 1, 102)
+        panel.legend(fontsize=8, loc="upper left")
     label_axes(
         ax,
         "training accuracy over every trained fact (%)",
         "reference-loss increase ΔL_ref (nats/token)",
         "Training frontier: adaptive mixing against fixed alphas (lower right wins)",
-        legend="upper left",
     )
     return save_png(fig, path)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forgetbench import heldout_item_scores
 from mixsd._methods import method_label, rollout_label
 from mixsd._run_config import RunError
 from mixsd._stages.fisher import CHECKPOINT_EVALS
@@ -128,6 +129,8 @@ def collect(run_dir: Path) -> dict[str, Any]:
                     if isinstance(v, dict) and v.get("decoding")
                 },
                 "heldout_average": result.get("heldout_average"),
+                # per item, for paired comparisons of two methods on the same problems
+                "heldout_items": heldout_item_scores(Path(path)),
                 "retention": sum(retention) / len(retention)
                 if retention
                 else (100.0 if method == "base" else None),

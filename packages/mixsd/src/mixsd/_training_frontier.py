@@ -15,10 +15,14 @@ Each ΔL_ref has a standard error over the reference prompts, but the methods sh
 prompts, so the table also gives the difference to each fixed alpha as accurate (else to the
 most accurate one) paired prompt by prompt (its standard error is usually much smaller than
 either one's).
+
+When the run measured held-out tasks, the issue's other retention axis, the table adds each
+method's held-out average and its difference to the same fixed alphas, paired problem by problem.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from forgetbench import delta_l_ref_se, l_ref
@@ -29,8 +33,10 @@ __all__ = [
     "beats_fixed_alphas",
     "frontier_lines",
     "frontier_methods",
+    "heldout_mean",
     "hull_delta_at",
     "paired_difference",
+    "paired_heldout_difference",
 ]
 
 SFT_SHARE = 0.95  # the accuracy an adaptive setting must keep, as a share of SFT's
@@ -83,6 +89,42 @@ def paired_difference(row: dict[str, Any], other: dict[str, Any]) -> tuple[float
     return l_ref(pairs_mine)[0] - l_ref(pairs_theirs)[0], se  # the same tokens on both sides
 
 
+def _mean_se(by_task: dict[str, list[float]]) -> tuple[float, float | None] | None:
+    """The mean over tasks of each task's mean, and its standard error (each task's sample
+    standard deviation over √n, combined as independent); None without items."""
+    tasks = [values for values in by_task.values() if values]
+    if not tasks:
+        return None
+    means = [sum(v) / len(v) for v in tasks]
+    if any(len(v) < 2 for v in tasks):
+        return sum(means) / len(means), None
+    variances = [
+        sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)
+        for v, m in zip(tasks, means, strict=True)
+    ]
+    return sum(means) / len(means), math.sqrt(sum(variances)) / len(tasks)
+
+
+def heldout_mean(row: dict[str, Any]) -> tuple[float, float | None] | None:
+    """A method's held-out average over its tasks' items (``heldout_items``) with its standard
+    error; None when it ran no held-out task."""
+    items = row.get("heldout_items") or {}
+    return _mean_se({task: list(scores.values()) for task, scores in items.items()})
+
+
+def paired_heldout_difference(
+    row: dict[str, Any], other: dict[str, Any]
+) -> tuple[float, float | None] | None:
+    """Held-out average(row) − held-out average(other) over the items both scored, task by task,
+    and its standard error from the per-item differences; None when they share no item."""
+    mine, theirs = row.get("heldout_items") or {}, other.get("heldout_items") or {}
+    differences = {
+        task: [mine[task][i] - theirs[task][i] for i in sorted(set(mine[task]) & set(theirs[task]))]
+        for task in sorted(set(mine) & set(theirs))
+    }
+    return _mean_se(differences)
+
+
 def frontier_methods(
     rows: list[dict[str, Any]], split: str | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float] | None:
@@ -115,6 +157,7 @@ def frontier_lines(
     fixed_points: list[Point] = [
         (accuracy_of[r["label"]], float(points[r["label"]][1])) for r in rated
     ]
+    heldout = any(heldout_mean(r) for r in fixed + adaptive)
     lines = [
         "## Adaptive mixing against the fixed alphas (training frontier)",
         "",
@@ -123,18 +166,42 @@ def frontier_lines(
         f"alphas: {', '.join(r['label'] for r in fixed)}. An adaptive method beats them when it "
         f"keeps ≥ {SFT_SHARE:.0%} of SFT's accuracy ({sft_accuracy * 100:.1f}%) with ΔL_ref below "
         "every fixed alpha that is as accurate, and lies above their hull when no mix of two "
-        "fixed alphas that accurate forgets as little. The last column is its ΔL_ref minus "
+        "fixed alphas that accurate forgets as little. The ΔL_ref difference is its ΔL_ref minus "
         "that of each fixed alpha as accurate (else of the most accurate one), paired over the "
-        "reference prompts (± its standard error).",
+        "reference prompts (± its standard error)."
+        + (
+            " The held-out columns give the held-out average in points (± its standard error) "
+            "and the same differences, paired over the held-out problems (higher is better)."
+            if heldout
+            else ""
+        ),
         "",
-        "| method | accuracy | ΔL_ref | ≥ 0.95 × SFT | fixed alphas as accurate | ΔL_ref below them "
-        "| hull ΔL_ref there | above the hull | ΔL_ref − fixed alpha's (paired) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    header = [
+        "method", "accuracy", "ΔL_ref", "≥ 0.95 × SFT", "fixed alphas as accurate",
+        "ΔL_ref below them", "hull ΔL_ref there", "above the hull",
+        "ΔL_ref − fixed alpha's (paired)",
+    ]  # fmt: skip
+    if heldout:
+        header += ["held-out", "held-out − fixed alpha's (paired)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def table_row(cells: list[str], row: dict[str, Any], rivals: list[dict[str, Any]]) -> str:
+        if heldout:
+            versus = [(r["label"], paired_heldout_difference(row, r)) for r in rivals]
+            cells += [
+                _points(heldout_mean(row), signed=False),
+                "; ".join(f"{_points(d)} ({label})" for label, d in versus if d) or "–",
+            ]
+        return "| " + " | ".join(cells) + " |"
+
     for row in fixed:
         accuracy, delta = points[row["label"]]
         shown = "–" if accuracy is None else f"{accuracy * 100:.1f}"
-        lines.append(f"| {row['label']} (fixed) | {shown} | {delta:+.4f} | | | | | | |")
+        blank = [""] * 6
+        lines.append(
+            table_row([f"{row['label']} (fixed)", shown, f"{delta:+.4f}", *blank], row, [])
+        )
     # The strongest rival when none is as accurate: the most accurate fixed alpha, the one
     # forgetting least on a tie.
     rival = max(
@@ -143,7 +210,7 @@ def frontier_lines(
     for row in adaptive:
         accuracy, delta = points[row["label"]]
         if accuracy is None:
-            lines.append(f"| {row['label']} | – | {delta:+.4f} | | | | | | |")
+            lines.append(table_row([row["label"], "–", f"{delta:+.4f}", *[""] * 6], row, []))
             continue
         test = beats_fixed_alphas((accuracy, delta), fixed_points, sft_accuracy)
         hull = "none reaches it" if test["hull"] is None else f"{test['hull']:+.4f}"
@@ -152,13 +219,29 @@ def frontier_lines(
         )
         paired = [(r["label"], paired_difference(row, r)) for r in rivals]
         versus = "; ".join(f"{d[0]:+.4f} ± {d[1]:.4f} ({label})" for label, d in paired if d)
-        lines.append(
-            f"| {row['label']} | {accuracy * 100:.1f} | {delta:+.4f} | "
-            f"{_yes(test['keeps_accuracy'])} | {test['reaching']} | "
-            f"{_yes(test['below_reaching']) if test['reaching'] else 'n/a'} | {hull} | "
-            f"{_yes(test['above_hull'])} | {versus or '–'} |"
-        )
+        cells = [
+            row["label"],
+            f"{accuracy * 100:.1f}",
+            f"{delta:+.4f}",
+            _yes(test["keeps_accuracy"]),
+            str(test["reaching"]),
+            _yes(test["below_reaching"]) if test["reaching"] else "n/a",
+            hull,
+            _yes(test["above_hull"]),
+            versus or "–",
+        ]
+        lines.append(table_row(cells, row, rivals))
     return [*lines, ""]
+
+
+def _points(value: tuple[float, float | None] | None, signed: bool = True) -> str:
+    """A held-out difference of shares (or, not ``signed``, a share) in points, with its
+    standard error."""
+    if value is None:
+        return "–"
+    mean, se = value
+    shown = f"{mean * 100:+.1f}" if signed else f"{mean * 100:.1f}"
+    return shown + ("" if se is None else f" ± {se * 100:.1f}")
 
 
 def _yes(ok: bool) -> str:
