@@ -99,7 +99,7 @@ def heldout_item_scores(eval_json: str | Path) -> dict[str, dict[str, float]]:
         return {}
     scores: dict[str, dict[str, float]] = {}
     for number, record in iter_jsonl(sidecar, what="eval samples"):
-        task = record.get("task")
+        task = str(record.get("task"))
         if task not in tasks or task not in HELDOUT_TASKS:
             continue  # an in-domain or edit sample
         metric = HELDOUT_TASKS[task].metric
