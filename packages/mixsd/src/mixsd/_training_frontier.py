@@ -42,6 +42,7 @@ __all__ = [
 SFT_SHARE = 0.95  # the accuracy an adaptive setting must keep, as a share of SFT's
 
 Point = tuple[float, float]  # (training accuracy, ΔL_ref)
+Rows = dict[str, Any] | list[dict[str, Any]]  # a method's report row, or one per seed
 
 
 def hull_delta_at(accuracy: float, points: list[Point]) -> float | None:
@@ -73,20 +74,36 @@ def beats_fixed_alphas(point: Point, fixed: list[Point], sft_accuracy: float) ->
     }
 
 
-def paired_difference(row: dict[str, Any], other: dict[str, Any]) -> tuple[float, float] | None:
-    """ΔL_ref(row) − ΔL_ref(other) and its standard error, prompt by prompt over the shared
-    reference responses (each eval's ``nll_sums``); None without them or on other prompts."""
-    mine, theirs = row.get("refloss_sums"), other.get("refloss_sums")
-    if not mine or not theirs or len(mine) != len(theirs):
+def _seeds(rows: Rows) -> list[dict[str, Any]]:
+    return rows if isinstance(rows, list) else [rows]
+
+
+def _mean_sums(rows: list[dict[str, Any]]) -> list[tuple[float, int]] | None:
+    """Each reference response's summed NLL averaged over the runs (with its token count), or
+    None when a run lacks them or scored other responses."""
+    runs: list[list[Any]] = [r.get("refloss_sums") or [] for r in rows]
+    if not runs or any(not sums or len(sums) != len(runs[0]) for sums in runs):
         return None
-    if any(int(a[1]) != int(b[1]) for a, b in zip(mine, theirs, strict=True)):
+    tokens = [int(n) for _, n in runs[0]]
+    if any([int(n) for _, n in sums] != tokens for sums in runs):
         return None  # other responses: no pairing
-    pairs_mine = [(float(s), int(n)) for s, n in mine]
-    pairs_theirs = [(float(s), int(n)) for s, n in theirs]
-    se = delta_l_ref_se(pairs_mine, pairs_theirs)
+    return [(sum(float(s[i][0]) for s in runs) / len(runs), n) for i, n in enumerate(tokens)]
+
+
+def paired_difference(row: Rows, other: Rows) -> tuple[float, float] | None:
+    """ΔL_ref(row) − ΔL_ref(other) and its standard error, prompt by prompt over the shared
+    reference responses (each eval's ``nll_sums``); None without them or on other responses.
+
+    Given lists (one row per seed of each method), each response's summed NLL is first averaged
+    over the seeds: pooled, the standard error holds the prompt-to-prompt noise of the seeds'
+    mean, not a seed-wide shift (two or three seeds cannot estimate that)."""
+    mine, theirs = _mean_sums(_seeds(row)), _mean_sums(_seeds(other))
+    if mine is None or theirs is None or [n for _, n in mine] != [n for _, n in theirs]:
+        return None
+    se = delta_l_ref_se(mine, theirs)
     if se is None:
         return None
-    return l_ref(pairs_mine)[0] - l_ref(pairs_theirs)[0], se  # the same tokens on both sides
+    return l_ref(mine)[0] - l_ref(theirs)[0], se  # the same tokens on both sides
 
 
 def _mean_se(by_task: dict[str, list[float]]) -> tuple[float, float | None] | None:
@@ -105,19 +122,30 @@ def _mean_se(by_task: dict[str, list[float]]) -> tuple[float, float | None] | No
     return sum(means) / len(means), math.sqrt(sum(variances)) / len(tasks)
 
 
-def heldout_mean(row: dict[str, Any]) -> tuple[float, float | None] | None:
-    """A method's held-out average over its tasks' items (``heldout_items``) with its standard
-    error; None when it ran no held-out task."""
-    items = row.get("heldout_items") or {}
+def _mean_items(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each held-out item's score averaged over the runs, over the items every run scored."""
+    runs = [r.get("heldout_items") or {} for r in rows]
+    tasks = sorted(set.intersection(*(set(items) for items in runs))) if runs else []
+    mean: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        ids = sorted(set.intersection(*(set(items[task]) for items in runs)))
+        mean[task] = {i: sum(items[task][i] for items in runs) / len(runs) for i in ids}
+    return mean
+
+
+def heldout_mean(row: Rows) -> tuple[float, float | None] | None:
+    """A method's held-out average over its tasks' items (``heldout_items``; with a list of its
+    seeds' rows, each item's mean over them) with its standard error; None when it ran no
+    held-out task."""
+    items = _mean_items(_seeds(row))
     return _mean_se({task: list(scores.values()) for task, scores in items.items()})
 
 
-def paired_heldout_difference(
-    row: dict[str, Any], other: dict[str, Any]
-) -> tuple[float, float | None] | None:
+def paired_heldout_difference(row: Rows, other: Rows) -> tuple[float, float | None] | None:
     """Held-out average(row) − held-out average(other) over the items both scored, task by task,
-    and its standard error from the per-item differences; None when they share no item."""
-    mine, theirs = row.get("heldout_items") or {}, other.get("heldout_items") or {}
+    and its standard error from the per-item differences (lists: pooled over seeds, each item's
+    score first averaged over them); None when they share no item."""
+    mine, theirs = _mean_items(_seeds(row)), _mean_items(_seeds(other))
     differences = {
         task: [mine[task][i] - theirs[task][i] for i in sorted(set(mine[task]) & set(theirs[task]))]
         for task in sorted(set(mine) & set(theirs))
