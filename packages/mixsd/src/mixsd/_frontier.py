@@ -463,7 +463,8 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
         (0, f"within {attempts}", lambda r: 100 * r["yield_within"][attempts], "-", "o"),
         (1, "filled", _filled_mean, "-", "o"),
     )
-    fig = Figure(figsize=(11, 5.5 + 0.18 * len(others)))
+    height = 5.5 + 0.18 * len(others)  # inches: the panels, then a line of key per setting
+    fig = Figure(figsize=(11, height))
     axes = [fig.add_subplot(1, 2, k) for k in (1, 2)]
     # The other settings are numbered on the points and named in a key under the panels: their
     # labels are long and their points often close.
@@ -497,7 +498,8 @@ def frontier_plot(table: dict[str, Any], path: Path) -> Path:
     key = [f"{number[r['label']]}: {r['label']}" for r in others]
     if key:
         fig.text(0.01, 0.01, "\n".join(key), fontsize=8, va="bottom", color="tab:orange")
-    return save_png(fig, path, rect=(0, 0.03 * len(key) + 0.01, 1, 1))  # room for the key
+    # Room for the key: an 8-point line is about 0.155 inches.
+    return save_png(fig, path, rect=(0, (0.155 * len(key) + 0.12) / height, 1, 1))
 
 
 def report_lines(table_path: Path, run_dir: Path) -> list[str]:
