@@ -52,6 +52,9 @@ def test_frontier_table(tiny_lm, make_records, write_jsonl, tmp_path) -> None:
         assert nll["filled"]["records"] == 8  # failed examples count with their SFT target
     assert table["paired_examples"] == len(set.intersection(*kept_ids)) >= 1
     assert all(r["nll"]["paired"]["records"] == table["paired_examples"] for r in table["settings"])
+    union = set.union(*kept_ids)
+    assert table["verified_by_any"] == len(union)
+    assert table["never_verified"] == [r["id"] for r in make_records() if r["id"] not in union]
     # The settings differ: guard ignores the mask and keeps other targets than alpha 0.5.
     assert (
         len(
@@ -65,6 +68,7 @@ def test_frontier_table(tiny_lm, make_records, write_jsonl, tmp_path) -> None:
     out = Path(config.out)
     markdown = (out / "frontier.md").read_text()
     assert all(f"| {label} |" in markdown for label in labels)
+    assert f"Verified by at least one setting: {len(union)} of 8" in markdown
     assert (out / "frontier.png").stat().st_size > 0
     assert json.loads((out / "frontier.json").read_text()) == table
     # A rerun reuses every finished rollout: same table.

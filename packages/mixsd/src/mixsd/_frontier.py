@@ -292,11 +292,15 @@ def run_frontier(
         sft_row = _nll_summary(list(sft.values()), summarize_nll)
     else:
         sft_row, common = None, set()
+    # The ceiling of any one setting: the examples some setting verifies.
+    verified = set().union(*({r["id"] for r in kept} for kept in kept_by_setting))
     table = {
         "examples": len(records),
         "attempts": config.attempts,
         "seed": config.seed,
         "model": config.model,
+        "verified_by_any": len(verified),
+        "never_verified": [r["id"] for r in records if r["id"] not in verified],
         "paired_examples": len(common),
         "sft_nll": sft_row,
         "settings": rows,
@@ -374,6 +378,19 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _ceiling_lines(table: dict[str, Any]) -> list[str]:
+    """How many examples at least one setting verified (none: what no setting reaches)."""
+    if "verified_by_any" not in table:  # a table written before the field
+        return []
+    never = table["never_verified"]
+    shown = ", ".join(never[:10]) + (f" and {len(never) - 10} more" if len(never) > 10 else "")
+    return [
+        f"Verified by at least one setting: {table['verified_by_any']} of {table['examples']}"
+        + (f" (never: {shown})." if never else "."),
+        "",
+    ]
+
+
 def frontier_markdown(table: dict[str, Any], heading: str = "#") -> str:
     """The table as Markdown under a ``heading`` of that level: one row per setting."""
     n, attempts = table["examples"], table["attempts"]
@@ -393,6 +410,7 @@ def frontier_markdown(table: dict[str, Any], heading: str = "#") -> str:
         f"Paired NLL over the {table['paired_examples']} examples every setting kept; filled NLL "
         "over all examples, a failed one counted with its SFT target.",
         "",
+        *_ceiling_lines(table),
         "| " + " | ".join(head) + " |",
         "| " + " | ".join("---" for _ in head) + " |",
     ]
