@@ -91,33 +91,26 @@ def _frontier_points(
     """Each row of each (rows, marker, colour) group as a point with error bars at (training
     accuracy, ``value(row)`` = (y, its standard error or None), or None to skip); returns the
     accuracies drawn."""
-    drawn: list[float] = []
-    placed: list[tuple[float, float]] = []
+    points: list[tuple[float, float, float | None, str, str, str]] = []
     for rows, marker, color in groups:
         for row in rows:
             x, y = training_accuracy(row, split), value(row)
-            if x is None or y is None:
-                continue
-            drawn.append(x)
-            ties = placed.count((x, y[0]))  # exact ties (held-out counts): stack their labels
-            placed.append((x, y[0]))
-            ax.errorbar(
-                [x * 100],
-                [y[0]],
-                yerr=None if y[1] is None else [y[1]],
-                fmt=marker,
-                markersize=7,
-                capsize=3,
-                color=color,
-                zorder=3,
-            )
-            ax.annotate(
-                row["label"],
-                (x * 100, y[0]),
-                textcoords="offset points",
-                # alternate above and below: near-ties stay readable
-                xytext=(6, (4 if len(drawn) % 2 else -11) - 12 * ties),
-            )
+            if x is not None and y is not None:
+                points.append((x, y[0], y[1], row["label"], marker, color))
+    for x, y, se, _, marker, color in points:
+        ax.errorbar([x * 100], [y], yerr=None if se is None else [se], fmt=marker,
+                    markersize=7, capsize=3, color=color, zorder=3)  # fmt: skip
+    # Labels: at one accuracy (most methods learn every fact), in order of height, they alternate
+    # right and left of the points, so neighbours stay readable; exact ties stack.
+    for x in sorted({p[0] for p in points}):
+        column = sorted((p for p in points if p[0] == x), key=lambda p: -p[1])
+        for k, (_, y, _, label, _, _) in enumerate(column):
+            ties = sum(q[1] == y for q in column[:k])
+            left = k % 2 == 1
+            ax.annotate(label, (x * 100, y), textcoords="offset points",
+                        xytext=(-6 if left else 6, -4 - 12 * ties),
+                        ha="right" if left else "left")  # fmt: skip
+    drawn = [p[0] for p in points]
     return drawn
 
 
