@@ -160,3 +160,53 @@ def test_only_the_blind_mask_alone_is_drawn_as_a_fixed_alpha() -> None:
             row("gate"), {"mixing": "bernoulli", "repair": 0}]  # fmt: skip
     # an older frontier.json without the answer_guard field reads as unguarded
     assert paper_alphas(rows) == [rows[0], rows[4]]
+
+
+def test_a_cascade_passes_each_stages_failures_to_the_next(
+    tiny_lm, make_records, write_jsonl, tmp_path
+) -> None:
+    """A cascade decodes stage k once on the examples no earlier stage kept: its attempt k is
+    stage k's decode, and its row counts every stage's passes."""
+    model, tok = tiny_lm
+    data = write_jsonl(tmp_path / "train.jsonl", make_records())
+    stages = [{"alpha": 1.0, "answer_guard": True}, {"mixing": "gate", "tau": 0.5, "alpha": 1.0}]
+    config = _config(data, tmp_path / "frontier", taus=[], deltas=[], cascades=[stages])
+    table = run_frontier(config, model=model, tokenizer=tok, verifier=_every_third)
+    row = table["settings"][-1]
+    assert row["label"] == "cascade: alpha 1 + answer guard → gate tau 0.5 (alpha 1)"
+    folder = tmp_path / "frontier" / "rollouts" / "cascade-alpha-1-answerguard--gate-tau0.5-a1"
+    read = lambda path: [json.loads(x) for x in path.read_text().splitlines()]  # noqa: E731
+    first, second = read(folder / "stage-0.jsonl"), read(folder / "stage-1.jsonl")
+    # Stage 1 decodes exactly the examples stage 0 dropped, in data order.
+    ids = [r["id"] for r in make_records()]
+    kept_first = {r["id"] for r in first}
+    assert [r["id"] for r in read(folder / "stage-1.data.jsonl")] == [
+        i for i in ids if i not in kept_first
+    ]
+    merged = read(Path(row["file"]))
+    assert [r["id"] for r in merged] == [
+        i for i in ids if i in kept_first | {r["id"] for r in second}
+    ]
+    assert [r["attempt"] for r in merged] == [0 if r["id"] in kept_first else 1 for r in merged]
+    assert row["kept"] == len(first) + len(second) == len(merged)
+    assert row["yield_within"]["1"] == len(first) / 8
+    assert row["decoder_passes"] == 8 + (8 - len(first))  # one decode per example per stage
+    sides = "".join(r["sides"] for r in merged)
+    assert row["effective_naive_share"] == sides.count("N") / (len(sides) - sides.count("."))
+    assert 0 < len(first) < 8  # both stages did work: the test can tell them apart
+    # A rerun reuses both stages' files: the same table.
+    assert run_frontier(config, model=model, tokenizer=tok, verifier=_every_third) == table
+
+
+@pytest.mark.parametrize(
+    ("cascade", "error"),
+    [
+        ([{"alpha": 1.0}], "field 'cascades.0': give a list of 2 to attempts"),
+        ([{"alpha": 1.0}, {"repair": 2}], "field 'cascades.0.1.repair': a stage decodes once"),
+        ([{"alpha": 1.0}, {"mixing": "gate", "tau": 2.0}], "field 'cascades.0.1.tau': must be in"),
+        ([{"alpha": 1.0}, {"mixing": "gate"}], "field 'cascades.0.1': mixing 'gate' needs its tau"),
+    ],
+)
+def test_bad_cascades_fail_at_load_naming_the_stage(cascade, error) -> None:
+    with pytest.raises(ConfigError, match=error):
+        FrontierConfig(data="d", out="o", alphas=[0.5], cascades=[cascade], attempts=3)

@@ -15,15 +15,21 @@ setting the table gives:
   setting kept) and **filled** (every example, a failed one counted with its SFT target, so a
   setting cannot look good by dropping hard facts).
 
+A *cascade* (``cascades``) is a retry schedule across settings: each stage decodes once, and
+the examples whose target fails go on to the next stage; its attempt k is stage k's decode. Its
+stages' files are ``rollouts/<cascade>/stage-<k>.jsonl`` (each on its own data file of the
+examples still pending), merged into ``rollouts/<cascade>.jsonl``.
+
 Outputs in ``out``: ``rollouts/<setting>.jsonl`` (+ manifests; a rerun reuses finished ones),
 ``frontier.json``, ``frontier.md`` and ``frontier.png``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -103,6 +109,15 @@ class FrontierConfig:
             "lists above do not make."
         },
     )
+    cascades: list[list[dict[str, Any]]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Retry schedules across settings, each a list of 2 to `attempts` settings "
+            "(mappings as in `settings`, without repair) tried in turn, one attempt each: an "
+            "example whose target fails goes on to the next, e.g. [[{alpha: 1.0, answer_guard: "
+            "true}, {mixing: exchange, kappa: 2, answer_guard: true}]]."
+        },
+    )
     attempts: int = option(10, "Attempts per example (max_retries + 1).", min=1)
     nll: bool = option(True, "Score the targets' NLL under the base model.")
     rollout: RolloutSection = field(
@@ -139,6 +154,14 @@ class FrontierConfig:
                 else:  # a value of one of the lists
                     where = {"alpha": "alphas", "repair": "repairs"}.get(exc.field, f"{exc.field}s")
                 raise ConfigError(exc.message, field=where) from None
+        for i, cascade in enumerate(frontier_cascades(self)):  # checked at load, as above
+            for k, stage in enumerate(cascade.stages):
+                try:
+                    _rollout_config(self, stage)
+                except ConfigError as exc:
+                    if exc.path is not None or exc.field not in SETTING_KEYS:
+                        raise
+                    raise ConfigError(exc.message, field=f"cascades.{i}.{k}.{exc.field}") from None
 
 
 if TYPE_CHECKING:  # to a type checker the section reads as the config it is built from
@@ -220,6 +243,42 @@ def frontier_settings(config: FrontierConfig) -> list[Setting]:
     return settings
 
 
+@dataclass(frozen=True)
+class Cascade:
+    """A retry schedule: each stage one attempt, the failed examples on to the next stage."""
+
+    label: str
+    stem: str
+    stages: tuple[Setting, ...]
+
+
+def frontier_cascades(config: FrontierConfig) -> list[Cascade]:
+    """``config.cascades`` as Cascades, each stage checked as a ``settings`` entry."""
+    cascades = []
+    for i, stages in enumerate(config.cascades):
+        where = f"cascades.{i}"
+        if not isinstance(stages, list) or not 2 <= len(stages) <= config.attempts:
+            raise ConfigError(
+                f"give a list of 2 to attempts ({config.attempts}) settings", field=where
+            )
+        built = []
+        for k, values in enumerate(stages):
+            if isinstance(values, dict) and values.get("repair"):
+                raise ConfigError("a stage decodes once: no repair", field=f"{where}.{k}.repair")
+            built.append(_custom_setting(values, config.policy_alpha, f"{where}.{k}"))
+        cascades.append(
+            Cascade(
+                "cascade: " + " → ".join(s.label for s in built),
+                "cascade-" + "--".join(s.stem for s in built),
+                tuple(built),
+            )
+        )
+    stems = [c.stem for c in cascades]
+    if len(set(stems)) < len(stems):
+        raise ConfigError("a cascade is listed twice", field="cascades")
+    return cascades
+
+
 def _rollout_config(config: FrontierConfig, setting: Setting) -> RolloutConfig:
     owned: dict[str, Any] = {
         "model": config.model,
@@ -273,6 +332,14 @@ def run_frontier(
         kept = read_jsonl(rollout.out, allow_empty=True, what="rollout file")
         kept_by_setting.append(kept)
         rows.append(_yield_row(setting, rollout, manifest, kept, len(records), config.attempts))
+    for cascade in frontier_cascades(config):
+        row, kept = _run_cascade(
+            config, cascade, records, lambda r: run_rollout(
+                r, model=model, tokenizer=tokenizer, verifier=verifier, progress=progress
+            )
+        )  # fmt: skip
+        kept_by_setting.append(kept)
+        rows.append(row)
     if config.nll:
         scorer = _nll_model(config, model)
 
@@ -310,6 +377,59 @@ def run_frontier(
     write_text(out / "frontier.md", frontier_markdown(table))
     frontier_plot(table, out / "frontier.png")
     return table
+
+
+def _run_cascade(
+    config: FrontierConfig,
+    cascade: Cascade,
+    records: list[dict[str, Any]],
+    rollout: Callable[[RolloutConfig], dict[str, Any]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Decode ``cascade``'s stages in turn, each on the examples no earlier stage kept; returns
+    its table row and its kept records (in data order, ``attempt`` = the stage that kept it)."""
+    folder = Path(config.out) / "rollouts" / cascade.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    pending, kept_at, passes = list(records), {}, 0
+    for k, stage in enumerate(cascade.stages):
+        if not pending:
+            break
+        data = folder / f"stage-{k}.data.jsonl"
+        write_text(data, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pending))
+        stage_rollout = replace(
+            _rollout_config(config, stage),
+            data=str(data),
+            out=str(folder / f"stage-{k}.jsonl"),
+            max_retries=0,
+        )
+        passes += rollout(stage_rollout)["decoder_passes"]
+        for record in read_jsonl(stage_rollout.out, allow_empty=True, what="rollout file"):
+            kept_at[record["id"]] = {**record, "attempt": k, "cascade_stage": k}
+        pending = [r for r in pending if r["id"] not in kept_at]
+    kept = [kept_at[r["id"]] for r in records if r["id"] in kept_at]
+    merged = Path(config.out) / "rollouts" / f"{cascade.stem}.jsonl"
+    write_text(merged, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    sides = "".join(r["sides"] for r in kept)
+    disagreements = sum(c != "." for c in sides)
+    tokens = sum(len(r["mask"]) for r in kept)
+    examples = len(records)
+    budgets = _budgets(config.attempts)
+    row = {
+        "label": cascade.label,
+        "mixing": "cascade",
+        "alpha": None,
+        "knob": {},
+        "stages": [dict(s.values) for s in cascade.stages],
+        "repair": 0,
+        "answer_guard": any(s.values.get("answer_guard") for s in cascade.stages),
+        "file": str(merged),
+        "kept": len(kept),
+        "yield_within": {str(b): sum(r["attempt"] < b for r in kept) / examples for b in budgets},
+        "passes_per_kept": passes / len(kept) if kept else None,
+        "decoder_passes": passes,
+        "effective_naive_share": sides.count("N") / disagreements if disagreements else None,
+        "naive_token_share": sum(sum(r["mask"]) for r in kept) / tokens if tokens else 0.0,
+    }
+    return row, kept
 
 
 def _budgets(attempts: int) -> list[int]:
