@@ -210,3 +210,11 @@ def test_a_cascade_passes_each_stages_failures_to_the_next(
 def test_bad_cascades_fail_at_load_naming_the_stage(cascade, error) -> None:
     with pytest.raises(ConfigError, match=error):
         FrontierConfig(data="d", out="o", alphas=[0.5], cascades=[cascade], attempts=3)
+
+
+def test_a_frontier_needs_something_to_decode() -> None:
+    none: dict[str, Any] = dict(alphas=[], taus=[], kappas=[], deltas=[], repairs=[])
+    with pytest.raises(ConfigError, match="field 'alphas': no setting to decode"):
+        FrontierConfig(data="d", out="o", **none)
+    # A cascade alone is enough.
+    FrontierConfig(data="d", out="o", cascades=[[{"alpha": 1.0}, {"alpha": 0.0}]], **none)

@@ -136,6 +136,9 @@ class FrontierConfig:
         if any(k < 1 for k in self.repairs):
             raise ConfigError("values must be >= 1", field="repairs")
         settings = frontier_settings(self)
+        if not settings and not self.cascades:
+            raise ConfigError("no setting to decode: give alphas, a policy's values, settings "
+                              "or cascades", field="alphas")  # fmt: skip
         stems = [s.stem for s in settings]
         twice = sorted({s for s in stems if stems.count(s) > 1})
         if twice:
@@ -321,7 +324,9 @@ def run_frontier(
     rollouts = [_rollout_config(config, s) for s in settings]  # every config checked first
     records = read_records(config.data)[: config.rollout.limit]
     if model is None or tokenizer is None:
-        model, tokenizer = load_rollout_model(rollouts[0])
+        cascades = frontier_cascades(config)
+        first = rollouts[0] if rollouts else _rollout_config(config, cascades[0].stages[0])
+        model, tokenizer = load_rollout_model(first)
     rows: list[dict[str, Any]] = []
     kept_by_setting: list[list[dict[str, Any]]] = []
     for setting, rollout in zip(settings, rollouts, strict=True):
