@@ -38,7 +38,7 @@ from mixsd_core._prompts import (
 )
 from mixsd_core._retry import decode_with_retries
 from mixsd_core._rollout_config import AUTO_VERIFIERS, RolloutConfig, RolloutError
-from mixsd_core._rollout_io import read_records
+from mixsd_core._rollout_io import mixing_shares, read_records
 from mixsd_core._rollout_policy import MIXING_KNOBS, MIXINGS, MixedRow, Mixing
 from mixsd_core._rollout_stage import load_rollout_model, run_rollout
 from mixsd_core._stop_tokens import stop_token_ids
@@ -120,6 +120,7 @@ __all__ = [
     "load_vllm_model",
     "mask_runs",
     "mixed_rollout",
+    "mixing_shares",
     "mixsd_home",
     "pad_left",
     "pad_right",

@@ -269,7 +269,7 @@ def _manifest(
         "drop_rate": len(dropped) / total if total else 0.0,
         # Attempt index (0 = first try) of each kept target; a dropped example used max_retries + 1.
         "attempts_histogram": {str(a): attempts[a] for a in sorted(attempts)},
-        "naive_token_share": sum(sum(r["mask"]) for r in kept) / tokens if tokens else 0.0,
+        "naive_token_share": mixing_shares(kept)["naive_token_share"],
         "finish_reasons": dict(sorted(Counter(r["finish_reason"] for r in kept).items())),
         "verifier": verifiers or "none",
         # Why each example was dropped: its last attempt's end (cut at max_new_tokens, or a
@@ -286,14 +286,31 @@ def _dropped(entry: Entry) -> dict[str, Any]:
     return {k: entry[k] for k in keys if k in entry}
 
 
+def mixing_shares(kept: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much of kept targets is the naive side's: ``naive_token_share`` over every target
+    token (the masks), and, for traced records (``sides``), ``effective_naive_share`` over the
+    ``disagreement_positions`` only, where the two greedy tokens differ."""
+    tokens = sum(len(r["mask"]) for r in kept)
+    shares: dict[str, Any] = {
+        "naive_token_share": sum(sum(r["mask"]) for r in kept) / tokens if tokens else 0.0
+    }
+    if all("sides" in r for r in kept):
+        sides = "".join(r["sides"] for r in kept)
+        disagreements = sum(c != "." for c in sides)
+        shares["disagreement_positions"] = disagreements
+        shares["effective_naive_share"] = (
+            sides.count("N") / disagreements if disagreements else None
+        )
+    return shares
+
+
 def _trace_summary(kept: list[dict[str, Any]], done: dict[int, Entry]) -> dict[str, Any]:
     """A traced run's totals: naive share over disagreement positions, and decoder passes (every
     decode of every example, kept or dropped, repairs included)."""
-    sides = "".join(r["sides"] for r in kept)
-    disagreements = sum(c != "." for c in sides)
+    shares = mixing_shares(kept)
     passes = sum(e["record"]["attempt"] + 1 if e["kept"] else e["attempts"] for e in done.values())
     return {
-        "disagreement_positions": disagreements,
-        "effective_naive_share": sides.count("N") / disagreements if disagreements else None,
+        "disagreement_positions": shares.get("disagreement_positions", 0),
+        "effective_naive_share": shares.get("effective_naive_share"),
         "decoder_passes": passes,
     }

@@ -54,6 +54,7 @@ from mixsd_core import (
     MODEL_HELP,
     Mixing,
     RolloutConfig,
+    mixing_shares,
 )
 
 __all__ = [
@@ -413,9 +414,7 @@ def _run_cascade(
     kept = [kept_at[r["id"]] for r in records if r["id"] in kept_at]
     merged = Path(config.out) / "rollouts" / f"{cascade.stem}.jsonl"
     write_text(merged, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
-    sides = "".join(r["sides"] for r in kept)
-    disagreements = sum(c != "." for c in sides)
-    tokens = sum(len(r["mask"]) for r in kept)
+    shares = mixing_shares(kept)
     examples = len(records)
     budgets = _budgets(config.attempts)
     row = {
@@ -431,8 +430,8 @@ def _run_cascade(
         "yield_within": {str(b): sum(r["attempt"] < b for r in kept) / examples for b in budgets},
         "passes_per_kept": passes / len(kept) if kept else None,
         "decoder_passes": passes,
-        "effective_naive_share": sides.count("N") / disagreements if disagreements else None,
-        "naive_token_share": sum(sum(r["mask"]) for r in kept) / tokens if tokens else 0.0,
+        "effective_naive_share": shares.get("effective_naive_share"),
+        "naive_token_share": shares["naive_token_share"],
     }
     return row, kept
 
