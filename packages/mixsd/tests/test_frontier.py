@@ -218,3 +218,16 @@ def test_a_frontier_needs_something_to_decode() -> None:
         FrontierConfig(data="d", out="o", **none)
     # A cascade alone is enough.
     FrontierConfig(data="d", out="o", cascades=[[{"alpha": 1.0}, {"alpha": 0.0}]], **none)
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "configs" / "frontier").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_frontier_configs_are_valid(path: Path) -> None:
+    from mixsd_base import load_config
+
+    config = load_config(FrontierConfig, path)  # every setting's and stage's config is built
+    assert frontier_settings(config) and config.attempts >= 1

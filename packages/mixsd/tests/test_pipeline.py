@@ -395,8 +395,9 @@ REPO = Path(__file__).resolve().parents[3]
     [
         p
         for p in sorted((REPO / "configs").rglob("*.yaml"))
-        # trainer files (train/) and accelerate launch configs (accelerate/) are no run configs
-        if p.parent.name not in ("train", "accelerate") and not p.name.startswith("_")
+        # trainer files (train/), accelerate launch configs (accelerate/) and `mixsd frontier`
+        # configs (frontier/) are no run configs
+        if p.parent.name not in ("train", "accelerate", "frontier") and not p.name.startswith("_")
     ],
     ids=lambda p: str(p.relative_to(REPO)),
 )
