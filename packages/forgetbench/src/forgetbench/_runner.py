@@ -87,13 +87,19 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     return result
 
 
-def heldout_item_scores(eval_json: str | Path) -> dict[str, dict[str, float]]:
+def heldout_item_scores(
+    eval_json: str | Path, result: dict[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
     """``{task: {item id: score}}`` of an eval's held-out tasks, read from its samples sidecar:
     what a paired comparison of two models on the same held-out items needs. Empty when the eval
-    ran no held-out task (or predates the sidecar)."""
+    ran no held-out task (or predates the sidecar). ``result``: the eval JSON, where the caller
+    has read it already."""
     path = Path(eval_json)
-    result = read_json(path, what="eval JSON")
-    tasks = (result.get("heldout") or {}) if isinstance(result, dict) else {}
+    if result is None:
+        result = read_json(path, what="eval JSON")
+    if not isinstance(result, dict):
+        return {}
+    tasks = result.get("heldout") or {}
     sidecar = path.parent / str(result.get("samples_file") or "")
     if not tasks or not result.get("samples_file") or not sidecar.is_file():
         return {}

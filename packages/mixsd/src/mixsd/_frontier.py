@@ -26,7 +26,6 @@ Outputs in ``out``: ``rollouts/<setting>.jsonl`` (+ manifests; a rerun reuses fi
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -45,6 +44,7 @@ from mixsd_base import (
     read_json,
     read_jsonl,
     write_json,
+    write_jsonl,
     write_text,
 )
 from mixsd_core import (
@@ -323,9 +323,9 @@ def run_frontier(
     out = Path(config.out)
     settings = frontier_settings(config)
     rollouts = [_rollout_config(config, s) for s in settings]  # every config checked first
+    cascades = frontier_cascades(config)
     records = read_records(config.data)[: config.rollout.limit]
     if model is None or tokenizer is None:
-        cascades = frontier_cascades(config)
         first = rollouts[0] if rollouts else _rollout_config(config, cascades[0].stages[0])
         model, tokenizer = load_rollout_model(first)
     rows: list[dict[str, Any]] = []
@@ -338,7 +338,7 @@ def run_frontier(
         kept = read_jsonl(rollout.out, allow_empty=True, what="rollout file")
         kept_by_setting.append(kept)
         rows.append(_yield_row(setting, rollout, manifest, kept, len(records), config.attempts))
-    for cascade in frontier_cascades(config):
+    for cascade in cascades:
         row, kept = _run_cascade(
             config, cascade, records, lambda r: run_rollout(
                 r, model=model, tokenizer=tokenizer, verifier=verifier, progress=progress
@@ -400,7 +400,7 @@ def _run_cascade(
         if not pending:
             break
         data = folder / f"stage-{k}.data.jsonl"
-        write_text(data, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pending))
+        write_jsonl(data, pending)
         stage_rollout = replace(
             _rollout_config(config, stage),
             data=str(data),
@@ -413,10 +413,8 @@ def _run_cascade(
         pending = [r for r in pending if r["id"] not in kept_at]
     kept = [kept_at[r["id"]] for r in records if r["id"] in kept_at]
     merged = Path(config.out) / "rollouts" / f"{cascade.stem}.jsonl"
-    write_text(merged, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    write_jsonl(merged, kept)
     shares = mixing_shares(kept)
-    examples = len(records)
-    budgets = _budgets(config.attempts)
     row = {
         "label": cascade.label,
         "mixing": "cascade",
@@ -426,10 +424,7 @@ def _run_cascade(
         "repair": 0,
         "answer_guard": any(s.values.get("answer_guard") for s in cascade.stages),
         "file": str(merged),
-        "kept": len(kept),
-        "yield_within": {str(b): sum(r["attempt"] < b for r in kept) / examples for b in budgets},
-        "passes_per_kept": passes / len(kept) if kept else None,
-        "decoder_passes": passes,
+        **_yield_counts(kept, passes, len(records), config.attempts),
         "effective_naive_share": shares.get("effective_naive_share"),
         "naive_token_share": shares["naive_token_share"],
     }
@@ -441,6 +436,21 @@ def _budgets(attempts: int) -> list[int]:
     return sorted({1, min(3, attempts), attempts})
 
 
+def _yield_counts(
+    kept: list[dict[str, Any]], passes: int, examples: int, attempts: int
+) -> dict[str, Any]:
+    """A setting's yield: kept targets, the share kept within each budget (a kept target's
+    ``attempt`` below it), and decoder passes in all and per kept target."""
+    return {
+        "kept": len(kept),
+        "yield_within": {
+            str(k): sum(r["attempt"] < k for r in kept) / examples for k in _budgets(attempts)
+        },
+        "passes_per_kept": passes / len(kept) if kept else None,
+        "decoder_passes": passes,
+    }
+
+
 def _yield_row(
     setting: Setting,
     rollout: RolloutConfig,
@@ -449,8 +459,6 @@ def _yield_row(
     examples: int,
     attempts: int,
 ) -> dict[str, Any]:
-    within = {str(k): sum(r["attempt"] < k for r in kept) / examples for k in _budgets(attempts)}
-    passes = manifest["decoder_passes"]
     return {
         "label": setting.label,
         "mixing": rollout.mixing,
@@ -459,10 +467,7 @@ def _yield_row(
         "repair": rollout.repair,
         "answer_guard": rollout.answer_guard,
         "file": rollout.out,
-        "kept": len(kept),
-        "yield_within": within,
-        "passes_per_kept": passes / len(kept) if kept else None,
-        "decoder_passes": passes,
+        **_yield_counts(kept, manifest["decoder_passes"], examples, attempts),
         "effective_naive_share": manifest["effective_naive_share"],
         "naive_token_share": manifest["naive_token_share"],
     }

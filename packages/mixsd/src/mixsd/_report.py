@@ -130,7 +130,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 },
                 "heldout_average": result.get("heldout_average"),
                 # per item, for paired comparisons of two methods on the same problems
-                "heldout_items": heldout_item_scores(Path(path)),
+                "heldout_items": heldout_item_scores(Path(path), result),
                 "retention": sum(retention) / len(retention)
                 if retention
                 else (100.0 if method == "base" else None),
